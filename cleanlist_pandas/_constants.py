@@ -1,0 +1,90 @@
+"""The API's limits, unit costs and defaults: one place, shared by the client and the sandbox.
+
+Every number here comes from ``shared/spec/cleanlist-public-api-v1.md``; the tag after each
+says whether it is Cleanlist's documented fact ([doc]) or our decision ([ours]).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Base URL of the real service [doc].
+DEFAULT_BASE_URL: Final = "https://api.cleanlist.ai/api/v1/public"
+#: The path every base URL ends in [doc].
+API_PREFIX: Final = "/api/v1/public"
+
+#: Key prefixes [doc]: API keys start ``clapi_``; ``clext_`` keys belong to the browser
+#: extension and are refused.
+API_KEY_PREFIX: Final = "clapi_"
+EXTENSION_KEY_PREFIX: Final = "clext_"
+
+#: Contacts per ``POST /enrich/bulk`` [doc].
+MAX_CONTACTS_PER_REQUEST: Final = 250
+
+#: The five contact fields [doc]. All strings.
+CONTACT_FIELDS: Final = (
+    "linkedin_url",
+    "first_name",
+    "last_name",
+    "company_domain",
+    "company_name",
+)
+
+#: Enrichment types [doc]; ``partial`` is the default.
+ENRICHMENT_TYPES: Final = ("none", "partial", "phone_only", "full", "prospecting_only")
+DEFAULT_ENRICHMENT_TYPE: Final = "partial"
+
+#: Unit costs [doc]: charged only for what is found.
+EMAIL_COST: Final = 1
+PHONE_COST: Final = 10
+PROSPECT_COST: Final = 1
+#: [ours] the sandbox discovers at most this many contacts per ``prospecting_only`` input;
+#: the worst case of a prospecting request is contacts x this cap.
+PROSPECTING_DISCOVERY_CAP: Final = 5
+
+#: Worst-case credits per contact by type [doc, ours for prospecting].
+MAX_UNIT_COST: Final = {
+    "none": 0,
+    "partial": EMAIL_COST,
+    "phone_only": PHONE_COST,
+    "full": EMAIL_COST + PHONE_COST,
+    "prospecting_only": PROSPECT_COST * PROSPECTING_DISCOVERY_CAP,
+}
+
+#: Workflow statuses [seed]/[ours].
+WORKFLOW_PROCESSING: Final = "processing"
+TERMINAL_WORKFLOW_STATUSES: Final = frozenset({"completed", "completed_with_errors", "failed"})
+#: Task statuses [ours].
+TASK_STATUSES: Final = ("pending", "processing", "completed", "failed")
+#: ``primary_email_status`` values [doc].
+EMAIL_STATUSES: Final = ("reliable", "risky", "unknown")
+
+#: Rate limits [doc]: per organization, fixed 60 s window, all endpoints together; an
+#: optional per-key limit (newer pages).
+RATE_LIMIT_PER_ORG: Final = 60
+RATE_LIMIT_PER_KEY: Final = 30
+RATE_LIMIT_WINDOW_S: Final = 60.0
+
+#: Webhook delivery [doc]/[ours]: any 2xx within the timeout is success; 5 attempts in all,
+#: waiting 1, 2, 4, 8 s between them.
+WEBHOOK_TIMEOUT_S: Final = 10.0
+WEBHOOK_ATTEMPTS: Final = 5
+WEBHOOK_BACKOFF_S: Final = (1.0, 2.0, 4.0, 8.0)
+WEBHOOK_RESULTS_LIMIT: Final = 250
+WEBHOOK_EVENT: Final = "enrichment.completed"
+
+#: Loopback hosts for which plain ``http://`` is allowed [ours].
+LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return True for ``localhost``, 127.0.0.0/8 and ``::1``.
+
+    >>> is_loopback_host("127.0.0.5"), is_loopback_host("example.com")
+    (True, False)
+    """
+    h = host.strip().lower().strip("[]")
+    if h in {"localhost", "::1"}:
+        return True
+    parts = h.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
