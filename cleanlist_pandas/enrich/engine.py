@@ -1,0 +1,554 @@
+"""The enrichment engine: submit chunks, poll workflows, collect results — async, UI-free.
+
+The engine takes the *unique, valid, uncached* contacts of a plan (keyed by fingerprint),
+submits them in chunks through one :class:`~cleanlist_pandas.client.AsyncClient` (whose pacer
+every request shares), polls the workflows adaptively and returns an :class:`EngineOutcome`:
+a result object per fingerprint, and for every contact that has none, why (``unknown``,
+``not_submitted``, ``failed``). It emits events (``enrich.events``) and never imports a UI.
+
+Rules it keeps (DESIGN.md, spec §7):
+
+* every chunk is journaled *before* it is sent and its workflow id right after, so a re-run
+  re-attaches instead of paying twice;
+* ``max_credits`` is never exceeded counting the worst case of what is in flight: a chunk that
+  does not fit waits for in-flight workflows to settle, then shrinks or is not submitted;
+* 401/402/403 stop submitting at once; in-flight workflows are still polled to the end, so
+  every paid result is kept;
+* an ambiguous submission is journaled as such and never resent on its own;
+* ``interrupt()`` (Ctrl-C) stops at once: nothing more is sent, pollers stop, the journal
+  keeps every submitted workflow for the next run.
+
+Polling is adaptive. A workflow's first poll comes when the workflows seen so far suggest it
+is done (``PollPolicy.first`` before anything is learnt); a poll that finds it still running
+extrapolates from the summary's completed count. With the rate limit as the bottleneck (one
+request a second), most workflows are polled exactly once.
+
+>>> PollPolicy().first
+5.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
+from cleanlist_pandas.enrich.events import (
+    ChunkAmbiguous,
+    ChunkSubmitted,
+    ContactsDone,
+    Listener,
+    RunStopped,
+    Waiting,
+    WorkflowProgress,
+    emit,
+)
+from cleanlist_pandas.enrich.journal import AMBIGUOUS, DONE, SENDING, SUBMITTED, Journal
+from cleanlist_pandas.errors import CleanlistError
+
+log = logging.getLogger(__name__)
+
+#: Errors after which nothing more is submitted: the key, the plan or the credits.
+STOP_STATUSES = frozenset({401, 402, 403})
+
+
+class _ClientLike(Protocol):
+    async def submit(
+        self,
+        contacts: Sequence[Mapping[str, str]],
+        enrichment_type: str = ...,
+        webhook_url: str | None = ...,
+    ) -> Any: ...
+
+    async def status(self, workflow_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often workflows are polled (seconds of wall time).
+
+    ``first``: the first poll of a workflow before any workflow of the job has finished;
+    after that the engine predicts from what it has seen. ``min_interval``/``max_interval``
+    bound every wait between two polls of one workflow.
+
+    >>> PollPolicy(first=0.05, min_interval=0.01, max_interval=0.5).max_interval
+    0.5
+    """
+
+    first: float = 5.0
+    min_interval: float = 1.0
+    max_interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Contacts sent in one request: fingerprints and API contact dicts, in the same order."""
+
+    number: int
+    fingerprints: tuple[str, ...]
+    contacts: tuple[Mapping[str, str], ...]
+
+
+@dataclass
+class EngineOutcome:
+    """What the engine found out, by contact fingerprint."""
+
+    job_id: str
+    #: fingerprint -> (result object as a dict, workflow_id)
+    results: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    #: fingerprint -> (cl_status, cl_error) for contacts with no result object
+    missing: dict[str, tuple[str, str]] = field(default_factory=dict)
+    credits: float = 0.0
+    requests_submit: int = 0
+    requests_status: int = 0
+    #: the error that stopped submitting (401/402/403...), if any
+    stop_error: BaseException | None = None
+    stop_reason: str | None = None
+    interrupted: bool = False
+    ambiguous_chunks: list[int] = field(default_factory=list)
+    workflow_ids: list[str] = field(default_factory=list)
+
+
+def _status_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _is_ambiguous(exc: BaseException) -> bool:
+    return type(exc).__name__ == "AmbiguousSubmissionError"
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    """A result object as the API's dict (the client's dataclasses keep ``raw``)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raw = getattr(obj, "raw", None)
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    raise TypeError(f"cannot read a result object of type {type(obj).__name__}")
+
+
+def _summary_counts(status: Any) -> tuple[int, int]:
+    summary = getattr(status, "summary", None)
+    if isinstance(summary, Mapping):
+        return int(summary.get("completed") or 0), int(summary.get("total") or 0)
+    if summary is not None:
+        return int(getattr(summary, "completed", 0) or 0), int(getattr(summary, "total", 0) or 0)
+    return 0, 0
+
+
+class Engine:
+    """Runs one job's submissions and polls. Create one per run; ``await run(...)``.
+
+    >>> import tempfile, pathlib
+    >>> from cleanlist_pandas.enrich.journal import Journal
+    >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
+    >>> e = Engine(client=None, journal=j, job_id="job_x", enrichment_type="partial")
+    >>> e.unit_cost
+    1
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        journal: Journal,
+        job_id: str,
+        enrichment_type: str,
+        webhook_url: str | None = None,
+        max_credits: float | None = None,
+        poll: PollPolicy | None = None,
+        listeners: Sequence[Listener] = (),
+        max_concurrent_submits: int = 4,
+        chunk_size: int = 250,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.job_id = job_id
+        self.enrichment_type = enrichment_type
+        self.webhook_url = webhook_url
+        self.max_credits = max_credits
+        self.poll = poll or PollPolicy()
+        self.listeners = list(listeners)
+        self.max_concurrent_submits = max_concurrent_submits
+        self.chunk_size = chunk_size
+        self.unit_cost = MAX_UNIT_COST[enrichment_type]
+        self.outcome = EngineOutcome(job_id=job_id)
+        self._stop = False
+        self._interrupted = False
+        self._total = 0
+        self._done = 0
+        self._found = 0
+        self._in_flight: dict[str, float] = {}  # workflow_id -> worst-case credits reserved
+        self._changed: asyncio.Condition | None = None  # created in run(), on the loop
+        self._durations: list[float] = []
+        self._pollers: set[asyncio.Task[None]] = set()
+
+    # -- control --------------------------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        """Stop submitting (what is in flight is still polled to the end)."""
+        if not self._stop:
+            self._stop = True
+            self.outcome.stop_reason = self.outcome.stop_reason or reason
+
+    def interrupt(self) -> None:
+        """Stop at once (Ctrl-C): no more requests; in-flight workflows stay journaled."""
+        self._interrupted = True
+        self.outcome.interrupted = True
+        self.stop("interrupted")
+        for task in list(self._pollers):
+            task.cancel()
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _emit(self, event: Any) -> None:
+        emit(self.listeners, event)
+
+    def _progress(self) -> None:
+        self._emit(
+            ContactsDone(
+                done=self._done,
+                total=self._total,
+                found=self._found,
+                credits=self.outcome.credits,
+                in_flight=len(self._in_flight),
+            )
+        )
+
+    def _committed(self) -> float:
+        return self.outcome.credits + sum(self._in_flight.values())
+
+    def _mark(self, fingerprints: Sequence[str], status: str, error: str) -> None:
+        for fp in fingerprints:
+            if fp not in self.outcome.results:
+                self.outcome.missing[fp] = (status, error)
+
+    # -- the run --------------------------------------------------------------------------
+    async def run(
+        self,
+        to_send: Sequence[tuple[str, Mapping[str, str]]],
+        *,
+        resume_chunks: Sequence[Any] = (),
+    ) -> EngineOutcome:
+        """Submit ``to_send`` (fingerprint, contact) pairs and poll journaled ``resume_chunks``.
+
+        ``resume_chunks`` are :class:`~cleanlist_pandas.enrich.journal.ChunkRecord` of an
+        unfinished job: submitted ones are polled, ambiguous ones reported ``unknown``.
+        """
+        self._changed = asyncio.Condition()
+        resumed = [c for c in resume_chunks if c.state in (SUBMITTED, DONE) and c.workflow_id]
+        unknown = [c for c in resume_chunks if c.state in (SENDING, AMBIGUOUS)]
+        self._total = len(to_send) + sum(len(c.fingerprints) for c in resumed)
+        for c in unknown:
+            self.journal.record_ambiguous(
+                self.job_id, c.chunk, c.note or "interrupted while sending"
+            )
+            self.outcome.ambiguous_chunks.append(c.chunk)
+            self._mark(c.fingerprints, "unknown", _ambiguous_message(c.chunk, c.note))
+        for c in resumed:
+            self._start_poller(
+                c.chunk,
+                c.workflow_id,
+                c.fingerprints,
+                c.task_ids,
+                time.monotonic(),
+                first_delay=0.0,
+            )
+        try:
+            await self._submit_all(to_send)
+            while self._pollers:
+                await asyncio.gather(*list(self._pollers), return_exceptions=True)
+        except asyncio.CancelledError:
+            self.interrupt()
+            raise
+        finally:
+            if self._interrupted:
+                for task in list(self._pollers):
+                    task.cancel()
+        return self.outcome
+
+    async def _submit_all(self, to_send: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        sem = asyncio.Semaphore(self.max_concurrent_submits)
+        submits: set[asyncio.Task[None]] = set()
+        start = self.journal.next_chunk_number(self.job_id)
+        pos = 0
+        number = start
+        while pos < len(to_send):
+            if self._stop:
+                break
+            size = min(self.chunk_size, len(to_send) - pos)
+            size = await self._fit_budget(size)
+            if size == 0 or self._stop:
+                break
+            await sem.acquire()
+            if self._stop:
+                sem.release()
+                break
+            part = to_send[pos : pos + size]
+            chunk = Chunk(number, tuple(fp for fp, _ in part), tuple(c for _, c in part))
+            pos += size
+            number += 1
+            # Reserve the worst case before the request leaves.
+            reservation = f"_chunk{chunk.number}"
+            self._in_flight[reservation] = size * self.unit_cost
+            task = asyncio.create_task(self._submit(chunk, reservation, sem))
+            submits.add(task)
+            task.add_done_callback(submits.discard)
+        if submits:
+            await asyncio.gather(*list(submits), return_exceptions=True)
+        rest = [fp for fp, _ in to_send[pos:]]
+        if rest:
+            reason = self.outcome.stop_reason or "budget"
+            self._mark(rest, "not_submitted", _not_submitted_message(reason))
+            self._emit(RunStopped(reason=reason, not_submitted=len(rest)))
+
+    async def _fit_budget(self, size: int) -> int:
+        """How many of ``size`` contacts fit ``max_credits``, counting in-flight worst cases."""
+        if self.max_credits is None or self.unit_cost == 0:
+            return size
+        while True:
+            room = self.max_credits - self._committed()
+            fits = max(0, math.floor(room / self.unit_cost + 1e-9))
+            if fits >= size or (not self._in_flight):
+                if fits < size and fits == 0:
+                    self.stop(f"max_credits={self.max_credits:g} reached")
+                return min(size, fits)
+            # Wait for in-flight workflows to settle: they usually cost less than the worst case.
+            assert self._changed is not None
+            async with self._changed:
+                await self._changed.wait()
+            if self._stop:
+                return 0
+
+    async def _notify(self) -> None:
+        if self._changed is None:
+            return
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _submit(self, chunk: Chunk, reservation: str, sem: asyncio.Semaphore) -> None:
+        try:
+            self.journal.record_sending(self.job_id, chunk.number, chunk.fingerprints)
+            self.outcome.requests_submit += 1
+            try:
+                sub = await self.client.submit(
+                    list(chunk.contacts),
+                    enrichment_type=self.enrichment_type,
+                    webhook_url=self.webhook_url,
+                )
+            except asyncio.CancelledError:
+                # Cancelled while the request may have been on the wire: ambiguous.
+                self.journal.record_ambiguous(
+                    self.job_id, chunk.number, "interrupted while sending"
+                )
+                self.outcome.ambiguous_chunks.append(chunk.number)
+                self._mark(chunk.fingerprints, "unknown", _ambiguous_message(chunk.number, None))
+                raise
+            except CleanlistError as exc:
+                self._submit_failed(chunk, exc)
+                return
+            workflow_id = str(sub.workflow_id)
+            task_ids = tuple(str(t) for t in sub.task_ids)
+            if len(task_ids) != len(chunk.fingerprints):
+                log.warning(
+                    "workflow %s answered %d task ids for %d contacts",
+                    workflow_id,
+                    len(task_ids),
+                    len(chunk.fingerprints),
+                )
+            self.journal.record_submitted(self.job_id, chunk.number, workflow_id, task_ids)
+            self.outcome.workflow_ids.append(workflow_id)
+            self._in_flight[workflow_id] = self._in_flight.pop(reservation)
+            reservation = workflow_id
+            self._emit(ChunkSubmitted(chunk.number, workflow_id, len(chunk.fingerprints)))
+            self._start_poller(
+                chunk.number, workflow_id, chunk.fingerprints, task_ids, time.monotonic()
+            )
+        finally:
+            if reservation.startswith("_chunk"):
+                self._in_flight.pop(reservation, None)
+            sem.release()
+            await self._notify()
+
+    def _submit_failed(self, chunk: Chunk, exc: CleanlistError) -> None:
+        code = _status_code(exc)
+        if _is_ambiguous(exc) or (code is not None and code >= 500):
+            note = f"{type(exc).__name__}: {exc}"
+            self.journal.record_ambiguous(self.job_id, chunk.number, note)
+            self.outcome.ambiguous_chunks.append(chunk.number)
+            self._mark(chunk.fingerprints, "unknown", _ambiguous_message(chunk.number, note))
+            self._emit(ChunkAmbiguous(chunk.number, len(chunk.fingerprints), note))
+            return
+        # Refused before processing: nothing was created, nothing will be charged.
+        self.journal.forget_chunk(self.job_id, chunk.number)
+        if code in STOP_STATUSES or code is None:
+            if self.outcome.stop_error is None:
+                self.outcome.stop_error = exc
+            self.stop(f"{type(exc).__name__} ({code})" if code else type(exc).__name__)
+            self._mark(
+                chunk.fingerprints,
+                "not_submitted",
+                _not_submitted_message(self.outcome.stop_reason or ""),
+            )
+        else:  # 400/422: our validation let through something the API refuses — a bug
+            self._mark(chunk.fingerprints, "failed", f"refused by the API: {exc}")
+            if self.outcome.stop_error is None:
+                self.outcome.stop_error = exc
+
+    # -- polling --------------------------------------------------------------------------
+    def _start_poller(
+        self,
+        chunk: int,
+        workflow_id: str,
+        fingerprints: Sequence[str],
+        task_ids: Sequence[str],
+        submitted_at: float,
+        first_delay: float | None = None,
+    ) -> None:
+        self._in_flight.setdefault(workflow_id, len(fingerprints) * self.unit_cost)
+        task = asyncio.create_task(
+            self._poll_workflow(
+                chunk, workflow_id, fingerprints, task_ids, submitted_at, first_delay
+            )
+        )
+        self._pollers.add(task)
+        task.add_done_callback(self._pollers.discard)
+
+    def _expected_duration(self) -> float | None:
+        if not self._durations:
+            return None
+        recent = sorted(self._durations[-8:])
+        return recent[len(recent) // 2]
+
+    def _next_delay(self, elapsed: float, completed: int, total: int) -> float:
+        p = self.poll
+        expected = self._expected_duration()
+        if completed > 0 and total > completed:
+            # Tasks run in parallel: the tail is long. Extrapolate the completion rate and
+            # add a margin for the slowest tasks.
+            rate = completed / max(elapsed, 1e-6)
+            guess = (total - completed) / rate * 0.5
+        elif expected is not None:
+            guess = max(expected - elapsed, expected * 0.25)
+        else:
+            guess = max(elapsed, p.first)
+        return min(max(guess, p.min_interval), p.max_interval)
+
+    async def _poll_workflow(
+        self,
+        chunk: int,
+        workflow_id: str,
+        fingerprints: Sequence[str],
+        task_ids: Sequence[str],
+        submitted_at: float,
+        first_delay: float | None,
+    ) -> None:
+        if first_delay is None:
+            expected = self._expected_duration()
+            first_delay = expected * 1.05 if expected is not None else self.poll.first
+        delay = first_delay
+        last_seen_running = 0.0
+        try:
+            while True:
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self._interrupted:
+                    return
+                self.outcome.requests_status += 1
+                try:
+                    status = await self.client.status(workflow_id)
+                except CleanlistError as exc:
+                    code = _status_code(exc)
+                    if code in STOP_STATUSES:
+                        if self.outcome.stop_error is None:
+                            self.outcome.stop_error = exc
+                        self.stop(f"{type(exc).__name__} ({code})")
+                        self._mark(fingerprints, "unknown", _resume_message(workflow_id, exc))
+                        return
+                    if code == 404:
+                        self._mark(fingerprints, "failed", f"workflow {workflow_id} not found")
+                        self.journal.record_done(self.job_id, chunk)
+                        return
+                    # retries exhausted on a transient error: keep trying, more slowly
+                    self._emit(Waiting(self.poll.max_interval, f"status poll failed: {exc}"))
+                    delay = self.poll.max_interval
+                    continue
+                elapsed = time.monotonic() - submitted_at
+                completed, total = _summary_counts(status)
+                state = str(getattr(status, "status", ""))
+                self._emit(
+                    WorkflowProgress(workflow_id, completed, total or len(fingerprints), state)
+                )
+                if state in TERMINAL_WORKFLOW_STATUSES:
+                    self._durations.append(
+                        (last_seen_running + elapsed) / 2 if last_seen_running else elapsed
+                    )
+                    self._collect(workflow_id, fingerprints, task_ids, status)
+                    self.journal.record_done(self.job_id, chunk)
+                    return
+                last_seen_running = elapsed
+                delay = self._next_delay(elapsed, completed, total)
+        finally:
+            self._in_flight.pop(workflow_id, None)
+            await self._notify()
+            self._progress()
+
+    def _collect(
+        self,
+        workflow_id: str,
+        fingerprints: Sequence[str],
+        task_ids: Sequence[str],
+        status: Any,
+    ) -> None:
+        by_task: dict[str, dict[str, Any]] = {}
+        for item in getattr(status, "results", None) or ():
+            row = _as_dict(item)
+            tid = row.get("task_id")
+            if tid is not None:
+                by_task[str(tid)] = row
+        wf_status = str(getattr(status, "status", ""))
+        for i, fp in enumerate(fingerprints):
+            tid = task_ids[i] if i < len(task_ids) else None
+            result = by_task.get(str(tid)) if tid is not None else None
+            if result is None:
+                why = "the workflow failed" if wf_status == "failed" else "no result returned"
+                self.outcome.missing[fp] = ("failed", f"{why} (workflow {workflow_id})")
+                continue
+            self.outcome.results[fp] = (result, workflow_id)
+            self.outcome.missing.pop(fp, None)
+            credits = result.get("credits_charged") or 0
+            self.outcome.credits += float(credits)
+            if (
+                result.get("primary_email")
+                or result.get("personal_phone_numbers")
+                or result.get("discovered_contacts")
+            ):
+                self._found += 1
+        self._done += len(fingerprints)
+
+
+def _ambiguous_message(chunk: int, note: str | None) -> str:
+    why = f" ({note})" if note else ""
+    return (
+        f"chunk {chunk} may or may not have reached Cleanlist{why}; it was not resent, to avoid "
+        "paying twice. Check the workflows in your Cleanlist dashboard, then re-run with "
+        "resend_unknown=True to send these rows again."
+    )
+
+
+def _not_submitted_message(reason: str) -> str:
+    return f"not submitted: {reason}. Re-run the same call to continue (finished rows are kept)."
+
+
+def _resume_message(workflow_id: str, exc: BaseException) -> str:
+    return (
+        f"submitted as {workflow_id} but not read back ({type(exc).__name__}); "
+        "re-run the same call to fetch it (polling is free)"
+    )
