@@ -1,0 +1,421 @@
+"""The sandbox's HTTP face: the five API routes (FastAPI, so validation errors have the real
+``{"detail": [...]}`` shape), the ``/_sandbox`` control routes, and an outer ASGI layer that
+applies injected faults and counts requests.
+
+>>> from cleanlist_pandas.sandbox.config import SandboxConfig
+>>> from cleanlist_pandas.sandbox.state import SandboxState
+>>> asgi = create_app(SandboxState(SandboxConfig()))
+>>> type(asgi).__name__
+'SandboxASGI'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
+
+from cleanlist_pandas._constants import API_PREFIX, MAX_CONTACTS_PER_REQUEST, is_loopback_host
+from cleanlist_pandas.sandbox.state import ApiError, Fault, Principal, SandboxState
+
+__all__ = ["ROUTES", "SandboxASGI", "create_app"]
+
+#: (method, path) -> (fault endpoint name, stats key)
+ROUTES: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", API_PREFIX + "/auth/validate-key"): ("validate-key", "GET /auth/validate-key"),
+    ("GET", API_PREFIX + "/credits/balance"): ("balance", "GET /credits/balance"),
+    ("POST", API_PREFIX + "/enrich/bulk"): ("bulk", "POST /enrich/bulk"),
+    ("GET", API_PREFIX + "/enrich/status"): ("status", "GET /enrich/status"),
+    ("GET", API_PREFIX + "/webhooks/deliveries"): ("deliveries", "GET /webhooks/deliveries"),
+}
+
+EnrichmentType = Literal["none", "partial", "phone_only", "full", "prospecting_only"]
+_RULE = "a contact needs linkedin_url, or first_name + last_name + (company_domain or company_name)"
+
+
+def _has(value: str | None) -> bool:
+    return value is not None and value.strip() != ""
+
+
+class ContactIn(BaseModel):
+    """One contact of ``POST /enrich/bulk`` (five optional strings, §3.3's rule).
+
+    >>> ContactIn(linkedin_url="https://www.linkedin.com/in/x").first_name is None
+    True
+    """
+
+    linkedin_url: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company_domain: str | None = None
+    company_name: str | None = None
+
+    @model_validator(mode="after")
+    def _rule(self) -> ContactIn:
+        if _has(self.linkedin_url):
+            return self
+        if (
+            _has(self.first_name)
+            and _has(self.last_name)
+            and (_has(self.company_domain) or _has(self.company_name))
+        ):
+            return self
+        raise ValueError(_RULE)
+
+
+class BulkIn(BaseModel):
+    """The body of ``POST /enrich/bulk``.
+
+    >>> BulkIn(contacts=[ContactIn(linkedin_url="x")]).enrichment_type
+    'partial'
+    """
+
+    enrichment_type: EnrichmentType = "partial"
+    webhook_url: str | None = None
+    contacts: list[ContactIn]
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook_url must be an absolute https:// URL")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("webhook_url must use https:// (http:// only for loopback hosts)")
+        return v
+
+
+async def _principal(request: Request) -> Principal:
+    state: SandboxState = request.app.state.sandbox
+    p = state.authenticate(request.headers.get("authorization"))
+    retry_after = state.check_rate(p)
+    if retry_after is not None:
+        raise ApiError(429, "Rate limit exceeded", {"Retry-After": str(retry_after)})
+    return p
+
+
+Auth = Annotated[Principal, Depends(_principal)]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+
+def _control_fault(body: dict[str, Any]) -> Fault:
+    allowed = {"endpoint", "kind", "times", "probability", "status", "delay_s", "retry_after"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(422, f"unknown fault fields: {sorted(unknown)}")
+    if "endpoint" not in body or "kind" not in body:
+        raise ApiError(422, "a fault needs 'endpoint' and 'kind'")
+    times = body.get("times", 1)
+    if "times" not in body and body.get("probability") is not None:
+        times = None
+    return Fault(
+        endpoint=body["endpoint"],
+        kind=body["kind"],
+        times=times,
+        probability=body.get("probability"),
+        status=body.get("status"),
+        delay_s=body.get("delay_s"),
+        retry_after=body.get("retry_after"),
+    )
+
+
+def build_fastapi(state: SandboxState) -> FastAPI:
+    """The FastAPI app (routes only; :func:`create_app` adds the fault/stats layer).
+
+    >>> from cleanlist_pandas.sandbox.config import SandboxConfig
+    >>> build_fastapi(SandboxState(SandboxConfig())).title
+    'Cleanlist API sandbox'
+    """
+    app = FastAPI(
+        title="Cleanlist API sandbox",
+        docs_url="/_sandbox/docs",
+        redoc_url=None,
+        openapi_url="/_sandbox/openapi.json",
+    )
+
+    app.state.sandbox = state
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _json({"detail": exc.detail}, exc.status, exc.headers)
+
+    @app.get(API_PREFIX + "/auth/validate-key")
+    async def validate_key(p: Auth) -> Response:
+        return _json({"valid": True, "user_id": p.user_id, "organization_id": p.organization_id})
+
+    @app.get(API_PREFIX + "/credits/balance")
+    async def credits_balance(p: Auth) -> Response:
+        credits = state.balance(p.organization_id)
+        return _json({"organization_id": p.organization_id, "credits": float(credits)})
+
+    @app.post(API_PREFIX + "/enrich/bulk")
+    async def enrich_bulk(request: Request, p: Auth) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError as exc:
+            pos = getattr(exc, "pos", 0)
+            msg = getattr(exc, "msg", str(exc))
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", pos),
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": msg},
+                    }
+                ]
+            ) from None
+        if isinstance(body, dict) and isinstance(body.get("contacts"), list):
+            n = len(body["contacts"])
+            if n == 0:
+                raise ApiError(400, "contacts must not be empty")
+            if n > MAX_CONTACTS_PER_REQUEST:
+                raise ApiError(
+                    400,
+                    f"Bulk enrichment supports up to {MAX_CONTACTS_PER_REQUEST} "
+                    "contacts per request",
+                )
+        if body is None:
+            raise RequestValidationError(
+                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+            )
+        try:
+            req = BulkIn.model_validate(body)
+        except ValidationError as exc:
+            errors = [
+                {**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)
+            ]
+            raise RequestValidationError(errors) from None
+        # the contacts exactly as received (for the fingerprint and the echoed input)
+        contacts = [
+            {k: v for k, v in c.items() if k in ContactIn.model_fields} for c in body["contacts"]
+        ]
+        fail = bool(request.scope.get("sandbox.fail_workflow"))
+        out = state.submit(p, req.enrichment_type, contacts, req.webhook_url, fail=fail)
+        return _json(out)
+
+    @app.get(API_PREFIX + "/enrich/status")
+    async def enrich_status(request: Request, p: Auth) -> Response:
+        wid = request.query_params.get("workflow_id") or None
+        tid = request.query_params.get("task_id") or None
+        if (wid is None) == (tid is None):
+            raise ApiError(400, "Provide exactly one of workflow_id or task_id")
+        if wid is not None:
+            return _json(state.workflow_status(p, wid))
+        assert tid is not None
+        return _json(state.task_status(p, tid))
+
+    @app.get(API_PREFIX + "/webhooks/deliveries")
+    async def webhook_deliveries(p: Auth, workflow_id: Annotated[str, Query()]) -> Response:
+        return _json(state.deliveries_for(p, workflow_id))
+
+    # --- control routes (no key) ---------------------------------------------------------
+    @app.get("/_sandbox/stats")
+    async def control_stats() -> Response:
+        return _json(state.stats())
+
+    @app.get("/_sandbox/ledger")
+    async def control_ledger() -> Response:
+        return _json(state.ledger())
+
+    @app.post("/_sandbox/reset")
+    async def control_reset() -> Response:
+        state.reset()
+        return _json({"ok": True})
+
+    @app.post("/_sandbox/credits")
+    async def control_credits(request: Request) -> Response:
+        body = await _control_body(request)
+        credits = body.get("credits")
+        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
+            raise ApiError(422, "credits must be a number >= 0")
+        org = body.get("organization_id")
+        try:
+            state.set_credits(float(credits), org)
+        except KeyError:
+            raise ApiError(404, "Organization not found") from None
+        return _json({"organization_id": org or state.organization_id, "credits": credits})
+
+    @app.get("/_sandbox/faults")
+    async def control_faults() -> Response:
+        return _json(state.faults())
+
+    @app.post("/_sandbox/faults")
+    async def control_add_fault(request: Request) -> Response:
+        body = await _control_body(request)
+        try:
+            state.inject_fault(_control_fault(body))
+        except (ValueError, TypeError) as exc:
+            raise ApiError(422, str(exc)) from None
+        return _json(state.faults())
+
+    @app.delete("/_sandbox/faults")
+    async def control_clear_faults() -> Response:
+        state.clear_faults()
+        return _json([])
+
+    @app.get("/_sandbox/info")
+    async def control_info() -> Response:
+        return _json(
+            {
+                "organization_id": state.organization_id,
+                "api_prefix": API_PREFIX,
+                "time_scale": state.config.time_scale,
+                "seed": state.seed,
+            }
+        )
+
+    return app
+
+
+async def _control_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise ApiError(422, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object")
+    return body
+
+
+class _DropLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "sandbox: dropped connection" not in str(record.getMessage())
+
+
+class _Dropped(Exception):
+    """Raised to make the server close a connection mid-response (fallback path)."""
+
+    def __str__(self) -> str:
+        return "sandbox: dropped connection (injected fault)"
+
+
+class SandboxASGI:
+    """Outer ASGI layer: applies injected faults and counts API requests, then hands over
+    to the FastAPI app (available as ``.app``).
+
+    >>> from cleanlist_pandas.sandbox.config import SandboxConfig
+    >>> SandboxASGI(SandboxState(SandboxConfig())).state.config.time_scale
+    1.0
+    """
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.app = build_fastapi(state)
+        logging.getLogger("uvicorn.error").addFilter(_DropLogFilter())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = ROUTES.get((scope["method"], scope["path"]))
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        name, stats_key = route
+        fault = self.state.take_fault(name)
+        seen: list[int] = []
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen.append(message["status"])
+            await send(message)
+
+        if fault is not None:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay_s or 0.0)
+            elif fault.kind == "status":
+                await self._fault_status(fault, counting_send)
+                self.state.record(stats_key, seen[0] if seen else fault.status or 500)
+                return
+            elif fault.kind == "drop_before":
+                self.state.record(stats_key, "dropped")
+                await _drop(send)
+                return
+            elif fault.kind == "drop_after":
+
+                async def swallow(message: Any) -> None:
+                    return None
+
+                await self.app(scope, receive, swallow)
+                self.state.record(stats_key, "dropped")
+                await _drop(send)
+                return
+            elif fault.kind == "fail_workflow":
+                scope = dict(scope)
+                scope["sandbox.fail_workflow"] = True
+        await self.app(scope, receive, counting_send)
+        self.state.record(stats_key, seen[0] if seen else 500)
+
+    async def _fault_status(self, fault: Fault, send: Any) -> None:
+        status = fault.status or 500
+        headers: dict[str, str] = {}
+        if status == 429:
+            detail = "Rate limit exceeded"
+            headers["Retry-After"] = str(max(1, int(fault.retry_after or 1)))
+        else:
+            try:
+                detail = http.HTTPStatus(status).phrase
+            except ValueError:
+                detail = "Error"
+        resp = _json({"detail": detail}, status, headers)
+        await resp({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Any:  # pragma: no cover - never awaited by a plain Response
+    return {"type": "http.disconnect"}
+
+
+async def _drop(send: Any) -> None:
+    """Close the connection without a (complete) response.
+
+    With uvicorn's h11/httptools protocols ``send`` is a bound method of the request cycle,
+    which holds the transport: close it before any byte of the response was written, and
+    mark the cycle disconnected so uvicorn neither answers 500 nor logs. Otherwise, fall
+    back to starting a response that promises a body and then failing, which makes the
+    server abort the connection mid-body.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(transport, "close"):
+        transport.close()
+        with contextlib.suppress(Exception):
+            cycle.disconnected = True  # type: ignore[union-attr]
+        await asyncio.sleep(0)
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+    raise _Dropped()
+
+
+def create_app(state: SandboxState) -> SandboxASGI:
+    """Build the full ASGI app (fault/stats layer around the FastAPI routes).
+
+    >>> from cleanlist_pandas.sandbox.config import SandboxConfig
+    >>> create_app(SandboxState(SandboxConfig())).app.title
+    'Cleanlist API sandbox'
+    """
+    return SandboxASGI(state)

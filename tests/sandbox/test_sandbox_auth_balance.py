@@ -1,0 +1,123 @@
+"""Spec §1 (transport, auth) and §3.1/§3.2 (validate-key, balance) against the real server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sandbox_helpers import client
+
+from cleanlist_pandas.sandbox import Sandbox
+
+ENDPOINTS = [
+    ("GET", "/auth/validate-key", None),
+    ("GET", "/credits/balance", None),
+    ("POST", "/enrich/bulk", {"contacts": [{"linkedin_url": "https://www.linkedin.com/in/a"}]}),
+    ("GET", "/enrich/status?workflow_id=x", None),
+    ("GET", "/webhooks/deliveries?workflow_id=x", None),
+]
+
+
+def _call(
+    sb: Sandbox, method: str, path: str, body: object, headers: dict[str, str]
+) -> httpx.Response:
+    with httpx.Client(base_url=sb.base_url, trust_env=False) as c:
+        return c.request(method, path, json=body, headers=headers)
+
+
+def test_base_url_ends_in_api_prefix(sandbox: Sandbox) -> None:
+    assert sandbox.base_url.startswith("http://127.0.0.1:")
+    assert sandbox.base_url.endswith("/api/v1/public")
+    assert sandbox.root_url + "/api/v1/public" == sandbox.base_url
+    assert sandbox.api_key.startswith("clapi_")
+
+
+def test_validate_key_doc_shape(sandbox: Sandbox) -> None:
+    with client(sandbox) as c:
+        r = c.get("/auth/validate-key")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["valid"] is True
+    assert isinstance(body["user_id"], str) and body["user_id"]
+    assert body["organization_id"] == sandbox.organization_id
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "clapi_noscheme",
+        "Bearer clext_0123456789abcdef",
+        "Bearer clapi_unknown_key",
+        "Bearer sk_live_wrongprefix",
+    ],
+)
+def test_every_endpoint_401_for_bad_keys(
+    sandbox: Sandbox, method: str, path: str, body: object, header: str | None
+) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    r = _call(sandbox, method, path, body, headers)
+    assert r.status_code == 401
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and detail
+    assert sandbox.api_key not in r.text
+
+
+def test_clext_key_refused_even_if_known_prefix(sandbox: Sandbox) -> None:
+    r = _call(sandbox, "GET", "/auth/validate-key", None, {"Authorization": "Bearer clext_abc"})
+    assert r.status_code == 401
+    assert "clext_" in r.json()["detail"] or "extension" in r.json()["detail"].lower()
+
+
+def test_revoked_key_401(sandbox: Sandbox) -> None:
+    extra = sandbox.add_key(sandbox.organization_id)
+    with client(sandbox, extra) as c:
+        assert c.get("/auth/validate-key").status_code == 200
+        sandbox.revoke_key(extra)
+        assert c.get("/auth/validate-key").status_code == 401
+        assert c.get("/credits/balance").status_code == 401
+    with client(sandbox) as c:  # the other key of the org still works
+        assert c.get("/auth/validate-key").status_code == 200
+
+
+def test_second_key_same_org_different_user(sandbox: Sandbox) -> None:
+    extra = sandbox.add_key(sandbox.organization_id)
+    with client(sandbox) as a, client(sandbox, extra) as b:
+        ra, rb = a.get("/auth/validate-key").json(), b.get("/auth/validate-key").json()
+    assert ra["organization_id"] == rb["organization_id"] == sandbox.organization_id
+    assert ra["user_id"] != rb["user_id"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
+def test_403_without_api_access(sandbox: Sandbox, method: str, path: str, body: object) -> None:
+    _org, key = sandbox.add_organization(credits=100, api_access=False)
+    r = _call(sandbox, method, path, body, {"Authorization": f"Bearer {key}"})
+    assert r.status_code == 403
+    assert r.json() == {"detail": "Your plan does not include API access"}
+
+
+def test_balance_doc_shape_and_float(sandbox: Sandbox) -> None:
+    with client(sandbox) as c:
+        body = c.get("/credits/balance").json()
+        assert body == {"organization_id": sandbox.organization_id, "credits": 10_000.0}
+        assert isinstance(body["credits"], float)
+        sandbox.set_credits(12.75)
+        assert c.get("/credits/balance").json()["credits"] == 12.75
+
+
+def test_balance_is_per_organization(sandbox: Sandbox) -> None:
+    org, key = sandbox.add_organization(credits=42.5)
+    with client(sandbox, key) as c:
+        assert c.get("/credits/balance").json() == {"organization_id": org, "credits": 42.5}
+    assert sandbox.balance(org) == 42.5
+    assert sandbox.balance() == 10_000.0
+
+
+def test_json_404_for_unknown_route(sandbox: Sandbox) -> None:
+    with client(sandbox) as c:
+        r = c.get("/no/such/route")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found"}
