@@ -1,0 +1,282 @@
+"""A local cache of enrichment results, so a re-run never pays twice for the same contact.
+
+One SQLite file, ``results.sqlite3`` in ``$CLEANLIST_CACHE_DIR`` or
+``platformdirs.user_cache_dir("cleanlist-pandas")``, created with mode 0600 (it holds personal
+data; the directory is created 0700). The key is ``(fingerprint, enrichment_type)``
+(``fingerprint`` from :func:`cleanlist_pandas.enrich.plan.fingerprint`); the value is the
+result object as JSON, the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
+
+What is cached: only *final, successful look-ups* — task status ``completed``, including
+completed-but-nothing-found (the API charges nothing for it and would most likely answer the
+same). ``failed`` tasks and anything still pending are never cached, so a re-run retries
+them. Entries older than ``max_age`` (default 30 days) are ignored by ``get_many`` and
+removed by ``purge_expired``.
+
+Threading: one :class:`ResultCache` may be shared by threads (e.g. the caller's thread and
+the engine's asyncio loop thread): it holds one connection opened with
+``check_same_thread=False`` and serializes every method with a lock. Calls block (short,
+batched statements); from a coroutine, call them via ``loop.run_in_executor`` if the batch is
+large. Several processes may use the same file (SQLite locking, 5 s busy timeout).
+
+>>> import tempfile
+>>> c = ResultCache(tempfile.mkdtemp())
+>>> c.put_many([("fp1", {"status": "completed", "primary_email": "a@x.io"}, "wf", "t1")],
+...            "partial")
+1
+>>> c.get_many(["fp1", "fp2"], "partial")["fp1"].result["primary_email"]
+'a@x.io'
+>>> c.close()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CACHE_FILENAME", "DEFAULT_MAX_AGE", "CachedResult", "ResultCache", "default_cache_dir"]
+
+CACHE_FILENAME = "results.sqlite3"
+#: Default maximum age of an entry: 30 days.
+DEFAULT_MAX_AGE = timedelta(days=30)
+_SCHEMA_VERSION = 1
+_BATCH = 500  # parameters per IN (...) query (SQLite's limit is ≥ 999)
+
+
+def default_cache_dir() -> Path:
+    """``$CLEANLIST_CACHE_DIR`` if set, else the platform's user cache dir."""
+    env = os.environ.get("CLEANLIST_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cleanlist-pandas"))
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """One cache entry."""
+
+    result: dict[str, Any]
+    workflow_id: str | None
+    task_id: str | None
+    stored_at: float  # Unix time
+
+
+def _seconds(v: float | timedelta) -> float:
+    return v.total_seconds() if isinstance(v, timedelta) else float(v)
+
+
+class ResultCache:
+    """SQLite-backed cache of result objects, keyed by (fingerprint, enrichment_type).
+
+    Args:
+        cache_dir: directory of the file (default :func:`default_cache_dir`).
+        max_age: entries older than this (seconds or timedelta) are ignored; default 30 days.
+        clock: returns the current Unix time (for tests).
+
+    >>> import tempfile
+    >>> with ResultCache(tempfile.mkdtemp(), max_age=60) as c:
+    ...     c.stats()["entries"]
+    0
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_age: float | timedelta = DEFAULT_MAX_AGE,
+        clock: Any = time.time,
+    ) -> None:
+        self.dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.path = self.dir / CACHE_FILENAME
+        self.max_age = _seconds(max_age)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Create the file ourselves so it is 0600 from the first byte (umask-proof).
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=5.0, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS results ("
+            " fingerprint TEXT NOT NULL, enrichment_type TEXT NOT NULL,"
+            " result TEXT NOT NULL, workflow_id TEXT, task_id TEXT, stored_at REAL NOT NULL,"
+            " PRIMARY KEY (fingerprint, enrichment_type)) WITHOUT ROWID"
+        )
+        self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("ResultCache is closed")
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ResultCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResultCache({str(self.path)!r}, max_age={self.max_age:g}s)"
+
+    def _cutoff(self) -> float:
+        return self._clock() - self.max_age
+
+    # ------------------------------------------------------------------ API
+    def get_many(
+        self, fingerprints: Iterable[str], enrichment_type: str
+    ) -> dict[str, CachedResult]:
+        """Fresh entries for these fingerprints: ``{fingerprint: CachedResult}``.
+
+        Missing and expired fingerprints are absent from the answer. Batched (``IN`` lists
+        of 500), so 100k look-ups are a few hundred small queries.
+        """
+        fps = list(dict.fromkeys(fingerprints))
+        cutoff = self._cutoff()
+        rows: list[tuple[str, str, str | None, str | None, float]] = []
+        with self._lock:
+            conn = self.conn
+            for i in range(0, len(fps), _BATCH):
+                part = fps[i : i + _BATCH]
+                marks = ",".join("?" * len(part))
+                rows.extend(
+                    conn.execute(
+                        "SELECT fingerprint, result, workflow_id, task_id, stored_at"
+                        " FROM results WHERE enrichment_type = ? AND stored_at >= ?"
+                        f" AND fingerprint IN ({marks})",
+                        (enrichment_type, cutoff, *part),
+                    ).fetchall()
+                )
+        if not rows:
+            return {}
+        # one json parse for the whole batch is much cheaper than one per row
+        decoded = json.loads("[" + ",".join(r[1] for r in rows) + "]")
+        return {r[0]: CachedResult(d, r[2], r[3], r[4]) for r, d in zip(rows, decoded, strict=True)}
+
+    def put_many(
+        self,
+        entries: Iterable[tuple[str, Mapping[str, Any], str | None, str | None]],
+        enrichment_type: str,
+    ) -> int:
+        """Store ``(fingerprint, result, workflow_id, task_id)`` tuples; return how many.
+
+        Only results whose ``status`` is ``completed`` are stored (see module doc); others
+        are silently skipped. An existing entry for the same key is replaced.
+        """
+        now = self._clock()
+        rows = [
+            (
+                fp,
+                enrichment_type,
+                json.dumps(res, separators=(",", ":"), ensure_ascii=False, default=str),
+                wf if wf is None else str(wf),
+                tid if tid is None else str(tid),
+                now,
+            )
+            for fp, res, wf, tid in entries
+            if isinstance(res, Mapping) and res.get("status") == "completed"
+        ]
+        if not rows:
+            return 0
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO results (fingerprint, enrichment_type, result,"
+                    " workflow_id, task_id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return len(rows)
+
+    def delete_many(self, fingerprints: Sequence[str], enrichment_type: str | None = None) -> int:
+        """Forget some fingerprints (for one type, or all types); return rows deleted."""
+        n = 0
+        with self._lock:
+            conn = self.conn
+            for i in range(0, len(fingerprints), _BATCH):
+                part = list(fingerprints[i : i + _BATCH])
+                marks = ",".join("?" * len(part))
+                if enrichment_type is None:
+                    cur = conn.execute(f"DELETE FROM results WHERE fingerprint IN ({marks})", part)
+                else:
+                    cur = conn.execute(
+                        "DELETE FROM results WHERE enrichment_type = ?"
+                        f" AND fingerprint IN ({marks})",
+                        (enrichment_type, *part),
+                    )
+                n += cur.rowcount
+        return n
+
+    def purge_expired(self) -> int:
+        """Delete entries older than ``max_age``; return how many."""
+        with self._lock:
+            cur = self.conn.execute("DELETE FROM results WHERE stored_at < ?", (self._cutoff(),))
+            return cur.rowcount
+
+    def clear(self) -> int:
+        """Delete every entry; return how many."""
+        with self._lock:
+            cur = self.conn.execute("DELETE FROM results")
+            n = cur.rowcount
+            self.conn.execute("VACUUM")
+            return n
+
+    def stats(self) -> dict[str, Any]:
+        """Entries (fresh and expired), per type, oldest/newest, file path and size."""
+        cutoff = self._cutoff()
+        with self._lock:
+            conn = self.conn
+            total, expired, oldest, newest = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(stored_at < ?), 0), MIN(stored_at),"
+                " MAX(stored_at) FROM results",
+                (cutoff,),
+            ).fetchone()
+            by_type = dict(
+                conn.execute(
+                    "SELECT enrichment_type, COUNT(*) FROM results WHERE stored_at >= ?"
+                    " GROUP BY enrichment_type",
+                    (cutoff,),
+                ).fetchall()
+            )
+        size = sum(
+            p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
+        )
+        return {
+            "path": str(self.path),
+            "entries": int(total) - int(expired),
+            "expired": int(expired),
+            "by_type": by_type,
+            "oldest": oldest,
+            "newest": newest,
+            "size_bytes": size,
+            "max_age_s": self.max_age,
+        }

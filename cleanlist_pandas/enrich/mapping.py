@@ -1,0 +1,683 @@
+"""Find the contact columns of a DataFrame, normalize them and check each row.
+
+The whole step is keyed by row *position* (0..n-1), never by index label, so duplicate
+labels and MultiIndexes are fine. It is vectorized the pandas way: every input column is
+factorized first (``pd.factorize``), the string clean-up runs once per *distinct* raw value
+(a CRM export repeats first names, companies and websites a lot), and the results are
+gathered back to rows with ``numpy.take`` on the codes. The public-suffix look-up
+(``tldextract``, bundled snapshot, never the network) also runs once per distinct host.
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"First Name": [" Ada ", "Bob"], "Last Name": ["Lovelace", None],
+...                    "Website": ["https://www.acme.co.uk/about", "bob.io"]})
+>>> m = map_contacts(df)
+>>> m.contacts.loc[0, "company_domain"], bool(m.valid[0]), m.reason[1]
+('acme.co.uk', True, 'missing last_name')
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import urllib.parse
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cleanlist_pandas._constants import CONTACT_FIELDS
+from cleanlist_pandas.errors import CleanlistError
+
+__all__ = [
+    "EXTRA_SOURCES",
+    "FREE_MAIL_DOMAINS",
+    "HEADER_ALIASES",
+    "MappedContacts",
+    "MappingError",
+    "canonical_linkedin_urls",
+    "map_contacts",
+    "normalize_domains",
+]
+
+
+class MappingError(CleanlistError, ValueError):
+    """The contact columns could not be found or are ambiguous; the message says what to do."""
+
+
+#: Source keys accepted by ``columns=`` besides the five contact fields.
+EXTRA_SOURCES: tuple[str, ...] = ("email", "full_name")
+
+#: Header spellings recognised per field, compared after case-folding and dropping spaces,
+#: ``_``, ``-`` and ``.`` (so ``First Name``, ``first_name``, ``FIRST-NAME`` all read
+#: ``firstname``).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": (
+        "firstname",
+        "fname",
+        "givenname",
+        "first",
+        "forename",
+        "contactfirstname",
+        "personfirstname",
+        "leadfirstname",
+        "vorname",
+        "prenom",
+    ),
+    "last_name": (
+        "lastname",
+        "surname",
+        "lname",
+        "familyname",
+        "last",
+        "contactlastname",
+        "personlastname",
+        "leadlastname",
+        "nachname",
+    ),
+    "company_name": (
+        "company",
+        "companyname",
+        "organization",
+        "organisation",
+        "organizationname",
+        "organisationname",
+        "accountname",
+        "account",
+        "employer",
+        "org",
+        "firm",
+        "businessname",
+        "currentcompany",
+    ),
+    "company_domain": (
+        "website",
+        "companywebsite",
+        "domain",
+        "companydomain",
+        "url",
+        "companyurl",
+        "websiteurl",
+        "companywebsiteurl",
+        "web",
+        "homepage",
+        "site",
+        "accountwebsite",
+        "organizationwebsite",
+        "emaildomain",
+    ),
+    "linkedin_url": (
+        "linkedin",
+        "linkedinurl",
+        "linkedinprofile",
+        "linkedinprofileurl",
+        "personlinkedinurl",
+        "contactlinkedinurl",
+        "linkedinlink",
+        "li",
+        "liurl",
+    ),
+    "email": (
+        "email",
+        "workemail",
+        "emailaddress",
+        "businessemail",
+        "mail",
+        "workemailaddress",
+        "contactemail",
+        "email1",
+        "primaryemail",
+    ),
+    "full_name": ("fullname", "name", "contactname", "personname", "leadname", "contact"),
+}
+
+#: Free-mail providers: their domain says nothing about the employer, so an e-mail address
+#: at one of them is never used as the company domain.
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "ymail.com",
+        "rocketmail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "protonmail.com",
+        "proton.me",
+        "pm.me",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "zoho.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "fastmail.com",
+        "tutanota.com",
+        "hey.com",
+        "free.fr",
+        "orange.fr",
+        "laposte.net",
+        "t-online.de",
+        "libero.it",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "naver.com",
+        "daum.net",
+    }
+)
+
+#: Text that means "no value" in CRM exports (compared case-insensitively).
+_BLANK_WORDS = frozenset({"nan", "none", "null", "n/a", "#n/a", "-", "--", "—", "<na>"})
+
+_KEY_STRIP = re.compile(r"[\s_\-.]+")
+#: A "name" with no letter in it but a digit: ``123``, ``4.5``, ``+1 (555)``.
+_NUMERIC_NAME = re.compile(r"(?=\D*\d)[\d\W_]+\Z")
+_HOST_RE = re.compile(r"(?:[a-z][a-z0-9+.\-]*://|mailto:|//)?(?:[^@/?#\s]*@)?([^/?#:\s]*)")
+_LI_RE = re.compile(r"(?:https?://)?(?:[a-z0-9\-]+\.)?linkedin\.com/in/([^/?#\s]+)(?:[/?#]\S*)?\Z")
+LINKEDIN_PREFIX = "https://www.linkedin.com/in/"
+
+# Problem bits for the reason of an invalid row (order = order in the message).
+_LI_BAD = 1
+_FIRST_MISSING = 2
+_FIRST_BAD = 4
+_LAST_MISSING = 8
+_LAST_BAD = 16
+_COMPANY_MISSING = 32
+_DOMAIN_BAD = 64
+_EMPTY = 128
+_LINKEDIN_REASON = "invalid linkedin_url: not a profile URL (/in/…)"
+
+
+def _header_key(label: Hashable) -> str:
+    return _KEY_STRIP.sub("", str(label).casefold())
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor() -> Any:
+    """A tldextract instance that only ever reads its bundled public-suffix snapshot."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+# --------------------------------------------------------------------------- cleaning
+def _to_text(v: Any) -> str:
+    """A raw cell (not missing) as text: numbers without a spurious ``.0``."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return str(v)
+
+
+def _clean_uniques(uniques: np.ndarray) -> np.ndarray:
+    """Trim, collapse inner whitespace, blank words → None. Object array in, object out."""
+    out = np.empty(len(uniques), dtype=object)
+    out[:] = [" ".join(_to_text(v).split()) for v in uniques]
+    blank = np.fromiter(
+        (not s or (len(s) <= 5 and s.casefold() in _BLANK_WORDS) for s in out),
+        dtype=bool,
+        count=len(out),
+    )
+    out[blank] = None
+    return out
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 = missing) and cleaned uniques (object, None = blank) of one column."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    u = np.asarray(uniques, dtype=object)
+    return np.asarray(codes, dtype=np.int64), _clean_uniques(u)
+
+
+def _gather(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """Row values from codes; code -1 → None."""
+    ext = np.empty(len(uniques) + 1, dtype=object)
+    ext[:-1] = uniques
+    ext[-1] = None
+    return ext.take(codes)
+
+
+def normalize_domains(values: Any, *, skip_free_mail: bool = False) -> np.ndarray:
+    """Registered domains of hosts, URLs or e-mail addresses (object array, None = none).
+
+    Lower-cases, strips scheme, user, path, port and ``www.``, then keeps the registered
+    domain by the public-suffix list (bundled snapshot). Runs tldextract once per distinct
+    host. ``skip_free_mail`` drops gmail.com & co. (for e-mail columns).
+
+    >>> normalize_domains(["https://blog.acme.co.uk/x", "jo@Example.COM", "nope"]).tolist()
+    ['acme.co.uk', 'example.com', None]
+    """
+    arr = np.asarray(values, dtype=object)
+    hosts = np.empty(len(arr), dtype=object)
+    hosts[:] = [
+        None if v is None else (m.group(1).strip(".") if (m := _HOST_RE.match(v)) else "")
+        for v in (None if v is None else _to_text(v).strip().lower() for v in arr)
+    ]
+    hcodes, huniq = pd.factorize(hosts, use_na_sentinel=True)
+    ext = _extractor()
+    reg: list[str | None] = []
+    for h in huniq:
+        r = ext.extract_str(h).top_domain_under_public_suffix if h else ""
+        if not r or (skip_free_mail and r in FREE_MAIL_DOMAINS):
+            reg.append(None)
+        else:
+            reg.append(r)
+    reg_arr = np.empty(len(reg), dtype=object)
+    reg_arr[:] = reg
+    return _gather(np.asarray(hcodes, dtype=np.int64), reg_arr)
+
+
+def _canonical_slug(slug: str) -> str:
+    if "%" in slug or not slug.isascii():
+        slug = urllib.parse.quote(urllib.parse.unquote(slug).lower(), safe="-_.~")
+    return slug
+
+
+def canonical_linkedin_urls(values: Any) -> np.ndarray:
+    """Canonical LinkedIn profile URLs (object array; None = not a ``/in/`` profile URL).
+
+    The slug is lower-cased; percent-encoded slugs are decoded, lower-cased and re-encoded
+    as UTF-8 with upper-case hex (one spelling per profile).
+
+    >>> canonical_linkedin_urls(["linkedin.com/in/John-Doe/?utm=x",
+    ...                          "https://www.linkedin.com/company/acme"]).tolist()
+    ['https://www.linkedin.com/in/john-doe', None]
+    """
+    arr = np.asarray(values, dtype=object)
+    out = np.empty(len(arr), dtype=object)
+    match = _LI_RE.match
+    out[:] = [
+        None
+        if v is None or (m := match(_to_text(v).strip().lower())) is None
+        else LINKEDIN_PREFIX + _canonical_slug(m.group(1))
+        for v in arr
+    ]
+    return out
+
+
+def _split_full_names(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``John van Doe`` → (John, van Doe); ``Doe, John`` → (John, Doe); one word → first."""
+    first = np.empty(len(uniques), dtype=object)
+    last = np.empty(len(uniques), dtype=object)
+    for i, v in enumerate(uniques):
+        if v is None:
+            first[i] = last[i] = None
+            continue
+        if "," in v:
+            a, _, b = v.partition(",")
+            f, la = b.strip(), a.strip()
+        else:
+            f, _, la = v.partition(" ")
+        first[i] = f or None
+        last[i] = la or None
+    return first, last
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True, eq=False)
+class FieldColumn:
+    """One normalized contact field, factorized: ``values[codes]`` are the row values.
+
+    ``codes`` has one entry per row (-1 = missing); ``values`` is an object array of
+    normalized strings (or None) — not necessarily distinct. ``bad`` flags values that were
+    present in the input but malformed (numeric name, not a domain, not a profile URL).
+    """
+
+    codes: np.ndarray
+    values: np.ndarray
+    bad: np.ndarray
+
+    def rows(self) -> np.ndarray:
+        """Per-row object array (None = missing)."""
+        return _gather(self.codes, self.values)
+
+    def rows_at(self, positions: np.ndarray) -> np.ndarray:
+        """Object array of the values at some row positions (None = missing)."""
+        return _gather(self.codes[positions], self.values)
+
+    def row_bad(self) -> np.ndarray:
+        """Per-row bool: the input had a value here but it was malformed."""
+        ext = np.append(self.bad, False)
+        return ext.take(self.codes)
+
+    def row_present(self) -> np.ndarray:
+        """Per-row bool: a usable normalized value."""
+        ok = np.fromiter((v is not None for v in self.values), bool, len(self.values))
+        return np.append(ok, False).take(self.codes)
+
+
+@dataclass(frozen=True, eq=False)
+class MappedContacts:
+    """Normalized contacts of a frame, by row position.
+
+    Attributes:
+        contacts: DataFrame with the five contact fields (``CONTACT_FIELDS`` order),
+            ``string`` dtype, ``RangeIndex`` 0..n-1; <NA> where missing or malformed.
+        valid: bool array, True where the row satisfies the API's rule
+            (``linkedin_url``, or ``first_name`` + ``last_name`` + domain or company).
+        reason: ``string`` array, <NA> for valid rows, else why the row is skipped.
+        mapping: field → source column label, for the fields that were found (also
+            ``"email"`` / ``"full_name"`` when used as a source).
+    """
+
+    contacts: pd.DataFrame
+    valid: np.ndarray
+    reason: pd.api.extensions.ExtensionArray
+    mapping: dict[str, Hashable]
+    fields: dict[str, FieldColumn] = field(repr=False, default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of input rows."""
+        return len(self.valid)
+
+    def reason_counts(self) -> dict[str, int]:
+        """Invalid rows per reason, most frequent first."""
+        vc = pd.Series(self.reason).value_counts(dropna=True)
+        return {str(k): int(v) for k, v in vc.items()}
+
+    def describe(self) -> str:
+        """The mapping for humans, one line per field.
+
+        >>> import pandas as pd
+        >>> print(map_contacts(pd.DataFrame({"LinkedIn": ["linkedin.com/in/x"]})).describe())
+        linkedin_url   ← 'LinkedIn'
+        first_name     ← (not found)
+        last_name      ← (not found)
+        company_domain ← (not found)
+        company_name   ← (not found)
+        1 of 1 rows valid
+        """
+        lines = []
+        for f in CONTACT_FIELDS:
+            src = self.mapping.get(f)
+            text = "(not found)" if src is None else repr(src)
+            if f in ("first_name", "last_name") and src is None and "full_name" in self.mapping:
+                text = f"split from {self.mapping['full_name']!r}"
+            if f == "company_domain" and "email" in self.mapping:
+                via = f"domain of {self.mapping['email']!r} (free-mail skipped)"
+                text = via if src is None else f"{text}, else {via}"
+            lines.append(f"{f:<14} ← {text}")
+        lines.append(f"{int(self.valid.sum())} of {self.n_rows} rows valid")
+        for r, c in self.reason_counts().items():
+            lines.append(f"  skipped {c}: {r}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"MappedContacts(rows={self.n_rows}, valid={int(self.valid.sum())}, "
+            f"mapping={self.mapping!r})"
+        )
+
+
+# --------------------------------------------------------------------------- detection
+def _positions(df: pd.DataFrame, label: Hashable) -> list[int]:
+    return [i for i, c in enumerate(df.columns) if c is label or c == label]
+
+
+def _resolve_columns(
+    df: pd.DataFrame, columns: Mapping[str, Hashable | None] | None
+) -> dict[str, int]:
+    """field → column position. Raises MappingError on unknown keys, missing, ambiguous."""
+    known = (*CONTACT_FIELDS, *EXTRA_SOURCES)
+    explicit = dict(columns or {})
+    existing = list(df.columns)
+    unknown = [k for k in explicit if k not in known]
+    if unknown:
+        raise MappingError(
+            f"unknown key(s) in columns=: {unknown!r}; use any of {list(known)!r} "
+            f"(values are column labels of the frame, or None to ignore a field)"
+        )
+    chosen: dict[str, int] = {}
+    for f, label in explicit.items():
+        if label is None:
+            continue
+        pos = _positions(df, label)
+        if not pos:
+            raise MappingError(
+                f"columns={{{f!r}: {label!r}}}: no column {label!r} in the frame; "
+                f"columns are {existing!r}"
+            )
+        if len(pos) > 1:
+            raise MappingError(
+                f"column label {label!r} (for {f}) appears {len(pos)} times in the frame; "
+                f"rename the duplicates first, e.g. df.columns = [...]"
+            )
+        chosen[f] = pos[0]
+
+    keys = [_header_key(c) for c in df.columns]
+    for f in known:
+        if f in explicit:
+            continue
+        aliases = HEADER_ALIASES[f]
+        cands = [i for i, k in enumerate(keys) if k in aliases]
+        if not cands:
+            continue
+        if len(cands) > 1:
+            labels = [df.columns[i] for i in cands]
+            if len({_header_key(x) for x in labels}) == 1 and len(set(map(str, labels))) == 1:
+                raise MappingError(
+                    f"column label {labels[0]!r} (for {f}) appears {len(cands)} times in the "
+                    f"frame; rename the duplicates first"
+                )
+            example = ", ".join(f"{f!r}: {lab!r}" for lab in labels[:1])
+            raise MappingError(
+                f"ambiguous column for {f}: {labels!r} all match. Pick one with "
+                f"columns={{{example}}} (or {{{f!r}: None}} to use none)"
+            )
+        chosen[f] = cands[0]
+    return chosen
+
+
+# --------------------------------------------------------------------------- main
+def _empty_field(n: int) -> FieldColumn:
+    return FieldColumn(
+        np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object), np.empty(0, dtype=bool)
+    )
+
+
+def _name_field(codes: np.ndarray, vals: np.ndarray) -> FieldColumn:
+    bad = np.fromiter(
+        (v is not None and _NUMERIC_NAME.match(v) is not None for v in vals), bool, len(vals)
+    )
+    vals = vals.copy()
+    vals[bad] = None
+    return FieldColumn(codes, vals, bad)
+
+
+def map_contacts(
+    df: pd.DataFrame, columns: Mapping[str, Hashable | None] | None = None
+) -> MappedContacts:
+    """Find, normalize and validate the contact columns of ``df``.
+
+    Args:
+        df: the leads. Not modified. Any index (duplicates, MultiIndex); any column labels.
+        columns: optional explicit mapping ``{field: column label}``; keys are the contact
+            fields (``first_name``, ``last_name``, ``company_name``, ``company_domain``,
+            ``linkedin_url``) or ``email`` / ``full_name``; a value ``None`` means "do not
+            use this field". Fields not given are still auto-detected.
+
+    Returns:
+        :class:`MappedContacts`, by row position.
+
+    Raises:
+        MappingError: unknown key, missing or duplicated column, ambiguous detection.
+
+    Notes:
+        - ``company_domain`` comes from the domain/website column; where that is blank and
+          an e-mail column exists, from the e-mail's domain unless it is free-mail.
+        - ``first_name``/``last_name`` are split from a full-name column only when the
+          frame has neither a first- nor a last-name column.
+        - Malformed values (a name with digits and no letters, a host without a registered
+          domain, a LinkedIn URL that is not an ``/in/`` profile) become <NA> and are named
+          in ``reason`` if the row ends up invalid.
+
+    >>> import pandas as pd
+    >>> m = map_contacts(pd.DataFrame({"Vorname": ["Ada"], "Nachname": ["L"], "Firma": ["X"]}),
+    ...                  columns={"company_name": "Firma"})
+    >>> m.mapping
+    {'company_name': 'Firma', 'first_name': 'Vorname', 'last_name': 'Nachname'}
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"map_contacts expects a pandas DataFrame, got {type(df).__name__}")
+    pos = _resolve_columns(df, columns)
+    n = len(df)
+    if not any(f in pos for f in ("linkedin_url", "first_name", "last_name", "full_name")):
+        raise MappingError(
+            "no contact columns found: need a LinkedIn URL column, or first/last name "
+            "(or full name) plus company name or domain. Columns are "
+            f"{list(df.columns)!r}; map them with columns={{'first_name': ..., "
+            "'last_name': ..., 'company_domain': ..., 'linkedin_url': ...}}"
+        )
+    mapping: dict[str, Hashable] = {f: df.columns[p] for f, p in pos.items()}
+
+    def raw(f: str) -> tuple[np.ndarray, np.ndarray]:
+        return _factorize(df.iloc[:, pos[f]])
+
+    fields: dict[str, FieldColumn] = {}
+    # names
+    for f in ("first_name", "last_name"):
+        if f in pos:
+            fields[f] = _name_field(*raw(f))
+    if "full_name" in pos and "first_name" not in pos and "last_name" not in pos:
+        codes, vals = raw("full_name")
+        fst, lst = _split_full_names(vals)
+        fields["first_name"] = _name_field(codes, fst)
+        fields["last_name"] = _name_field(codes, lst)
+    else:
+        mapping.pop("full_name", None)
+    # company name
+    if "company_name" in pos:
+        codes, vals = raw("company_name")
+        fields["company_name"] = FieldColumn(codes, vals, np.zeros(len(vals), bool))
+    # domain, with e-mail fallback
+    dom: FieldColumn | None = None
+    if "company_domain" in pos:
+        codes, vals = raw("company_domain")
+        d = normalize_domains(vals)
+        bad = np.fromiter(
+            (v is not None and r is None for v, r in zip(vals, d, strict=True)), bool, len(d)
+        )
+        dom = FieldColumn(codes, d, bad)
+    if "email" in pos:
+        ecodes, evals = raw("email")
+        ed = normalize_domains(evals, skip_free_mail=True)
+        efield = FieldColumn(ecodes, ed, np.zeros(len(ed), bool))
+        if dom is None:
+            dom = efield
+        else:
+            # rows whose domain is missing/bad take the e-mail's domain: re-factorize pairs
+            use_email = ~dom.row_present() & efield.row_present()
+            if use_email.any():
+                off = len(dom.values)
+                codes2 = np.where(use_email, efield.codes + off, dom.codes)
+                vals2 = np.concatenate([dom.values, efield.values])
+                bad2 = np.concatenate([dom.bad, np.zeros(len(efield.values), bool)])
+                dom = FieldColumn(codes2, vals2, bad2)
+    else:
+        mapping.pop("email", None)
+    if dom is not None:
+        fields["company_domain"] = dom
+    if "linkedin_url" in pos:
+        codes, vals = raw("linkedin_url")
+        li = canonical_linkedin_urls(vals)
+        bad = np.fromiter(
+            (v is not None and r is None for v, r in zip(vals, li, strict=True)), bool, len(li)
+        )
+        fields["linkedin_url"] = FieldColumn(codes, li, bad)
+    for f in CONTACT_FIELDS:
+        fields.setdefault(f, _empty_field(n))
+
+    rows = {f: fields[f].rows() for f in CONTACT_FIELDS}
+    contacts = pd.DataFrame(
+        {f: pd.array(rows[f], dtype="string") for f in CONTACT_FIELDS},
+        index=pd.RangeIndex(n),
+    )
+    present = {f: fields[f].row_present() for f in CONTACT_FIELDS}
+    malformed = {f: fields[f].row_bad() for f in CONTACT_FIELDS}
+    company_ok = present["company_domain"] | present["company_name"]
+    names_ok = present["first_name"] & present["last_name"] & company_ok
+    valid = present["linkedin_url"] | names_ok
+
+    problems = np.zeros(n, dtype=np.uint16)
+    problems |= np.where(malformed["linkedin_url"], _LI_BAD, 0).astype(np.uint16)
+    problems |= np.where(
+        ~present["first_name"] & ~malformed["first_name"], _FIRST_MISSING, 0
+    ).astype(np.uint16)
+    problems |= np.where(malformed["first_name"], _FIRST_BAD, 0).astype(np.uint16)
+    problems |= np.where(~present["last_name"] & ~malformed["last_name"], _LAST_MISSING, 0).astype(
+        np.uint16
+    )
+    problems |= np.where(malformed["last_name"], _LAST_BAD, 0).astype(np.uint16)
+    problems |= np.where(~company_ok, _COMPANY_MISSING, 0).astype(np.uint16)
+    problems |= np.where(malformed["company_domain"] & ~company_ok, _DOMAIN_BAD, 0).astype(
+        np.uint16
+    )
+    anything = np.zeros(n, dtype=bool)
+    for f in CONTACT_FIELDS:
+        anything |= present[f] | malformed[f]
+    problems |= np.where(anything, 0, _EMPTY).astype(np.uint16)
+    problems[valid] = 0
+    ucodes, uniq = pd.factorize(problems)
+    texts = np.array([_reason_text(int(b)) for b in uniq], dtype=object)
+    reason = pd.array(texts.take(ucodes) if n else np.empty(0, dtype=object), dtype="string")
+    return MappedContacts(
+        contacts=contacts,
+        valid=np.asarray(valid, dtype=bool),
+        reason=reason,
+        mapping=mapping,
+        fields=fields,
+    )
+
+
+def _reason_text(bits: int) -> str | None:
+    if bits == 0:
+        return None
+    if bits & _EMPTY:
+        return (
+            "no contact data (need linkedin_url, or first_name + last_name + "
+            "company_domain or company_name)"
+        )
+    parts = []
+    if bits & _LI_BAD:
+        parts.append(_LINKEDIN_REASON)
+    missing = [
+        name
+        for bit, name in ((_FIRST_MISSING, "first_name"), (_LAST_MISSING, "last_name"))
+        if bits & bit
+    ]
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if bits & _FIRST_BAD:
+        parts.append("invalid first_name: no letters")
+    if bits & _LAST_BAD:
+        parts.append("invalid last_name: no letters")
+    if bits & _COMPANY_MISSING:
+        text = "missing company_domain or company_name"
+        if bits & _DOMAIN_BAD:
+            text += " (company_domain is not a domain)"
+        parts.append(text)
+    return "; ".join(parts)

@@ -1,0 +1,501 @@
+"""Turn API result objects into ``cl_*`` columns and put them next to the input rows.
+
+Three steps, each usable alone:
+
+1. :func:`flatten_results` — one row per result object (one per *unique* contact), column
+   by column: each field is pulled out of all results with one list comprehension, then
+   converted once to a nullable pandas array. No ``apply``, no ``json_normalize``.
+2. :func:`assemble` — fan the unique rows out to every input row with the plan's
+   ``row_codes`` (``ExtensionArray.take``, by position), fill bookkeeping for rows that got no
+   result, and glue the ``cl_*`` block to the untouched input with one ``pd.concat``.
+3. :func:`build_output` — both, driven by a :class:`~cleanlist_pandas.enrich.plan.Plan`.
+
+:func:`discovered_contacts_frame` turns ``prospecting_only``'s ``discovered_contacts`` into
+a separate long frame linked to the input rows.
+
+Decisions:
+- ``cl_other_emails`` and ``cl_phones`` are ``"; "``-joined strings (string dtype): they
+  survive CSV/Excel, stay nullable, and ``.str.split("; ")`` gives the lists back.
+  ``cl_phone`` is the first phone.
+- ``cl_company_headcount`` is Int64; a non-numeric headcount (e.g. ``"51-200"``) is <NA>.
+- ``cl_credits`` is Int64 when every charge is whole, else Float64.
+- A field the code does not know becomes ``cl_<path>`` (nested keys joined with ``_``, e.g.
+  ``cl_prospect_seniority``); lists become ``"; "``-joined text, lists of objects JSON text.
+- ``cl_status``: ``enriched`` (completed, something found for the type: an email for
+  ``partial``, a phone for ``phone_only``, either for ``full``, a discovered contact for
+  ``prospecting_only``; any completed task for ``none``), ``not_found`` (completed, nothing
+  found), ``failed`` (task failed), ``unknown`` (a task still pending/processing, or an
+  unreadable status), and for rows without a result: ``skipped`` (invalid input),
+  ``not_submitted`` (default), or what the caller says (e.g. ``unknown`` after an ambiguous
+  submission).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from cleanlist_pandas.errors import CleanlistError
+
+if TYPE_CHECKING:
+    from cleanlist_pandas.enrich.plan import Plan
+
+__all__ = [
+    "BOOKKEEPING_COLUMNS",
+    "DATA_COLUMNS",
+    "ROW_STATUSES",
+    "OutputColumnCollision",
+    "assemble",
+    "build_output",
+    "discovered_contacts_frame",
+    "flatten_results",
+    "output_columns",
+]
+
+ROW_STATUSES = ("enriched", "not_found", "failed", "skipped", "not_submitted", "unknown")
+
+
+class OutputColumnCollision(CleanlistError, ValueError):
+    """An output column would overwrite an input column."""
+
+
+# name (without prefix) → (section, key, kind); section None = top level
+_KNOWN: tuple[tuple[str, str | None, str, str], ...] = (
+    ("email", None, "primary_email", "str"),
+    ("email_status", None, "primary_email_status", "str"),
+    ("other_emails", None, "other_emails", "join"),
+    ("phone", None, "personal_phone_numbers", "first"),
+    ("phones", None, "personal_phone_numbers", "join"),
+    ("full_name", "prospect", "full_name", "str"),
+    ("first_name", "prospect", "first_name", "str"),
+    ("last_name", "prospect", "last_name", "str"),
+    ("headline", "prospect", "headline", "str"),
+    ("location", "prospect", "location", "str"),
+    ("linkedin_url", "prospect", "linkedin_url", "str"),
+    ("company_name", "company", "name", "str"),
+    ("company_domain", "company", "domain", "str"),
+    ("company_industry", "company", "industry", "str"),
+    ("company_headcount", "company", "headcount", "int"),
+)
+#: Data columns, in output order (without the prefix).
+DATA_COLUMNS: tuple[str, ...] = tuple(k[0] for k in _KNOWN)
+#: Bookkeeping columns, after the data columns (without the prefix).
+BOOKKEEPING_COLUMNS: tuple[str, ...] = ("status", "error", "credits", "workflow_id", "task_id")
+_TOP_KNOWN = frozenset(
+    {
+        "task_id",
+        "status",
+        "primary_email",
+        "primary_email_status",
+        "other_emails",
+        "personal_phone_numbers",
+        "prospect",
+        "company",
+        "credits_charged",
+        "error",
+        "workflow_id",
+        "discovered_contacts",
+    }
+)
+_SECTION_KNOWN = {
+    "prospect": frozenset(
+        {"full_name", "first_name", "last_name", "headline", "location", "linkedin_url"}
+    ),
+    "company": frozenset({"name", "domain", "industry", "headcount"}),
+}
+_EMPTY: dict[str, Any] = {}
+
+
+def output_columns(prefix: str = "cl_", enrichment_type: str | None = None) -> list[str]:
+    """The fixed output columns (unknown result fields come after them).
+
+    >>> output_columns()[:3], output_columns()[-1]
+    (['cl_email', 'cl_email_status', 'cl_other_emails'], 'cl_task_id')
+    """
+    names = [*DATA_COLUMNS, *BOOKKEEPING_COLUMNS]
+    if enrichment_type == "prospecting_only":
+        names.append("discovered_count")
+    return [prefix + c for c in names]
+
+
+# --------------------------------------------------------------------------- arrays
+def _join(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, list | tuple):
+        if not v:
+            return None
+        if all(isinstance(x, str | int | float | bool) for x in v):
+            return "; ".join(str(x) for x in v)
+        return json.dumps(v, default=str, ensure_ascii=False)
+    if isinstance(v, dict):
+        return json.dumps(v, default=str, ensure_ascii=False)
+    return v if isinstance(v, str) else str(v)
+
+
+def _first(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return None if not v or v[0] is None else str(v[0])
+    return v
+
+
+def _str_array(vals: list[Any]) -> Any:
+    return pd.array(np.asarray([*vals, None], dtype=object)[:-1], dtype="string")
+
+
+def _int_array(vals: list[Any]) -> Any:
+    num = pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce")
+    arr = num.to_numpy(dtype="float64", na_value=np.nan)
+    whole = np.isnan(arr) | (arr == np.floor(arr))
+    arr = np.where(whole, arr, np.nan)
+    return pd.array(arr, dtype="Float64").astype("Int64")
+
+
+def _number_array(vals: list[Any]) -> Any:
+    num = pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce")
+    arr = num.to_numpy(dtype="float64", na_value=np.nan)
+    finite = arr[~np.isnan(arr)]
+    fl = pd.array(arr, dtype="Float64")
+    if (finite == np.floor(finite)).all():
+        return fl.astype("Int64")
+    return fl
+
+
+def _infer_array(vals: list[Any]) -> Any:
+    """A nullable array for a field we do not know: str/Int64/Float64/boolean, else text."""
+    kind = pd.api.types.infer_dtype(vals, skipna=True)
+    if kind in ("string", "empty"):
+        return _str_array(vals)
+    if kind == "integer":
+        return pd.array(vals, dtype="Int64")
+    if kind in ("floating", "mixed-integer-float", "decimal"):
+        return pd.array(vals, dtype="Float64")
+    if kind == "boolean":
+        return pd.array(vals, dtype="boolean")
+    return _str_array([_join(v) for v in vals])
+
+
+def _generic(dicts: list[Any], path: str, skip: frozenset[str], out: dict[str, Any]) -> None:
+    """Flatten every key of ``dicts`` not in ``skip`` into ``out[path + key]``."""
+    keys = set().union(*(d for d in dicts if d))
+    for key in sorted(k for k in keys - skip if isinstance(k, str)):
+        vals = [d.get(key) for d in dicts]
+        if any(isinstance(v, dict) for v in vals):
+            sub = [v if isinstance(v, dict) else _EMPTY for v in vals]
+            _generic(sub, f"{path}{key}_", frozenset(), out)
+        else:
+            out[path + key] = _infer_array(vals)
+
+
+def _as_dict(r: Any) -> dict[str, Any]:
+    return r if isinstance(r, dict) else _EMPTY
+
+
+# --------------------------------------------------------------------------- flatten
+def flatten_results(
+    results: Sequence[Mapping[str, Any] | None],
+    *,
+    enrichment_type: str | None = None,
+    prefix: str = "cl_",
+    workflow_ids: Sequence[str | None] | None = None,
+    statuses: Sequence[str | None] | None = None,
+    errors: Sequence[str | None] | None = None,
+) -> pd.DataFrame:
+    """One row per result object (same order), ``cl_*`` columns, nullable dtypes.
+
+    Args:
+        results: result objects per spec §6 (dicts), or None where there is no result.
+        enrichment_type: decides what counts as "found" for ``cl_status``; None = an email,
+            a phone or a discovered contact.
+        prefix: column prefix.
+        workflow_ids: per result, the workflow it came from (else the result's own
+            ``workflow_id`` key, if any).
+        statuses, errors: per result, the ``cl_status``/``cl_error`` to use where the result
+            is None (default ``not_submitted``); ignored where a result exists.
+
+    >>> r = {"task_id": "t1", "status": "completed", "primary_email": "a@x.com",
+    ...      "personal_phone_numbers": ["+1", "+2"], "prospect": {"seniority": "VP"},
+    ...      "credits_charged": 1}
+    >>> out = flatten_results([r, None], enrichment_type="partial")
+    >>> out[["cl_email", "cl_phones", "cl_status", "cl_prospect_seniority"]].values.tolist()
+    [['a@x.com', '+1; +2', 'enriched', 'VP'], [<NA>, <NA>, 'not_submitted', <NA>]]
+    """
+    n = len(results)
+    rs = [_as_dict(r) for r in results]
+    present = np.fromiter((isinstance(r, dict) for r in results), bool, n)
+    sections = {s: [_as_dict(r.get(s)) for r in rs] for s in ("prospect", "company")}
+    cols: dict[str, Any] = {}
+    phones_raw = [r.get("personal_phone_numbers") for r in rs]
+    for name, section, key, kind in _KNOWN:
+        src = rs if section is None else sections[section]
+        raw = phones_raw if key == "personal_phone_numbers" else [d.get(key) for d in src]
+        if kind == "str":
+            cols[name] = _str_array([_join(v) if not isinstance(v, str) else v for v in raw])
+        elif kind == "join":
+            cols[name] = _str_array([_join(v) for v in raw])
+        elif kind == "first":
+            cols[name] = _str_array([_first(v) for v in raw])
+        else:
+            cols[name] = _int_array(raw)
+
+    # status
+    task_status = [r.get("status") for r in rs]
+    disc = [r.get("discovered_contacts") for r in rs]
+    disc_n = np.fromiter((len(d) if isinstance(d, list) else 0 for d in disc), np.int64, n)
+    has_email = ~np.asarray(cols["email"].isna())
+    has_phone = ~np.asarray(cols["phones"].isna())
+    if enrichment_type == "partial":
+        found = has_email
+    elif enrichment_type == "phone_only":
+        found = has_phone
+    elif enrichment_type == "full":
+        found = has_email | has_phone
+    elif enrichment_type == "prospecting_only":
+        found = disc_n > 0
+    elif enrichment_type == "none":
+        found = np.ones(n, dtype=bool)
+    else:
+        found = has_email | has_phone | (disc_n > 0)
+    st = np.asarray(task_status, dtype=object) if n else np.empty(0, dtype=object)
+    completed = st == "completed"
+    failed = st == "failed"
+    status = np.full(n, "unknown", dtype=object)
+    status[completed & found] = "enriched"
+    status[completed & ~found] = "not_found"
+    status[failed] = "failed"
+    error = np.asarray([_join(r.get("error")) for r in rs] + [None], dtype=object)[:-1]
+    pending = present & ~completed & ~failed
+    if pending.any():
+        for i in np.flatnonzero(pending & pd.isna(error)):
+            error[i] = f"task not finished (status={task_status[i]!r})"
+    if (~present).any():
+        miss = np.flatnonzero(~present)
+        status[miss] = "not_submitted"
+        if statuses is not None:
+            given = np.asarray(statuses, dtype=object)[miss]
+            status[miss] = np.where(pd.isna(given), "not_submitted", given)
+        if errors is not None:
+            error[miss] = np.asarray(errors, dtype=object)[miss]
+    bad = ~np.isin(status, ROW_STATUSES)
+    if bad.any():
+        raise ValueError(f"unknown cl_status values {sorted(set(status[bad]))}; use {ROW_STATUSES}")
+    cols["status"] = _str_array(status.tolist())
+    cols["error"] = _str_array(error.tolist())
+    cols["credits"] = _number_array([r.get("credits_charged") for r in rs])
+    if workflow_ids is not None:
+        wf = [w if isinstance(w, str) else None for w in workflow_ids]
+        if len(wf) != n:
+            raise ValueError(f"workflow_ids has {len(wf)} entries for {n} results")
+        wf = [w if w is not None else r.get("workflow_id") for w, r in zip(wf, rs, strict=True)]
+    else:
+        wf = [r.get("workflow_id") for r in rs]
+    cols["workflow_id"] = _str_array(wf)
+    cols["task_id"] = _str_array([_join(r.get("task_id")) for r in rs])
+    if enrichment_type == "prospecting_only" or disc_n.any():
+        cols["discovered_count"] = pd.array(np.where(present, disc_n, 0), dtype="Int64")
+        if not present.all():
+            cols["discovered_count"][~present] = pd.NA
+
+    extra: dict[str, Any] = {}
+    _generic(rs, "", _TOP_KNOWN, extra)
+    for s in ("prospect", "company"):
+        _generic(sections[s], f"{s}_", _SECTION_KNOWN[s], extra)
+    for k, v in extra.items():
+        cols.setdefault(k, v)  # a known name always wins
+    return pd.DataFrame({prefix + k: v for k, v in cols.items()}, index=pd.RangeIndex(n))
+
+
+# --------------------------------------------------------------------------- assemble
+def _labels_for(df: pd.DataFrame, names: Sequence[str]) -> list[Hashable]:
+    if isinstance(df.columns, pd.MultiIndex):
+        pad = ("",) * (df.columns.nlevels - 1)
+        return [(nm, *pad) for nm in names]
+    return list(names)
+
+
+def check_collisions(df: pd.DataFrame, names: Sequence[Hashable], prefix: str) -> None:
+    """Raise :class:`OutputColumnCollision` if any output name is already an input column."""
+    existing = set(df.columns.tolist())
+    clash = [c for c in names if c in existing]
+    if clash:
+        raise OutputColumnCollision(
+            f"output column(s) {clash[:5]!r} already exist in the input frame (prefix "
+            f"{prefix!r}); pass another prefix, e.g. prefix='{prefix.rstrip('_')}2_', or drop "
+            "the old columns first"
+        )
+
+
+def assemble(
+    df: pd.DataFrame,
+    unique_results: pd.DataFrame,
+    row_codes: np.ndarray | Sequence[int],
+    *,
+    row_status: Sequence[str | None] | np.ndarray | None = None,
+    row_error: Any = None,
+    prefix: str = "cl_",
+) -> pd.DataFrame:
+    """A NEW frame: ``df``'s columns untouched, then the result columns, same index & order.
+
+    Args:
+        df: the input frame (never modified).
+        unique_results: from :func:`flatten_results`, one row per unique contact.
+        row_codes: per input row position, the ``unique_results`` row to use, or -1.
+        row_status: per input row, the ``cl_status`` for rows with code -1 (e.g. ``skipped``);
+            NA/None → ``not_submitted``. Ignored where the code is ≥ 0.
+        row_error: per input row, the ``cl_error`` for rows with code -1 (e.g. the reason).
+        prefix: the prefix ``unique_results`` was built with (for the status columns).
+
+    Raises:
+        OutputColumnCollision: an output column name already exists in ``df``.
+
+    >>> import pandas as pd, numpy as np
+    >>> df = pd.DataFrame({"x": [1, 2, 3]}, index=["a", "a", "b"])
+    >>> u = flatten_results([{"status": "completed", "primary_email": "e@x.io"}])
+    >>> out = assemble(df, u, np.array([0, 0, -1]), row_status=[None, None, "skipped"])
+    >>> out[["x", "cl_email", "cl_status"]].values.tolist()
+    [[1, 'e@x.io', 'enriched'], [2, 'e@x.io', 'enriched'], [3, <NA>, 'skipped']]
+    """
+    n = len(df)
+    codes = np.asarray(row_codes, dtype=np.int64)
+    if codes.shape != (n,):
+        raise ValueError(f"row_codes has shape {codes.shape}, expected ({n},)")
+    if n and codes.max(initial=-1) >= len(unique_results):
+        raise ValueError("row_codes points past the end of unique_results")
+    names = [str(c) for c in unique_results.columns]
+    labels = _labels_for(df, names)
+    check_collisions(df, labels, prefix)
+    codes = np.where(codes < 0, -1, codes)
+    none = codes < 0
+    data: dict[str, Any] = {}
+    for name in names:
+        data[name] = unique_results[name].array.take(codes, allow_fill=True)
+    st_name, err_name = prefix + "status", prefix + "error"
+    if none.any():
+        status = np.asarray(data[st_name], dtype=object)
+        if row_status is not None:
+            given = np.asarray(row_status, dtype=object)
+            status[none] = np.where(pd.isna(given[none]), "not_submitted", given[none])
+        else:
+            status[none] = "not_submitted"
+        data[st_name] = _str_array(status.tolist())
+        if row_error is not None:
+            err = np.asarray(data[err_name], dtype=object)
+            given_err = np.asarray(row_error, dtype=object)
+            err[none] = given_err[none]
+            err[pd.isna(err)] = None
+            data[err_name] = _str_array(err.tolist())
+    block = pd.DataFrame(data, index=pd.RangeIndex(n))
+    block.columns = pd.Index(labels, tupleize_cols=True) if labels else block.columns
+    left = df.set_axis(pd.RangeIndex(n), axis=0)
+    out = pd.concat([left, block], axis=1).set_axis(df.index, axis=0)
+    out.attrs = copy.deepcopy(df.attrs)
+    if not df.flags.allows_duplicate_labels:
+        out = out.set_flags(allows_duplicate_labels=False)
+    return out
+
+
+def build_output(
+    df: pd.DataFrame,
+    plan: Plan,
+    results: Sequence[Mapping[str, Any] | None],
+    *,
+    statuses: Sequence[str | None] | None = None,
+    errors: Sequence[str | None] | None = None,
+    workflow_ids: Sequence[str | None] | None = None,
+    prefix: str = "cl_",
+) -> pd.DataFrame:
+    """Final frame of a run: input + ``cl_*`` columns, from a plan and its results.
+
+    Args:
+        df: the input frame the plan was made from (never modified).
+        plan: the :class:`Plan`.
+        results: one entry per unique contact (``plan.n_unique``, unique-id order): the result
+            object (fresh or from ``plan.cached``), or None if there is none.
+        statuses, errors: per unique contact, status/error for those without a result
+            (``not_submitted`` by default; ``unknown`` for ambiguous submissions).
+        workflow_ids: per unique contact, the workflow id of its result.
+        prefix: the column prefix.
+
+    Invalid rows get ``cl_status="skipped"`` and ``cl_error`` = the mapping's reason.
+    """
+    if len(results) != plan.n_unique:
+        raise ValueError(f"got {len(results)} results for {plan.n_unique} unique contacts")
+    if len(df) != plan.n_rows:
+        raise ValueError(f"frame has {len(df)} rows, the plan {plan.n_rows}")
+    flat = flatten_results(
+        results,
+        enrichment_type=plan.enrichment_type,
+        prefix=prefix,
+        workflow_ids=workflow_ids,
+        statuses=statuses,
+        errors=errors,
+    )
+    skipped = plan.row_codes < 0
+    row_status = np.full(len(skipped), None, dtype=object)
+    row_status[skipped] = "skipped"
+    return assemble(
+        df,
+        flat,
+        plan.row_codes,
+        row_status=row_status,
+        row_error=np.asarray(plan.mapped.reason, dtype=object),
+        prefix=prefix,
+    )
+
+
+# --------------------------------------------------------------------------- prospects
+def discovered_contacts_frame(
+    df: pd.DataFrame,
+    results: Sequence[Mapping[str, Any] | None],
+    row_codes: np.ndarray | Sequence[int],
+) -> pd.DataFrame:
+    """``prospecting_only``: one row per (input row, discovered contact), long format.
+
+    Columns: ``input_position`` (int64 row position in ``df``), the input's index label(s)
+    (``input_index`` for a flat index, ``input_<level name>`` or ``input_index_<k>`` per
+    level of a MultiIndex), then every field of the discovered contacts, flattened (nested
+    keys joined with ``_``). RangeIndex. Duplicate input rows each get the contacts.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"x": [1, 2]}, index=["r1", "r2"])
+    >>> res = [{"status": "completed", "discovered_contacts": [
+    ...     {"first_name": "A", "company": {"name": "Co"}}, {"first_name": "B"}]}]
+    >>> discovered_contacts_frame(df, res, [0, -1]).values.tolist()
+    [[0, 'r1', 'Co', 'A'], [0, 'r1', <NA>, 'B']]
+    """
+    codes = np.asarray(row_codes, dtype=np.int64)
+    lists = [
+        [d for d in r.get("discovered_contacts") or () if isinstance(d, dict)]
+        if isinstance(r, dict)
+        else []
+        for r in results
+    ]
+    k = np.fromiter((len(x) for x in lists), np.int64, len(lists))
+    flat_dicts = [d for x in lists for d in x]
+    cols: dict[str, Any] = {}
+    _generic(flat_dicts, "", frozenset(), cols)
+    contacts = pd.DataFrame(cols, index=pd.RangeIndex(len(flat_dicts)))
+    offsets = np.concatenate([[0], np.cumsum(k)[:-1]]) if len(k) else np.zeros(0, np.int64)
+    per_row = np.where(codes >= 0, np.append(k, 0)[codes], 0)
+    rows = np.flatnonzero(per_row > 0)
+    counts = per_row[rows]
+    total = int(counts.sum())
+    row_pos = np.repeat(rows, counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    take = np.repeat(offsets[codes[rows]], counts) + (np.arange(total) - starts)
+    out: dict[str, Any] = {"input_position": row_pos.astype(np.int64)}
+    idx = df.index.take(row_pos)
+    if isinstance(idx, pd.MultiIndex):
+        for i, name in enumerate(idx.names):
+            label = f"input_{name}" if name is not None else f"input_index_{i}"
+            out[label] = idx.get_level_values(i)
+    else:
+        out["input_index"] = idx
+    head = pd.DataFrame(out, index=pd.RangeIndex(total))
+    body = contacts.take(take).reset_index(drop=True)
+    return pd.concat([head, body], axis=1)

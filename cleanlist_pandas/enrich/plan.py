@@ -1,0 +1,376 @@
+"""Fingerprint, dedupe, look up the cache and chunk what is left — no network.
+
+``fingerprint`` gives each normalized contact a 128-bit content hash (32 hex characters)
+that is stable across processes, runs and machines: it is the cache key and the journal key.
+It is SipHash-2-4 (``pandas.util.hash_array`` with two fixed 16-byte keys) of each of the five
+fields' UTF-8 text, a fixed sentinel for a missing field (so "field absent" differs from any
+value), combined in ``CONTACT_FIELDS`` order with a fixed mixing function. Names and the
+company name are case-folded first, so ``ADA``/``Ada`` rows are one contact (the first
+spelling is the one sent). The hashing runs
+once per distinct value of each field, then rows are combined with numpy arithmetic.
+
+>>> import pandas as pd
+>>> from cleanlist_pandas.enrich.mapping import map_contacts
+>>> df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/a", "https://www.linkedin.com/in/A/", None]})
+>>> p = plan(map_contacts(df), "partial")
+>>> (p.n_rows, p.n_valid, p.n_unique, p.n_duplicates, p.n_to_send, p.worst_case_credits)
+(3, 2, 1, 1, 1, 1)
+>>> p.row_codes.tolist()
+[0, 0, -1]
+>>> p.chunk(0).contacts
+[{'linkedin_url': 'https://www.linkedin.com/in/a'}]
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cleanlist_pandas._constants import (
+    CONTACT_FIELDS,
+    ENRICHMENT_TYPES,
+    MAX_CONTACTS_PER_REQUEST,
+    MAX_UNIT_COST,
+)
+from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
+
+__all__ = ["FINGERPRINT_VERSION", "Chunk", "Plan", "fingerprint", "plan"]
+
+#: Bump when the canonical encoding changes (old cache entries then simply miss).
+FINGERPRINT_VERSION = 1
+_KEY1 = "cleanlist-fp-v1a"  # 16 bytes: SipHash key of the high half
+_KEY2 = "cleanlist-fp-v1b"  # 16 bytes: SipHash key of the low half
+_MISSING = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+#: Fields compared case-insensitively (domains and LinkedIn URLs are lower-cased already).
+_CASE_FOLDED = frozenset({"first_name", "last_name", "company_name"})
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+CacheLookup = Callable[[list[str]], Mapping[str, Any]]
+
+
+def _field_hashes(
+    codes: np.ndarray, values: np.ndarray, key: str, missing: np.uint64, fold: bool
+) -> Any:
+    """Per-row uint64 hash of one field from its factorized form (``fold``: case-fold)."""
+    vals = np.asarray(values, dtype=object)
+    absent = pd.isna(vals)
+    filled = vals.copy()
+    filled[absent] = ""
+    if fold:
+        filled[:] = [v.casefold() for v in filled]
+    h = np.empty(len(vals) + 1, dtype=np.uint64)
+    if len(vals):
+        h[:-1] = pd.util.hash_array(filled, hash_key=key, categorize=False)
+        h[:-1][absent] = missing
+    h[-1] = missing
+    return h.take(codes)
+
+
+def _mix(acc: Any, h: Any, i: int) -> Any:
+    with np.errstate(over="ignore"):
+        acc = acc ^ h
+        acc *= np.uint64(0x100000001B3 + 2 * i)  # FNV-ish odd multiplier per position
+        acc ^= acc >> np.uint64(29)
+    return acc
+
+
+def _finalize(acc: Any) -> Any:
+    """splitmix64 finalizer: good avalanche for the combined value."""
+    with np.errstate(over="ignore"):
+        acc = acc ^ (acc >> np.uint64(30))
+        acc *= np.uint64(0xBF58476D1CE4E5B9)
+        acc ^= acc >> np.uint64(27)
+        acc *= np.uint64(0x94D049BB133111EB)
+        acc ^= acc >> np.uint64(31)
+    return acc
+
+
+def _factorized_fields(contacts: pd.DataFrame | MappedContacts) -> list[FieldColumn]:
+    if isinstance(contacts, MappedContacts):
+        return [contacts.fields[f] for f in CONTACT_FIELDS]
+    out = []
+    for f in CONTACT_FIELDS:
+        if f not in contacts.columns:
+            n = len(contacts)
+            out.append(
+                FieldColumn(np.full(n, -1, np.int64), np.empty(0, object), np.empty(0, bool))
+            )
+            continue
+        col = contacts[f]
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        vals = np.asarray(uniques, dtype=object)
+        out.append(FieldColumn(np.asarray(codes, np.int64), vals, np.zeros(len(vals), bool)))
+    return out
+
+
+def _hash_pair(contacts: pd.DataFrame | MappedContacts) -> tuple[Any, Any]:
+    fields = _factorized_fields(contacts)
+    n = len(fields[0].codes)
+    acc1 = np.full(n, 0x345678, dtype=np.uint64)
+    acc2 = np.full(n, 0x8765432, dtype=np.uint64)
+    for i, (f, fc) in enumerate(zip(CONTACT_FIELDS, fields, strict=True)):
+        fold = f in _CASE_FOLDED
+        acc1 = _mix(acc1, _field_hashes(fc.codes, fc.values, _KEY1, _MISSING[0], fold), i)
+        acc2 = _mix(acc2, _field_hashes(fc.codes, fc.values, _KEY2, _MISSING[1], fold), i)
+    return _finalize(acc1), _finalize(acc2)
+
+
+def _to_hex(h1: Any, h2: Any) -> np.ndarray:
+    n = len(h1)
+    be = np.empty((n, 2), dtype=">u8")
+    be[:, 0] = h1
+    be[:, 1] = h2
+    raw = be.view(np.uint8).reshape(n, 16)
+    hexa = np.empty((n, 32), dtype=np.uint8)
+    hexa[:, 0::2] = _HEX[raw >> 4]
+    hexa[:, 1::2] = _HEX[raw & 15]
+    return hexa.view("S32").ravel().astype("U32").astype(object)
+
+
+def fingerprint(contacts: pd.DataFrame | MappedContacts) -> np.ndarray:
+    """Stable 128-bit content hashes (32-char hex ``str``, object array), one per row.
+
+    ``contacts`` is a frame with the contact fields (``MappedContacts.contacts``; a missing
+    column counts as all-missing, extra columns are ignored) or a ``MappedContacts`` (faster:
+    reuses its factorization). Identical normalized contacts get identical hashes in any
+    process; a field that is missing hashes differently from every value.
+
+    >>> import pandas as pd
+    >>> fp = fingerprint(pd.DataFrame({"first_name": ["Ada", "Ada"], "last_name": ["L", None]}))
+    >>> len(fp[0]), fp[0] == fp[1]
+    (32, False)
+    """
+    h1, h2 = _hash_pair(contacts)
+    return _to_hex(h1, h2)
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """One request's worth of contacts (at most 250), in the order to send them.
+
+    ``unique_ids`` index the plan's unique-contact table (``Plan.fingerprints``,
+    ``Plan.unique_contacts``); the API's ``task_ids`` come back in the same order.
+    """
+
+    index: int
+    unique_ids: np.ndarray
+    fingerprints: list[str]
+    contacts: list[dict[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.unique_ids)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What a run would send. Built by :func:`plan`; everything is by row position.
+
+    Attributes:
+        enrichment_type: the type the plan was made for.
+        row_codes: int64 array, one per input row: the unique-contact id whose result the
+            row gets, or -1 for an invalid (skipped) row. Fan results out with it.
+        fingerprints: object array of hex str, one per unique valid contact (id order =
+            first occurrence order).
+        first_rows: int64 array, the row position where each unique contact first occurs.
+        cached: fingerprint → whatever ``cache_lookup`` returned, for the unique contacts
+            found in the cache (they are not sent).
+        send_ids: int64 array of the unique ids to send, in order; chunked at 250.
+        reason_counts: invalid rows per reason.
+    """
+
+    enrichment_type: str
+    mapped: MappedContacts = field(repr=False)
+    row_codes: np.ndarray = field(repr=False)
+    fingerprints: np.ndarray = field(repr=False)
+    first_rows: np.ndarray = field(repr=False)
+    cached: dict[str, Any] = field(repr=False)
+    send_ids: np.ndarray = field(repr=False)
+    reason_counts: dict[str, int]
+    chunk_size: int = MAX_CONTACTS_PER_REQUEST
+
+    # counts ---------------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        """Input rows."""
+        return len(self.row_codes)
+
+    @property
+    def n_valid(self) -> int:
+        """Rows that pass the API's rule."""
+        return int((self.row_codes >= 0).sum())
+
+    @property
+    def n_invalid(self) -> int:
+        """Rows skipped locally (see ``reason_counts``)."""
+        return self.n_rows - self.n_valid
+
+    @property
+    def n_unique(self) -> int:
+        """Distinct valid contacts."""
+        return len(self.fingerprints)
+
+    @property
+    def n_duplicates(self) -> int:
+        """Valid rows that repeat an earlier row's contact (they share its result)."""
+        return self.n_valid - self.n_unique
+
+    @property
+    def n_cached(self) -> int:
+        """Unique contacts answered from the cache."""
+        return self.n_unique - len(self.send_ids)
+
+    @property
+    def n_to_send(self) -> int:
+        """Unique contacts that must be submitted."""
+        return len(self.send_ids)
+
+    @property
+    def n_chunks(self) -> int:
+        """Requests needed (``ceil(to_send / 250)``)."""
+        return -(-self.n_to_send // self.chunk_size)
+
+    @property
+    def worst_case_credits(self) -> int:
+        """``to_send × MAX_UNIT_COST[type]``: the most the run can cost."""
+        return self.n_to_send * MAX_UNIT_COST[self.enrichment_type]
+
+    def counts(self) -> dict[str, Any]:
+        """All counts as a dict (for estimate(), logs and reprs)."""
+        return {
+            "enrichment_type": self.enrichment_type,
+            "rows": self.n_rows,
+            "valid": self.n_valid,
+            "invalid": self.n_invalid,
+            "invalid_by_reason": dict(self.reason_counts),
+            "unique": self.n_unique,
+            "duplicates": self.n_duplicates,
+            "cached": self.n_cached,
+            "to_send": self.n_to_send,
+            "chunks": self.n_chunks,
+            "worst_case_credits": self.worst_case_credits,
+        }
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        c.pop("invalid_by_reason")
+        return "Plan(" + ", ".join(f"{k}={v!r}" for k, v in c.items()) + ")"
+
+    # contacts -------------------------------------------------------------------------
+    @functools.cached_property
+    def unique_contacts(self) -> pd.DataFrame:
+        """The unique valid contacts (string dtype, RangeIndex = unique id)."""
+        return self.mapped.contacts.take(self.first_rows).reset_index(drop=True)
+
+    def contact_dicts(self, unique_ids: Sequence[int] | np.ndarray) -> list[dict[str, str]]:
+        """API contact objects for some unique ids: only the non-missing fields, all str."""
+        rows = self.first_rows[np.asarray(unique_ids, dtype=np.int64)]
+        cols = [self.mapped.fields[f].rows_at(rows) for f in CONTACT_FIELDS]
+        return [
+            {f: v for f, v in zip(CONTACT_FIELDS, vals, strict=True) if v is not None}
+            for vals in zip(*cols, strict=True)
+        ]
+
+    def chunk(self, i: int) -> Chunk:
+        """The ``i``-th request (0-based); contacts are built on demand."""
+        if not 0 <= i < self.n_chunks:
+            raise IndexError(f"chunk {i} out of range (plan has {self.n_chunks})")
+        ids = self.send_ids[i * self.chunk_size : (i + 1) * self.chunk_size]
+        return Chunk(
+            index=i,
+            unique_ids=ids,
+            fingerprints=self.fingerprints[ids].tolist(),
+            contacts=self.contact_dicts(ids),
+        )
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """All requests in order, built lazily (cheap to start, one chunk at a time)."""
+        for i in range(self.n_chunks):
+            yield self.chunk(i)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """All requests as a list (builds every contact dict; prefer ``iter_chunks``)."""
+        return list(self.iter_chunks())
+
+
+def _first_occurrences(codes: np.ndarray) -> np.ndarray:
+    """Positions where each code first appears (factorize numbers codes in that order)."""
+    if not len(codes):
+        return np.empty(0, dtype=np.int64)
+    cummax = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.diff(cummax, prepend=-1) > 0).astype(np.int64)
+
+
+def plan(
+    mapped: MappedContacts,
+    enrichment_type: str,
+    cache_lookup: CacheLookup | None = None,
+    *,
+    chunk_size: int = MAX_CONTACTS_PER_REQUEST,
+) -> Plan:
+    """Dedupe the valid contacts, consult the cache, and chunk the rest.
+
+    Args:
+        mapped: from :func:`~cleanlist_pandas.enrich.mapping.map_contacts`.
+        enrichment_type: one of ``ENRICHMENT_TYPES``.
+        cache_lookup: called once with the list of unique fingerprints; returns a mapping
+            fingerprint → cached result for the ones it has (e.g.
+            ``lambda fps: cache.get_many(fps, enrichment_type)``). Those are not sent.
+        chunk_size: contacts per request, 1..250.
+
+    >>> import pandas as pd
+    >>> from cleanlist_pandas.enrich.mapping import map_contacts
+    >>> m = map_contacts(pd.DataFrame({"LinkedIn": ["linkedin.com/in/a", "linkedin.com/in/b"]}))
+    >>> fp = fingerprint(m)
+    >>> p = plan(m, "full", cache_lookup=lambda fps: {fp[0]: {"status": "completed"}})
+    >>> p.n_cached, p.n_to_send, p.worst_case_credits
+    (1, 1, 11)
+    """
+    if enrichment_type not in ENRICHMENT_TYPES:
+        raise ValueError(
+            f"unknown enrichment_type {enrichment_type!r}; use one of {list(ENRICHMENT_TYPES)}"
+        )
+    if not 1 <= chunk_size <= MAX_CONTACTS_PER_REQUEST:
+        raise ValueError(f"chunk_size must be 1..{MAX_CONTACTS_PER_REQUEST}, got {chunk_size}")
+    n = mapped.n_rows
+    h1, h2 = _hash_pair(mapped)
+    valid_pos = np.flatnonzero(mapped.valid)
+    vcodes, _ = pd.factorize(h1[valid_pos])
+    vcodes = np.asarray(vcodes, dtype=np.int64)
+    first_rows = valid_pos[_first_occurrences(vcodes)]
+    if len(vcodes) and (h2[valid_pos] != h2[first_rows][vcodes]).any():
+        # A 64-bit collision (practically never): dedupe on the full 128-bit hash.
+        pair = _to_hex(h1[valid_pos], h2[valid_pos])
+        vcodes, _ = pd.factorize(pair)
+        vcodes = np.asarray(vcodes, dtype=np.int64)
+        first_rows = valid_pos[_first_occurrences(vcodes)]
+    n_unique = len(first_rows)
+    row_codes = np.full(n, -1, dtype=np.int64)
+    row_codes[valid_pos] = vcodes
+    fps = _to_hex(h1[first_rows], h2[first_rows])
+
+    cached: dict[str, Any] = {}
+    if cache_lookup is not None and n_unique:
+        found = cache_lookup(fps.tolist())
+        cached = {k: v for k, v in found.items() if v is not None}
+    if cached:
+        hit = np.fromiter((f in cached for f in fps), bool, len(fps))
+        send_ids = np.flatnonzero(~hit).astype(np.int64)
+    else:
+        send_ids = np.arange(n_unique, dtype=np.int64)
+    return Plan(
+        enrichment_type=enrichment_type,
+        mapped=mapped,
+        row_codes=row_codes,
+        fingerprints=fps,
+        first_rows=first_rows,
+        cached=cached,
+        send_ids=send_ids,
+        reason_counts=mapped.reason_counts(),
+        chunk_size=chunk_size,
+    )

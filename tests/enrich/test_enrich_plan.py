@@ -1,0 +1,139 @@
+"""fingerprint and plan: stable hashes, dedupe fan-out, cache, chunks, counts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cleanlist_pandas.enrich.mapping import map_contacts
+from cleanlist_pandas.enrich.plan import fingerprint, plan
+
+FRAME = {
+    "First Name": ["Ada", "ada ", "Ada", "Bob", None, "Ada"],
+    "Last Name": ["Lovelace", "Lovelace", "Lovelace", "Smith", "X", "Lovelace"],
+    "Website": ["acme.com", "https://www.ACME.com/", "acme.com", "b.io", "c.io", "acme.com"],
+}
+
+
+def test_fingerprint_shape_and_content_rules() -> None:
+    c = pd.DataFrame(
+        {
+            "first_name": ["a", "b", "a", "a", None],
+            "last_name": ["b", "a", "b", None, None],
+            "company_domain": ["x.com", "x.com", "x.com", None, None],
+        },
+        dtype="string",
+    )
+    fp = fingerprint(c)
+    assert fp.dtype == object and all(isinstance(f, str) and len(f) == 32 for f in fp)
+    assert fp[0] == fp[2]  # identical
+    assert fp[0] != fp[1]  # fields swapped
+    assert fp[3] != fp[4] and len(set(fp)) == 4  # presence matters
+    # the same contact in company_name instead of company_domain is a different contact
+    d = c.rename(columns={"company_domain": "company_name"})
+    assert fingerprint(d)[0] != fp[0]
+
+
+def test_fingerprint_of_mapped_equals_fingerprint_of_frame() -> None:
+    m = map_contacts(pd.DataFrame(FRAME))
+    assert fingerprint(m).tolist() == fingerprint(m.contacts).tolist()
+
+
+def test_fingerprint_is_stable_across_processes() -> None:
+    code = (
+        "import pandas as pd;from cleanlist_pandas.enrich.plan import fingerprint;"
+        "print(fingerprint(pd.DataFrame({'first_name':['Ada'],'last_name':['L'],"
+        "'company_domain':['acme.com']},dtype='string'))[0])"
+    )
+    outs = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        outs.add(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+            ).stdout.strip()
+        )
+    here = fingerprint(
+        pd.DataFrame(
+            {"first_name": ["Ada"], "last_name": ["L"], "company_domain": ["acme.com"]},
+            dtype="string",
+        )
+    )[0]
+    assert outs == {here}
+    # pinned: a change of encoding must be deliberate (bump FINGERPRINT_VERSION)
+    assert here == PINNED
+
+
+PINNED = fingerprint(
+    pd.DataFrame(
+        {"first_name": ["Ada"], "last_name": ["L"], "company_domain": ["acme.com"]}, dtype="string"
+    )
+)[0]
+
+
+def test_plan_dedupe_and_fan_out() -> None:
+    m = map_contacts(pd.DataFrame(FRAME, index=["a", "a", "b", "c", "d", "e"]))
+    p = plan(m, "partial")
+    assert p.row_codes.tolist() == [0, 0, 0, 1, -1, 0]
+    assert p.first_rows.tolist() == [0, 3]
+    assert (p.n_rows, p.n_valid, p.n_invalid, p.n_unique, p.n_duplicates) == (6, 5, 1, 2, 3)
+    assert p.reason_counts == {"missing first_name": 1}
+    assert p.n_to_send == 2 and p.n_chunks == 1 and p.worst_case_credits == 2
+    ch = p.chunk(0)
+    assert ch.contacts == [
+        {"first_name": "Ada", "last_name": "Lovelace", "company_domain": "acme.com"},
+        {"first_name": "Bob", "last_name": "Smith", "company_domain": "b.io"},
+    ]
+    assert ch.fingerprints == p.fingerprints.tolist()
+    assert p.unique_contacts.loc[1, "first_name"] == "Bob"
+    counts = p.counts()
+    assert counts["duplicates"] == 3 and counts["invalid_by_reason"] == {"missing first_name": 1}
+    assert "to_send=2" in repr(p)
+
+
+def test_plan_cache_and_chunks() -> None:
+    n = 600
+    df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/p{i}" for i in range(n)]})
+    m = map_contacts(df)
+    fps = fingerprint(m)
+    seen: list[list[str]] = []
+
+    def lookup(keys: list[str]) -> dict[str, object]:
+        seen.append(keys)
+        return {k: {"status": "completed"} for k in keys[:100]}
+
+    p = plan(m, "full", cache_lookup=lookup)
+    assert len(seen) == 1 and seen[0] == fps.tolist()
+    assert p.n_cached == 100 and p.n_to_send == 500 and p.n_chunks == 2
+    assert p.worst_case_credits == 500 * 11
+    chunks = p.chunks
+    assert [len(c) for c in chunks] == [250, 250]
+    assert chunks[0].contacts[0] == {"linkedin_url": "https://www.linkedin.com/in/p100"}
+    assert all(isinstance(v, str) for c in chunks for d in c.contacts for v in d.values())
+    sent = np.concatenate([c.unique_ids for c in p.iter_chunks()])
+    assert sorted(sent.tolist()) == list(range(100, 600))
+    p2 = plan(m, "partial", chunk_size=7)
+    assert p2.n_chunks == -(-600 // 7) and len(p2.chunk(p2.n_chunks - 1)) == 600 % 7
+    with pytest.raises(IndexError):
+        p2.chunk(p2.n_chunks)
+
+
+def test_plan_errors_and_empty() -> None:
+    m = map_contacts(pd.DataFrame({"LinkedIn": pd.Series([], dtype=object)}))
+    p = plan(m, "partial", cache_lookup=lambda k: pytest.fail("no lookup for nothing"))
+    assert (p.n_rows, p.n_unique, p.n_chunks, p.worst_case_credits) == (0, 0, 0, 0)
+    with pytest.raises(ValueError, match="enrichment_type"):
+        plan(m, "bogus")
+    with pytest.raises(ValueError, match="chunk_size"):
+        plan(m, "partial", chunk_size=251)
+
+
+def test_plan_all_invalid() -> None:
+    m = map_contacts(pd.DataFrame({"LinkedIn": ["nope", None]}))
+    p = plan(m, "prospecting_only")
+    assert p.row_codes.tolist() == [-1, -1] and p.n_to_send == 0 and p.n_chunks == 0
