@@ -1,12 +1,276 @@
 """The exception tree. Every error of this package derives from :class:`CleanlistError`.
 
->>> from cleanlist_pandas.errors import CleanlistError
->>> issubclass(CleanlistError, Exception)
+>>> from cleanlist_pandas.errors import CleanlistError, InsufficientCreditsError
+>>> issubclass(InsufficientCreditsError, CleanlistError)
 True
+
+The tree::
+
+    CleanlistError
+    ├── ConfigurationError (also ValueError)      bad/missing key, base URL, option
+    ├── InputValidationError (also ValueError)    a contact fails the API's rule; nothing sent
+    ├── LoopThreadError (also RuntimeError)       sync call made from the client's own loop
+    ├── WaitTimeoutError (also TimeoutError)      wait() gave up; the workflow keeps running
+    └── APIError                                  anything that came from talking to the API
+        ├── APIConnectionError                    no usable answer (refused, DNS, reset)
+        │   └── APITimeoutError                   the request timed out
+        ├── AmbiguousSubmissionError              POST /enrich/bulk may or may not have run
+        ├── UnexpectedResponseError               a 2xx answer we could not read
+        └── APIStatusError                        the API answered with an error status
+            ├── BadRequestError          400
+            ├── AuthenticationError      401
+            ├── InsufficientCreditsError 402
+            ├── PermissionDeniedError    403
+            ├── NotFoundError            404
+            ├── ValidationError          422  (contact_indexes from ``loc``)
+            ├── RateLimitError           429  (retry_after)
+            └── ServerError              5xx
+
+No message, ``repr`` or attribute of these exceptions ever contains an API key: the request
+loop never hands the key to them, and scrubs it from any text the server echoes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousSubmissionError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CleanlistError",
+    "ConfigurationError",
+    "InputValidationError",
+    "InsufficientCreditsError",
+    "LoopThreadError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "UnexpectedResponseError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "status_error_class",
+]
+
 
 class CleanlistError(Exception):
     """Base class of every error raised by cleanlist-pandas."""
+
+
+class ConfigurationError(CleanlistError, ValueError):
+    """A missing or unusable setting: API key, base URL, timeout, loop strategy...
+
+    >>> raise ConfigurationError("no API key")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ConfigurationError: no API key
+    """
+
+
+class InputValidationError(CleanlistError, ValueError):
+    """Contacts that the API would reject, found locally before any request was sent.
+
+    ``problems`` lists ``(index, field, reason)``; ``index`` is the contact's position in
+    the list given to ``submit`` (``None`` when the whole request is wrong, e.g. empty).
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[int | None, str, str]] = ()):
+        super().__init__(message)
+        self.problems: tuple[tuple[int | None, str, str], ...] = tuple(problems)
+
+    @property
+    def indexes(self) -> tuple[int, ...]:
+        """The contact indexes that failed, in order, without repeats."""
+        seen: dict[int, None] = {}
+        for index, _, _ in self.problems:
+            if index is not None:
+                seen.setdefault(index, None)
+        return tuple(seen)
+
+
+class LoopThreadError(CleanlistError, RuntimeError):
+    """A blocking (sync) call was made from the thread that runs the client's event loop."""
+
+
+class WaitTimeoutError(CleanlistError, TimeoutError):
+    """``wait()`` reached its total timeout before the workflow ended.
+
+    The workflow keeps running on the server; ``last`` is the last status read (or None).
+    """
+
+    def __init__(self, message: str, *, workflow_id: str, last: Any = None):
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.last = last
+
+
+class APIError(CleanlistError):
+    """An error that came from talking to the API.
+
+    Attributes: ``method`` and ``path`` of the request (never the full URL with a key — keys
+    never go into URLs anyway), ``workflow_id`` when the request concerned one, ``detail``
+    (the API's own message, if any) and ``hint`` (the next step).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        workflow_id: str | None = None,
+        detail: Any = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.workflow_id = workflow_id
+        self.detail = detail
+        self.hint = hint
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class APIConnectionError(APIError):
+    """No usable answer: connection refused, DNS failure, reset, protocol error."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect, read, write or waiting for a pooled connection)."""
+
+
+class UnexpectedResponseError(APIError):
+    """A success status whose body could not be read as the spec describes."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.status_code = status_code
+
+
+class AmbiguousSubmissionError(APIError):
+    """``POST /enrich/bulk`` may or may not have created a workflow (spec §7).
+
+    The request reached the network, but no definitive answer came back (a time-out, a
+    dropped connection, or a 500/502/504). The API has no idempotency key, so re-sending
+    could bill twice: the client does **not** re-send. ``contacts`` are the contacts whose
+    fate is unknown, ``enrichment_type`` and ``webhook_url`` what was asked; ``status_code``
+    is set when a 5xx answer came. Check the balance/ledger or your webhook receiver before
+    re-submitting them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        contacts: Sequence[Mapping[str, Any]] = (),
+        enrichment_type: str | None = None,
+        webhook_url: str | None = None,
+        status_code: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(message, **kwargs)
+        self.contacts: tuple[Mapping[str, Any], ...] = tuple(contacts)
+        self.enrichment_type = enrichment_type
+        self.webhook_url = webhook_url
+        self.status_code = status_code
+
+
+class APIStatusError(APIError):
+    """The API answered with an error status. ``status_code`` and ``body`` are kept."""
+
+    #: The status this class stands for (``None`` for the generic class).
+    status: int | None = None
+
+    def __init__(self, message: str, *, status_code: int, body: Any = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.status_code = status_code
+        self.body = body
+
+
+class BadRequestError(APIStatusError):
+    """400: e.g. an empty or over-long contact list, or a bad status query."""
+
+    status = 400
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is missing, malformed, unknown or revoked (or validate-key said invalid)."""
+
+    status = 401
+
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the organization cannot pay for this request. Nothing was submitted."""
+
+    status = 402
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: e.g. "Your plan does not include API access"."""
+
+    status = 403
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown workflow or task id (or wrong base URL)."""
+
+    status = 404
+
+
+class ValidationError(APIStatusError):
+    """422: the API rejected contacts. ``contact_indexes`` come from each error's ``loc``."""
+
+    status = 422
+
+    def __init__(
+        self, message: str, *, contact_indexes: Sequence[int] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.contact_indexes: tuple[int, ...] = tuple(contact_indexes)
+
+
+class RateLimitError(APIStatusError):
+    """429: over the rate limit, and retrying was not allowed or did not help.
+
+    ``retry_after`` is the server's delay in seconds (None if it gave none).
+    """
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the service failed; GET requests were already retried with backoff."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: ValidationError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status.
+
+    >>> status_error_class(402).__name__, status_error_class(503).__name__
+    ('InsufficientCreditsError', 'ServerError')
+    """
+    if status_code >= 500:
+        return ServerError
+    return _BY_STATUS.get(status_code, APIStatusError)

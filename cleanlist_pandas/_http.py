@@ -1,0 +1,778 @@
+"""The one request loop: pacing, retries, error mapping — shared by every API call.
+
+Pieces, each usable on its own:
+
+* :class:`Pacer` — a token bucket (GCRA) shared by all requests of a client, thread-safe and
+  not bound to an event loop; counters for benchmarks (:meth:`Pacer.stats`).
+* :func:`retry_decision` — the pure table of what is retried, raised, or ambiguous.
+* :func:`parse_retry_after` and :func:`backoff_delay` — server-directed and computed delays.
+* Events (frozen dataclasses) passed to an ``on_event`` callback: :class:`RequestSent`,
+  :class:`ResponseReceived`, :class:`RetryScheduled`, :class:`PacerWait`.
+* :class:`RequestLoop` — sends one logical request through all of the above.
+
+>>> retry_decision("POST", exc=httpx.ReadTimeout("timed out"))
+<Decision.AMBIGUOUS: 'ambiguous'>
+>>> retry_decision("GET", status=502)
+<Decision.RETRY: 'retry'>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from cleanlist_pandas._constants import RATE_LIMIT_PER_ORG, RATE_LIMIT_WINDOW_S
+from cleanlist_pandas.config import Settings, mask_key
+from cleanlist_pandas.errors import (
+    AmbiguousSubmissionError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    CleanlistError,
+    RateLimitError,
+    UnexpectedResponseError,
+    ValidationError,
+    status_error_class,
+)
+
+__all__ = [
+    "ClientEvent",
+    "Decision",
+    "Pacer",
+    "PacerStats",
+    "PacerWait",
+    "RequestLoop",
+    "RequestSent",
+    "ResponseReceived",
+    "RetryScheduled",
+    "backoff_delay",
+    "parse_retry_after",
+    "retry_decision",
+]
+
+logger = logging.getLogger("cleanlist_pandas.http")
+
+INITIAL_RETRY_DELAY: Final = 0.5
+MAX_RETRY_DELAY: Final = 8.0
+USER_AGENT: Final = "cleanlist-pandas/0.1.0"
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------------------
+# events
+
+
+@dataclass(frozen=True)
+class RequestSent:
+    """An attempt is about to go on the wire (``attempt`` counts from 1)."""
+
+    method: str
+    path: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ResponseReceived:
+    """An answer came back for an attempt."""
+
+    method: str
+    path: str
+    attempt: int
+    status_code: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class RetryScheduled:
+    """Attempt ``attempt`` failed with ``reason``; the next one follows in ``delay`` s."""
+
+    method: str
+    path: str
+    attempt: int
+    delay: float
+    reason: str
+    status_code: int | None = None
+
+
+@dataclass(frozen=True)
+class PacerWait:
+    """A request waits ``delay`` s for the client's rate limit (not an error)."""
+
+    method: str
+    path: str
+    delay: float
+
+
+ClientEvent = RequestSent | ResponseReceived | RetryScheduled | PacerWait
+EventCallback = Callable[[ClientEvent], None]
+
+
+# --------------------------------------------------------------------------------------
+# pacer
+
+
+@dataclass(frozen=True)
+class PacerStats:
+    """A snapshot of a pacer's counters."""
+
+    requests: int
+    throttled: int
+    retries: int
+    waited_s: float
+    retry_wait_s: float
+
+
+class Pacer:
+    """A token bucket shared by every request of a client (thread-safe, loop-agnostic).
+
+    At most ``burst`` requests go back-to-back; then one every ``per / (rate - burst)``
+    seconds, so that any window of ``per`` seconds holds at most ``rate - 1`` requests: the
+    API's fixed window (``rate=60``, ``per=60``) is never exceeded, with one request of
+    headroom for network jitter. After a 429, :meth:`hold` stops all requests until the
+    server's ``Retry-After`` has passed.
+
+    >>> p = Pacer(rate=60, per=60.0, burst=4, clock=lambda: 0.0)
+    >>> [round(p.reserve(), 3) for _ in range(6)]
+    [0.0, 0.0, 0.0, 0.0, 1.071, 2.143]
+    """
+
+    def __init__(
+        self,
+        rate: int = RATE_LIMIT_PER_ORG,
+        per: float = RATE_LIMIT_WINDOW_S,
+        burst: int = 4,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if rate < 1 or per <= 0 or burst < 1:
+            raise ValueError("rate >= 1, per > 0 and burst >= 1 are required")
+        self.rate = rate
+        self.per = float(per)
+        self.burst = min(burst, rate)
+        self.interval = self.per / max(rate - self.burst, 1)
+        self._tau = (self.burst - 1) * self.interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tat = -math.inf
+        self._hold_until = -math.inf
+        self._requests = 0
+        self._throttled = 0
+        self._retries = 0
+        self._waited = 0.0
+        self._retry_waited = 0.0
+
+    def __repr__(self) -> str:
+        return f"Pacer(rate={self.rate}, per={self.per}, burst={self.burst})"
+
+    def reserve(self) -> float:
+        """Book the next slot; return how long (seconds) to wait before sending."""
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat, now)
+            start = max(now, tat - self._tau, self._hold_until)
+            self._tat = max(tat, start) + self.interval
+            self._requests += 1
+            return start - now
+
+    async def acquire(self) -> float:
+        """Wait for a slot; return the time waited (seconds)."""
+        delay = self.reserve()
+        if delay > 0:
+            with self._lock:
+                self._waited += delay
+            await self._sleep(delay)
+        return delay
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a 429's Retry-After); counts one throttle."""
+        with self._lock:
+            self._throttled += 1
+            self._hold_until = max(self._hold_until, self._clock() + max(seconds, 0.0))
+
+    def note_retry(self, delay: float) -> None:
+        with self._lock:
+            self._retries += 1
+            self._retry_waited += delay
+
+    def stats(self) -> PacerStats:
+        """Counters: requests sent, 429s seen, retries, seconds waited (pacing / retries)."""
+        with self._lock:
+            return PacerStats(
+                requests=self._requests,
+                throttled=self._throttled,
+                retries=self._retries,
+                waited_s=self._waited,
+                retry_wait_s=self._retry_waited,
+            )
+
+
+# --------------------------------------------------------------------------------------
+# retry policy
+
+
+class Decision(enum.Enum):
+    """What to do after a failed attempt."""
+
+    RETRY = "retry"
+    RAISE = "raise"
+    AMBIGUOUS = "ambiguous"
+
+
+#: Transport errors that prove the request never reached the server: no connection was
+#: ever established (refused, DNS failure, connect time-out, no free pooled connection).
+#: Determined empirically with httpx 0.28 / httpcore 1.0 (see tests/client/test_http_units.py).
+NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Errors in building the request (our bug, nothing sent, retrying cannot help).
+NEVER_SENT_FATAL: Final = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+#: Statuses retried for idempotent (GET) requests.
+RETRY_STATUSES_GET: Final = frozenset({408, 429, 500, 502, 503, 504})
+#: Statuses that prove POST /enrich/bulk was not processed and may be re-sent [spec §7].
+RETRY_STATUSES_POST: Final = frozenset({429, 503})
+#: Statuses after which POST /enrich/bulk may or may not have created a workflow.
+AMBIGUOUS_STATUSES_POST: Final = frozenset({500, 502, 504})
+
+
+def retry_decision(
+    method: str, *, status: int | None = None, exc: BaseException | None = None
+) -> Decision:
+    """The retry table. ``method`` GET is idempotent; any other method is a submission.
+
+    >>> retry_decision("POST", exc=httpx.ConnectError("refused")).value
+    'retry'
+    >>> retry_decision("POST", status=500).value, retry_decision("GET", status=404).value
+    ('ambiguous', 'raise')
+    """
+    idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
+    if exc is not None:
+        if isinstance(exc, NOT_SENT_ERRORS):
+            return Decision.RETRY
+        if isinstance(exc, NEVER_SENT_FATAL):
+            return Decision.RAISE
+        if isinstance(exc, httpx.TransportError):
+            return Decision.RETRY if idempotent else Decision.AMBIGUOUS
+        return Decision.RAISE
+    if status is None or status < 400:
+        return Decision.RAISE
+    if idempotent:
+        return Decision.RETRY if status in RETRY_STATUSES_GET else Decision.RAISE
+    if status in RETRY_STATUSES_POST:
+        return Decision.RETRY
+    if status in AMBIGUOUS_STATUSES_POST:
+        return Decision.AMBIGUOUS
+    return Decision.RAISE
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    Returns None when absent, negative or unreadable.
+
+    >>> parse_retry_after({"retry-after": "3"})
+    3.0
+    >>> parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=lambda: 1445412470)
+    10.0
+    >>> parse_retry_after({"retry-after": "soon"}) is None
+    True
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_tz(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if parsed is None:
+            return None
+        value = float(email.utils.mktime_tz(parsed) - now())
+        return max(value, 0.0)
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def backoff_delay(retry: int, *, rng: random.Random | None = None) -> float:
+    """Capped exponential backoff with jitter for retry number ``retry`` (1, 2, ...).
+
+    ``min(0.5 * 2**(retry-1), 8)`` scaled by a random factor in [0.75, 1].
+
+    >>> 0.375 <= backoff_delay(1) <= 0.5, 6.0 <= backoff_delay(30) <= 8.0
+    (True, True)
+    """
+    base = min(INITIAL_RETRY_DELAY * 2.0 ** min(max(retry - 1, 0), 30), MAX_RETRY_DELAY)
+    factor = 1.0 - 0.25 * (rng or random).random()
+    return base * factor
+
+
+# --------------------------------------------------------------------------------------
+# error mapping
+
+_HINTS: Final[dict[int, str]] = {
+    400: "Fix the request: send 1 to 250 contacts per submit; a status query needs exactly "
+    "one of workflow_id or task_id.",
+    401: "Check the API key ({key}): it may be mistyped, revoked, or from another "
+    "environment. Set CLEANLIST_API_KEY or call cleanlist_pandas.configure(api_key=...).",
+    402: "Top up credits (or send fewer contacts / a cheaper enrichment_type), then re-run: "
+    "this request was not processed and nothing was charged for it.",
+    403: "This key's plan does not include API access: upgrade the plan in the Cleanlist "
+    "portal or use a key of an organization that has API access.",
+    404: "Check the id: it must come from submit() against the same base URL and "
+    "organization (and the base URL must end in /api/v1/public).",
+    422: "The API rejected these contacts: each needs linkedin_url, or first_name + "
+    "last_name + (company_domain or company_name). Fix or drop them and re-submit.",
+    429: "The rate limit (60 requests/min per organization) was exceeded: wait and retry, "
+    "or lower the client's rate=. Other clients on the same organization share the limit.",
+}
+_SERVER_HINT: Final = (
+    "The Cleanlist service failed; try again in a few minutes. Finished work is not lost: "
+    "status(workflow_id) still returns it."
+)
+
+
+def _detail_of(body: Any) -> Any:
+    if isinstance(body, Mapping) and "detail" in body:
+        return body["detail"]
+    return None
+
+
+def _detail_text(detail: Any, body_text: str) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail[:10]:
+            if isinstance(item, Mapping):
+                loc = ".".join(str(p) for p in item.get("loc", ()) or ())
+                parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+            else:
+                parts.append(str(item))
+        more = f" (+{len(detail) - 10} more)" if len(detail) > 10 else ""
+        return "; ".join(parts) + more
+    if detail is not None:
+        return json.dumps(detail, default=str)[:300]
+    snippet = body_text.strip().replace("\n", " ")
+    return snippet[:300] if snippet else "(no detail)"
+
+
+def contact_indexes_from_detail(detail: Any) -> tuple[int, ...]:
+    """Contact indexes named by a FastAPI 422 ``detail`` list (``loc[2]`` after body/contacts).
+
+    >>> contact_indexes_from_detail([{"loc": ["body", "contacts", 3, "first_name"]},
+    ...                              {"loc": ["body", "contacts", 1]}])
+    (1, 3)
+    """
+    found: set[int] = set()
+    if isinstance(detail, list):
+        for item in detail:
+            loc = item.get("loc") if isinstance(item, Mapping) else None
+            if (
+                isinstance(loc, Sequence)
+                and len(loc) >= 3
+                and loc[0] == "body"
+                and loc[1] == "contacts"
+            ):
+                try:
+                    found.add(int(loc[2]))
+                except (TypeError, ValueError):
+                    continue
+    return tuple(sorted(found))
+
+
+def _where(method: str, path: str, workflow_id: str | None) -> str:
+    where = f"{method} {path}"
+    return f"{where}, workflow {workflow_id}" if workflow_id else where
+
+
+# --------------------------------------------------------------------------------------
+# the request loop
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a POST /enrich/bulk carried, for an AmbiguousSubmissionError."""
+
+    contacts: tuple[Mapping[str, Any], ...]
+    enrichment_type: str
+    webhook_url: str | None
+
+
+class RequestLoop:
+    """Sends requests: pacing, retries, error mapping; owns the ``httpx.AsyncClient``.
+
+    The httpx client is created lazily **inside the running loop** on first use, and
+    re-created after a fork or when its loop has closed. ``transport`` is passed to httpx
+    (tests inject ``httpx.MockTransport``); ``clock``/``sleep`` drive every wait (pacing,
+    Retry-After, backoff), so tests can run in scaled time.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_key: str,
+        *,
+        pacer: Pacer,
+        on_event: EventCallback | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        rebind_on_loop_change: bool = False,
+    ) -> None:
+        self.settings = settings
+        self._api_key = api_key
+        self.pacer = pacer
+        self._listeners: list[EventCallback] = [on_event] if on_event else []
+        self._transport = transport
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._rebind = rebind_on_loop_change
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._http_pid: int | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<RequestLoop {self.settings.base_url} key={mask_key(self._api_key)}>"
+
+    # -- events -------------------------------------------------------------------------
+
+    def add_listener(self, callback: EventCallback) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: EventCallback) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _emit(self, event: ClientEvent) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:  # a broken progress bar must not break a request
+                logger.exception("on_event callback failed for %s", type(event).__name__)
+
+    # -- httpx client -------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.closed:
+            raise CleanlistError("This client is closed; create a new one.")
+        loop = asyncio.get_running_loop()
+        http = self._http
+        if http is not None:
+            if self._http_pid != os.getpid():
+                http = None  # forked child: the parent's sockets are not ours to use
+            elif self._http_loop is not loop:
+                old_loop = self._http_loop
+                if old_loop is None or old_loop.is_closed():
+                    http = None
+                elif self._rebind:
+                    old = http
+                    old_loop.call_soon_threadsafe(lambda: old_loop.create_task(old.aclose()))
+                    http = None
+                else:
+                    raise CleanlistError(
+                        "This AsyncClient is in use on another running event loop. Create "
+                        "one AsyncClient per event loop (httpx clients cannot be shared "
+                        "across loops), or use the sync Client."
+                    )
+        if http is None:
+            s = self.settings
+            http = httpx.AsyncClient(
+                base_url=s.base_url,
+                headers={
+                    "Authorization": f"Bearer {self._api_key}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+                # keep-alive shorter than common server idle time-outs (uvicorn: 5 s), so a
+                # POST is not sent on a connection the server is closing
+                limits=httpx.Limits(
+                    max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0
+                ),
+                transport=self._transport,
+                follow_redirects=False,
+            )
+            self._http, self._http_loop, self._http_pid = http, loop, os.getpid()
+        return http
+
+    async def aclose(self) -> None:
+        http, self._http = self._http, None
+        self.closed = True
+        if http is not None and self._http_pid == os.getpid():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:  # pragma: no cover - aclose is always awaited
+                running = None
+            if self._http_loop is running:
+                await http.aclose()
+            elif self._http_loop is not None and not self._http_loop.is_closed():
+                loop = self._http_loop
+                loop.call_soon_threadsafe(lambda: loop.create_task(http.aclose()))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _scrub(self, value: Any) -> Any:
+        """Replace the key wherever a server echoed it (defence in depth)."""
+        key = self._api_key
+        if isinstance(value, str):
+            return value.replace(key, mask_key(key)) if key in value else value
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            return value
+        if key not in text:
+            return value
+        return json.loads(text.replace(key, mask_key(key)))
+
+    def _status_error(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response,
+        body: Any,
+        workflow_id: str | None,
+        retries: int,
+        retry_after: float | None,
+    ) -> APIStatusError:
+        status = response.status_code
+        body = self._scrub(body)
+        detail = _detail_of(body)
+        text = _detail_text(detail, self._scrub(response.text) if body is None else "")
+        cls = status_error_class(status)
+        hint = _HINTS.get(status, _SERVER_HINT if status >= 500 else "")
+        hint = hint.replace("{key}", mask_key(self._api_key))
+        extra: dict[str, Any] = {}
+        if cls is ValidationError:
+            indexes = contact_indexes_from_detail(detail)
+            extra["contact_indexes"] = indexes
+            if indexes:
+                hint = f"Contacts at indexes {list(indexes)}: " + hint[0].lower() + hint[1:]
+        if cls is RateLimitError:
+            extra["retry_after"] = retry_after
+            if retry_after is not None:
+                hint = f"Retry after {retry_after:g} s. " + hint
+        if retries:
+            hint += f" (Already retried {retries} time{'s' if retries > 1 else ''}.)"
+        message = f"HTTP {status} from {_where(method, path, workflow_id)}: {text}. {hint}"
+        return cls(
+            message,
+            status_code=status,
+            body=body,
+            method=method,
+            path=path,
+            workflow_id=workflow_id,
+            detail=detail,
+            hint=hint,
+            **extra,
+        )
+
+    def _ambiguous(
+        self,
+        method: str,
+        path: str,
+        submission: Submission | None,
+        cause: str,
+        status_code: int | None,
+    ) -> AmbiguousSubmissionError:
+        n = len(submission.contacts) if submission else 0
+        hint = (
+            f"The request may or may not have created a workflow and charged credits for "
+            f"its {n} contact(s). It was NOT re-sent automatically (the API has no "
+            "idempotency key; a resend could bill twice). Before re-submitting "
+            "exc.contacts, check your webhook receiver, the balance, or the Cleanlist "
+            "portal for a workflow created just now."
+        )
+        message = f"Outcome unknown for {_where(method, path, None)}: {cause}. {hint}"
+        return AmbiguousSubmissionError(
+            message,
+            contacts=submission.contacts if submission else (),
+            enrichment_type=submission.enrichment_type if submission else None,
+            webhook_url=submission.webhook_url if submission else None,
+            status_code=status_code,
+            method=method,
+            path=path,
+            detail=cause,
+            hint=hint,
+        )
+
+    def _transport_error(
+        self, method: str, path: str, exc: Exception, workflow_id: str | None, retries: int
+    ) -> APIError:
+        host = httpx.URL(self.settings.base_url).host
+        kind = type(exc).__name__
+        reason = self._scrub(str(exc)) or kind
+        again = f" Already retried {retries} time(s)." if retries else ""
+        if isinstance(exc, httpx.TimeoutException):
+            hint = (
+                "The request timed out: try again later, or raise timeout= / "
+                f"connect_timeout= on the client.{again}"
+            )
+            cls: type[APIConnectionError] = APITimeoutError
+        else:
+            hint = (
+                f"Could not talk to {host}: check the network, a proxy, and that the base "
+                f"URL ({self.settings.base_url}) is right.{again}"
+            )
+            cls = APIConnectionError
+        message = f"{kind} for {_where(method, path, workflow_id)}: {reason}. {hint}"
+        return cls(
+            message, method=method, path=path, workflow_id=workflow_id, detail=reason, hint=hint
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        workflow_id: str | None = None,
+        submission: Submission | None = None,
+    ) -> Any:
+        """Send one logical request; return the decoded JSON body of the 2xx answer.
+
+        Raises the typed errors of :mod:`cleanlist_pandas.errors`.
+        """
+        http = self._client()
+        max_retries = self.settings.max_retries
+        attempt = 0
+        # the body is serialized once: every attempt sends the same bytes
+        content = None if json_body is None else json.dumps(json_body).encode()
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        while True:
+            attempt += 1
+            waited = await self.pacer.acquire()
+            if waited > 0:
+                self._emit(PacerWait(method, path, waited))
+            self._emit(RequestSent(method, path, attempt))
+            logger.debug("-> %s %s (attempt %d)", method, path, attempt)
+            started = self._clock()
+            try:
+                response = await http.request(
+                    method,
+                    path,
+                    params=dict(params) if params else None,
+                    content=content,
+                    headers=headers,
+                )
+            except httpx.HTTPError as exc:
+                decision = retry_decision(method, exc=exc)
+                reason = type(exc).__name__
+                logger.debug("<- %s %s failed: %s (%s)", method, path, reason, decision.value)
+                if decision is Decision.AMBIGUOUS:
+                    raise self._ambiguous(
+                        method, path, submission, f"{reason} after the request was sent", None
+                    ) from exc
+                if decision is Decision.RETRY and attempt <= max_retries:
+                    await self._retry_wait(method, path, attempt, backoff_delay(
+                        attempt, rng=self._rng), reason, None)
+                    continue
+                raise self._transport_error(method, path, exc, workflow_id, attempt - 1) from exc
+
+            elapsed = self._clock() - started
+            status = response.status_code
+            self._emit(ResponseReceived(method, path, attempt, status, elapsed))
+            logger.debug("<- %s %s %d in %.3fs", method, path, status, elapsed)
+            if status < 400:
+                return self._decode(method, path, response, workflow_id)
+
+            body = self._safe_json(response)
+            retry_after = (
+                parse_retry_after(response.headers) if status in (429, 503) else None
+            )
+            if status == 429:
+                self.pacer.hold(retry_after if retry_after is not None else 1.0)
+            decision = retry_decision(method, status=status)
+            if decision is Decision.AMBIGUOUS:
+                detail = _detail_text(_detail_of(self._scrub(body)), "")
+                raise self._ambiguous(
+                    method, path, submission, f"HTTP {status} ({detail})", status
+                )
+            if decision is Decision.RETRY and attempt <= max_retries:
+                if retry_after is not None and retry_after > self.settings.max_retry_after:
+                    # a server-directed wait beyond our cap: fail now rather than hang
+                    raise self._status_error(
+                        method, path, response, body, workflow_id, attempt - 1, retry_after
+                    )
+                delay = retry_after if retry_after is not None else backoff_delay(
+                    attempt, rng=self._rng
+                )
+                await self._retry_wait(method, path, attempt, delay, f"HTTP {status}", status)
+                continue
+            raise self._status_error(
+                method, path, response, body, workflow_id, attempt - 1, retry_after
+            )
+
+    async def _retry_wait(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        delay: float,
+        reason: str,
+        status: int | None,
+    ) -> None:
+        self.pacer.note_retry(delay)
+        self._emit(RetryScheduled(method, path, attempt, delay, reason, status))
+        logger.debug("retrying %s %s in %.2fs after %s", method, path, delay, reason)
+        await self._sleep(delay)
+
+    @staticmethod
+    def _safe_json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _decode(
+        self, method: str, path: str, response: httpx.Response, workflow_id: str | None
+    ) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            snippet = self._scrub(response.text[:200])
+            raise UnexpectedResponseError(
+                f"HTTP {response.status_code} from {_where(method, path, workflow_id)} is not "
+                f"JSON: {snippet!r}. Check that the base URL ({self.settings.base_url}) "
+                "points at the Cleanlist API.",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+                workflow_id=workflow_id,
+                detail=snippet,
+            ) from exc

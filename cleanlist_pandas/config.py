@@ -1,0 +1,283 @@
+"""Session settings: API key, base URL, timeouts, pacing, loop strategy.
+
+Every client option is resolved in this order: the argument given to the client, then the
+session default set with :func:`configure`, then the environment (``CLEANLIST_API_KEY``,
+``CLEANLIST_BASE_URL``), then the built-in default.
+
+>>> import cleanlist_pandas.config as cfg
+>>> cfg.configure(rate=30)
+>>> cfg.get_config().rate
+30
+>>> cfg.reset_config()
+>>> mask_key("clapi_live_0123456789ab1a2b")
+'clapi_…1a2b'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from cleanlist_pandas._constants import (
+    API_KEY_PREFIX,
+    API_PREFIX,
+    DEFAULT_BASE_URL,
+    EXTENSION_KEY_PREFIX,
+    RATE_LIMIT_PER_ORG,
+    RATE_LIMIT_WINDOW_S,
+    is_loopback_host,
+)
+from cleanlist_pandas.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_RETRY_AFTER",
+    "DEFAULT_TIMEOUT",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "LoopStrategy",
+    "Settings",
+    "configure",
+    "get_config",
+    "mask_key",
+    "normalize_base_url",
+    "reset_config",
+    "resolve_api_key",
+    "validate_api_key",
+]
+
+ENV_API_KEY: Final = "CLEANLIST_API_KEY"
+ENV_BASE_URL: Final = "CLEANLIST_BASE_URL"
+
+#: Per-request timeout (read/write/pool), seconds; separate from ``wait()``'s total timeout.
+DEFAULT_TIMEOUT: Final = 60.0
+#: Time allowed to open a connection, seconds.
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+#: Retries after the first attempt (connection errors, 429, 500/502/503/504).
+DEFAULT_MAX_RETRIES: Final = 3
+#: A ``Retry-After`` longer than this (seconds) raises RateLimitError instead of waiting.
+DEFAULT_MAX_RETRY_AFTER: Final = 90.0
+#: Requests that may go back-to-back before pacing starts.
+DEFAULT_BURST: Final = 4
+
+LoopStrategy = Literal["thread", "nest_asyncio"]
+_LOOP_STRATEGIES: Final = ("thread", "nest_asyncio")
+
+
+def mask_key(key: str | None) -> str:
+    """Show an API key safely: prefix and last four characters only.
+
+    >>> mask_key("clapi_abcdef123456"), mask_key(None), mask_key("short")
+    ('clapi_…3456', '<none>', '…')
+    """
+    if not key:
+        return "<none>"
+    for prefix in (API_KEY_PREFIX, EXTENSION_KEY_PREFIX):
+        if key.startswith(prefix) and len(key) >= len(prefix) + 8:
+            return f"{prefix}…{key[-4:]}"
+    return "…"
+
+
+def validate_api_key(key: str) -> str:
+    """Check a key's shape locally (no request) and return it stripped.
+
+    >>> validate_api_key("  clapi_abc123  ")
+    'clapi_abc123'
+    """
+    key = key.strip()
+    if not key:
+        raise ConfigurationError(
+            f"The API key is empty. Pass api_key=..., set {ENV_API_KEY}, or call "
+            "cleanlist_pandas.configure(api_key=...)."
+        )
+    if key.startswith(EXTENSION_KEY_PREFIX):
+        raise ConfigurationError(
+            f"{mask_key(key)} is a browser-extension key ({EXTENSION_KEY_PREFIX}…); the API "
+            f"refuses it. Create an API key ({API_KEY_PREFIX}…) in the Cleanlist portal."
+        )
+    if not key.startswith(API_KEY_PREFIX):
+        raise ConfigurationError(
+            f"This does not look like a Cleanlist API key: keys start with {API_KEY_PREFIX!r}. "
+            "Copy the key again from the Cleanlist portal."
+        )
+    if any(ch.isspace() or ord(ch) < 32 for ch in key):
+        raise ConfigurationError(
+            f"The API key {mask_key(key)} contains whitespace or control characters."
+        )
+    return key
+
+
+def normalize_base_url(url: str) -> str:
+    """Validate a base URL and return it without a trailing slash.
+
+    https is required, except for loopback hosts (the sandbox). A bare host is completed with
+    ``/api/v1/public``; any other path must end with it.
+
+    >>> normalize_base_url("http://127.0.0.1:8000")
+    'http://127.0.0.1:8000/api/v1/public'
+    >>> normalize_base_url("https://api.cleanlist.ai/api/v1/public/")
+    'https://api.cleanlist.ai/api/v1/public'
+    """
+    raw = url.strip()
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"Base URL {raw!r} is not an http(s) URL; expected e.g. {DEFAULT_BASE_URL!r}."
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigurationError(
+            "The base URL must not carry credentials, a query or a fragment; "
+            f"expected e.g. {DEFAULT_BASE_URL!r}."
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"Refusing plain http:// for {parts.hostname!r}: the API key would travel "
+            "unencrypted. Use https:// (http:// is allowed only for loopback hosts such as "
+            "127.0.0.1, the local sandbox)."
+        )
+    path = parts.path.rstrip("/")
+    if path == "":
+        path = API_PREFIX
+    elif not path.endswith(API_PREFIX):
+        raise ConfigurationError(
+            f"Base URL {raw!r} must end in {API_PREFIX!r} (e.g. {DEFAULT_BASE_URL!r})."
+        )
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved options of one client. ``repr`` masks the key.
+
+    ``rate`` requests per ``per`` seconds is the pacer's limit (the API allows 60 per 60 s
+    per organization); ``burst`` requests may go back-to-back. ``timeout`` is per request;
+    ``connect_timeout`` for opening a connection. ``loop_strategy`` is how the sync
+    :class:`~cleanlist_pandas.Client` runs inside an already running event loop.
+    """
+
+    api_key: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    rate: int = RATE_LIMIT_PER_ORG
+    per: float = RATE_LIMIT_WINDOW_S
+    burst: int = DEFAULT_BURST
+    loop_strategy: LoopStrategy = "thread"
+    progress: bool = False
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={mask_key(self.api_key) if f.name == 'api_key' else getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+        )
+        return f"Settings({fields})"
+
+    __str__ = __repr__
+
+    def validated(self) -> Settings:
+        """Return a copy with the base URL normalized; raise ConfigurationError if invalid."""
+        if self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ConfigurationError("timeout and connect_timeout must be > 0 seconds")
+        if self.max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0")
+        if self.max_retry_after < 0:
+            raise ConfigurationError("max_retry_after must be >= 0 seconds")
+        if self.rate < 1 or self.per <= 0:
+            raise ConfigurationError("rate must be >= 1 and per > 0 seconds")
+        if not 1 <= self.burst < max(self.rate, 2):
+            raise ConfigurationError("burst must be >= 1 and smaller than rate")
+        if self.loop_strategy not in _LOOP_STRATEGIES:
+            raise ConfigurationError(
+                f"loop_strategy must be one of {_LOOP_STRATEGIES}, not {self.loop_strategy!r}"
+            )
+        key = validate_api_key(self.api_key) if self.api_key is not None else None
+        return dataclasses.replace(self, api_key=key, base_url=normalize_base_url(self.base_url))
+
+
+_lock = threading.Lock()
+_session: dict[str, Any] = {}
+_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+def configure(**options: Any) -> None:
+    """Set session-level defaults, e.g. once at the top of a notebook.
+
+    Accepts any :class:`Settings` field: ``api_key``, ``base_url``, ``timeout``,
+    ``connect_timeout``, ``max_retries``, ``max_retry_after``, ``rate``, ``per``, ``burst``,
+    ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``.
+    Passing ``None`` removes a session default. Clients created afterwards use them.
+
+    >>> import cleanlist_pandas as clp
+    >>> clp.configure(api_key="clapi_0123456789abcdef")   # doctest: +SKIP
+    """
+    unknown = set(options) - _FIELDS
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
+        )
+    with _lock:
+        merged = dict(_session)
+        for name, value in options.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        # validate the merged picture now, so a typo fails at configure() time
+        _build(merged, env=False).validated()
+        _session.clear()
+        _session.update(merged)
+
+
+def reset_config() -> None:
+    """Forget every session default set with :func:`configure`."""
+    with _lock:
+        _session.clear()
+
+
+def _build(values: dict[str, Any], *, env: bool) -> Settings:
+    merged: dict[str, Any] = {}
+    if env:
+        env_key = os.environ.get(ENV_API_KEY)
+        env_url = os.environ.get(ENV_BASE_URL)
+        if env_key:
+            merged["api_key"] = env_key
+        if env_url:
+            merged["base_url"] = env_url
+    merged.update(values)
+    return Settings(**merged)
+
+
+def get_config(**overrides: Any) -> Settings:
+    """The resolved, validated settings: ``overrides`` > :func:`configure` > env > defaults.
+
+    Overrides equal to ``None`` are ignored (so client arguments can default to None).
+
+    >>> get_config(rate=10, per=1.0).rate
+    10
+    """
+    unknown = set(overrides) - _FIELDS
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
+        )
+    with _lock:
+        values = dict(_session)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(values, env=True).validated()
+
+
+def resolve_api_key(settings: Settings) -> str:
+    """The settings' key, or a ConfigurationError that says where to put one."""
+    if not settings.api_key:
+        raise ConfigurationError(
+            f"No Cleanlist API key. Pass api_key=..., set the {ENV_API_KEY} environment "
+            "variable, or call cleanlist_pandas.configure(api_key=...) once per session."
+        )
+    return settings.api_key

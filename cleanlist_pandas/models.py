@@ -1,0 +1,517 @@
+"""Typed, immutable results of the API, parsed by the spec's tolerant reader.
+
+Every model keeps the whole object it was read from in ``raw`` (a read-only mapping), and
+the fields this code does not know in ``extra`` — a new API field is never dropped.
+
+>>> r = TaskResult.from_api({"task_id": "t1", "status": "completed",
+...                          "primary_email": "a@b.co", "new_field": 7})
+>>> r.primary_email, r.extra["new_field"]
+('a@b.co', 7)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, overload
+
+from cleanlist_pandas._constants import TERMINAL_WORKFLOW_STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Balance",
+    "Company",
+    "Delivery",
+    "DeliveryLog",
+    "KeyInfo",
+    "Prospect",
+    "Submission",
+    "TaskResult",
+    "Workflow",
+    "WorkflowSummary",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _freeze(value: Any) -> Any:
+    """Read-only deep copy: dicts become mappingproxies, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _extra(data: Mapping[str, Any], known: set[str] | frozenset[str]) -> Mapping[str, Any]:
+    return _freeze({k: v for k, v in data.items() if k not in known})
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence):
+        return tuple(str(v) for v in value if v is not None)
+    return ()
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else _EMPTY
+
+
+def _kw() -> Any:
+    return field(default_factory=lambda: _EMPTY, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """``GET /auth/validate-key``."""
+
+    valid: bool
+    user_id: str | None
+    organization_id: str | None
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> KeyInfo:
+        return cls(
+            valid=bool(data.get("valid", False)),
+            user_id=_str(data.get("user_id")),
+            organization_id=_str(data.get("organization_id")),
+            extra=_extra(data, {"valid", "user_id", "organization_id"}),
+            raw=_freeze(data),
+        )
+
+
+@dataclass(frozen=True)
+class Balance:
+    """``GET /credits/balance``; ``credits`` may be fractional."""
+
+    organization_id: str | None
+    credits: float
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Balance:
+        return cls(
+            organization_id=_str(data.get("organization_id")),
+            credits=_float(data.get("credits")) or 0.0,
+            extra=_extra(data, {"organization_id", "credits"}),
+            raw=_freeze(data),
+        )
+
+
+@dataclass(frozen=True)
+class Submission:
+    """``POST /enrich/bulk``: ``task_ids`` follow the order of the submitted contacts."""
+
+    workflow_id: str
+    status: str
+    message: str | None
+    task_ids: tuple[str, ...]
+    total_contacts: int
+    enrichment_type: str
+    webhook_url: str | None = None
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @classmethod
+    def from_api(
+        cls, data: Mapping[str, Any], *, enrichment_type: str, webhook_url: str | None = None
+    ) -> Submission:
+        task_ids = _strs(data.get("task_ids"))
+        return cls(
+            workflow_id=str(data["workflow_id"]),
+            status=str(data.get("status") or "processing"),
+            message=_str(data.get("message")),
+            task_ids=task_ids,
+            total_contacts=_int(data.get("total_contacts")) or len(task_ids),
+            enrichment_type=str(data.get("enrichment_type") or enrichment_type),
+            webhook_url=webhook_url,
+            extra=_extra(
+                data,
+                {"workflow_id", "status", "message", "task_ids", "total_contacts",
+                 "enrichment_type"},
+            ),
+            raw=_freeze(data),
+        )
+
+
+@dataclass(frozen=True)
+class Prospect:
+    """The person found for a contact (or discovered at its company)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    headline: str | None = None
+    location: str | None = None
+    linkedin_url: str | None = None
+    extra: Mapping[str, Any] = _kw()
+
+    _KNOWN = frozenset(
+        {"first_name", "last_name", "full_name", "headline", "location", "linkedin_url"}
+    )
+
+    @classmethod
+    def from_api(cls, data: Any) -> Prospect | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            **{k: _str(data.get(k)) for k in cls._KNOWN},
+            extra=_extra(data, cls._KNOWN),
+        )
+
+
+@dataclass(frozen=True)
+class Company:
+    """The contact's company."""
+
+    name: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    headcount: int | None = None
+    extra: Mapping[str, Any] = _kw()
+
+    @classmethod
+    def from_api(cls, data: Any) -> Company | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            name=_str(data.get("name")),
+            domain=_str(data.get("domain")),
+            industry=_str(data.get("industry")),
+            headcount=_int(data.get("headcount")),
+            extra=_extra(data, {"name", "domain", "industry", "headcount"}),
+        )
+
+
+_TASK_KNOWN = frozenset(
+    {
+        "task_id", "status", "primary_email", "primary_email_status", "other_emails",
+        "personal_phone_numbers", "prospect", "company", "credits_charged", "error",
+        "discovered_contacts",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task (one submitted contact): the result object of spec §6."""
+
+    task_id: str
+    status: str
+    primary_email: str | None = None
+    primary_email_status: str | None = None
+    other_emails: tuple[str, ...] = ()
+    personal_phone_numbers: tuple[str, ...] = ()
+    prospect: Prospect | None = None
+    company: Company | None = None
+    credits_charged: float = 0.0
+    error: str | None = None
+    discovered_contacts: tuple[Prospect, ...] = ()
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @property
+    def is_finished(self) -> bool:
+        """True for ``completed`` and ``failed``."""
+        return self.status in ("completed", "failed")
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> TaskResult:
+        """Parse a result object; also accepts the ``{"task": {...}}`` wrapper."""
+        if "task" in data and isinstance(data["task"], Mapping) and "task_id" not in data:
+            data = data["task"]
+        discovered = data.get("discovered_contacts")
+        return cls(
+            task_id=str(data.get("task_id") or data.get("id") or ""),
+            status=str(data.get("status") or "pending"),
+            primary_email=_str(data.get("primary_email")),
+            primary_email_status=_str(data.get("primary_email_status")),
+            other_emails=_strs(data.get("other_emails")),
+            personal_phone_numbers=_strs(data.get("personal_phone_numbers")),
+            prospect=Prospect.from_api(data.get("prospect")),
+            company=Company.from_api(data.get("company")),
+            credits_charged=_float(data.get("credits_charged")) or 0.0,
+            error=_str(data.get("error")),
+            discovered_contacts=tuple(
+                p for p in (Prospect.from_api(d) for d in discovered or ()) if p is not None
+            )
+            if isinstance(discovered, Sequence) and not isinstance(discovered, str)
+            else (),
+            extra=_extra(data, _TASK_KNOWN),
+            raw=_freeze(data),
+        )
+
+
+_SUMMARY_KNOWN = frozenset(
+    {"total", "completed", "pending", "successful", "failed", "emails_found", "phones_found"}
+)
+
+
+@dataclass(frozen=True)
+class WorkflowSummary:
+    """Task counts of a workflow."""
+
+    total: int = 0
+    completed: int = 0
+    pending: int = 0
+    successful: int = 0
+    failed: int = 0
+    emails_found: int = 0
+    phones_found: int = 0
+    extra: Mapping[str, Any] = _kw()
+
+    @classmethod
+    def from_api(cls, data: Any) -> WorkflowSummary:
+        data = _mapping(data)
+        return cls(
+            **{k: _int(data.get(k)) or 0 for k in _SUMMARY_KNOWN},
+            extra=_extra(data, _SUMMARY_KNOWN),
+        )
+
+
+_WORKFLOW_KNOWN = frozenset(
+    {
+        "workflow_id", "status", "enrichment_type", "lead_list_id", "total_contacts",
+        "summary", "created_at", "completed_at", "results",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """``GET /enrich/status?workflow_id=``: the workflow and the results finished so far.
+
+    Tolerant reader: the workflow fields may be wrapped in ``"workflow"`` or at the top
+    level, and ``results`` may sit at the top level or inside the workflow object.
+    """
+
+    workflow_id: str
+    status: str
+    enrichment_type: str | None = None
+    lead_list_id: str | None = None
+    total_contacts: int = 0
+    summary: WorkflowSummary = field(default_factory=WorkflowSummary)
+    created_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    results: tuple[TaskResult, ...] = ()
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the status is completed, completed_with_errors or failed."""
+        return self.status in TERMINAL_WORKFLOW_STATUSES
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(tasks finished, tasks in all) — from the summary, else from the results."""
+        total = self.summary.total or self.total_contacts or len(self.results)
+        done = self.summary.completed
+        if not done and self.results:
+            done = sum(1 for r in self.results if r.is_finished)
+        if self.is_terminal:
+            done = total
+        return done, total
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], *, workflow_id: str | None = None) -> Workflow:
+        inner = data.get("workflow")
+        wf: Mapping[str, Any] = inner if isinstance(inner, Mapping) else data
+        results = data.get("results")
+        if results is None:
+            results = wf.get("results")
+        outer_extra = (
+            {k: v for k, v in data.items() if k not in ("workflow", "results")}
+            if isinstance(inner, Mapping)
+            else {}
+        )
+        extra = dict(_extra(wf, _WORKFLOW_KNOWN))
+        extra.update(outer_extra)
+        return cls(
+            workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
+            status=str(wf.get("status") or "processing"),
+            enrichment_type=_str(wf.get("enrichment_type")),
+            lead_list_id=_str(wf.get("lead_list_id")),
+            total_contacts=_int(wf.get("total_contacts")) or 0,
+            summary=WorkflowSummary.from_api(wf.get("summary")),
+            created_at=_time(wf.get("created_at")),
+            completed_at=_time(wf.get("completed_at")),
+            results=tuple(
+                TaskResult.from_api(r) for r in (results or ()) if isinstance(r, Mapping)
+            ),
+            extra=_freeze(extra),
+            raw=_freeze(data),
+        )
+
+
+_DELIVERY_KNOWN = frozenset(
+    {
+        "id", "workflow_id", "webhook_url", "attempt_number", "status",
+        "response_status_code", "duration_ms", "error", "attempted_at",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery attempt (``GET /webhooks/deliveries``)."""
+
+    id: str | None
+    workflow_id: str | None
+    webhook_url: str | None
+    attempt_number: int | None
+    status: str | None
+    response_status_code: int | None
+    duration_ms: float | None
+    error: str | None
+    attempted_at: dt.datetime | None
+    extra: Mapping[str, Any] = _kw()
+    raw: Mapping[str, Any] = _kw()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Delivery:
+        return cls(
+            id=_str(data.get("id")),
+            workflow_id=_str(data.get("workflow_id")),
+            webhook_url=_str(data.get("webhook_url")),
+            attempt_number=_int(data.get("attempt_number")),
+            status=_str(data.get("status")),
+            response_status_code=_int(data.get("response_status_code")),
+            duration_ms=_float(data.get("duration_ms")),
+            error=_str(data.get("error")),
+            attempted_at=_time(data.get("attempted_at")),
+            extra=_extra(data, _DELIVERY_KNOWN),
+            raw=_freeze(data),
+        )
+
+
+class DeliveryLog(Sequence[Delivery]):
+    """The delivery attempts of a workflow: a read-only sequence, and a DataFrame on demand.
+
+    Tolerant reader: the API's body may be a list or ``{"deliveries": [...]}``.
+
+    >>> log = DeliveryLog.from_api([{"attempt_number": 1, "status": "success"}], "wf")
+    >>> len(log), log[0].ok, list(log.to_dataframe().columns)[:3]
+    (1, True, ['workflow_id', 'attempt_number', 'status'])
+    """
+
+    COLUMNS = (
+        "workflow_id", "attempt_number", "status", "response_status_code", "duration_ms",
+        "error", "attempted_at", "webhook_url", "id",
+    )
+
+    def __init__(self, deliveries: Sequence[Delivery], workflow_id: str | None = None):
+        self._items = tuple(deliveries)
+        self.workflow_id = workflow_id
+
+    @classmethod
+    def from_api(cls, data: Any, workflow_id: str | None = None) -> DeliveryLog:
+        rows = data.get("deliveries") if isinstance(data, Mapping) else data
+        if not isinstance(rows, Sequence) or isinstance(rows, str):
+            rows = ()
+        return cls(
+            [Delivery.from_api(r) for r in rows if isinstance(r, Mapping)], workflow_id
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> Delivery: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Delivery, ...]: ...
+    def __getitem__(self, index: int | slice) -> Delivery | tuple[Delivery, ...]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return iter(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeliveryLog):
+            return self._items == other._items
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        ok = sum(1 for d in self._items if d.ok)
+        return f"<DeliveryLog workflow={self.workflow_id} attempts={len(self)} success={ok}>"
+
+    @property
+    def delivered(self) -> bool:
+        """True if any attempt succeeded."""
+        return any(d.ok for d in self._items)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per attempt, nullable dtypes; unknown fields become extra columns."""
+        import pandas as pd
+
+        records = []
+        for d in self._items:
+            row: dict[str, Any] = {c: getattr(d, c) for c in self.COLUMNS}
+            for k, v in d.extra.items():
+                row.setdefault(k, v)
+            records.append(row)
+        frame = pd.DataFrame.from_records(records, columns=None if records else self.COLUMNS)
+        dtypes = {
+            "attempt_number": "Int64",
+            "response_status_code": "Int64",
+            "duration_ms": "Float64",
+            "workflow_id": "string",
+            "status": "string",
+            "error": "string",
+            "webhook_url": "string",
+            "id": "string",
+        }
+        frame = frame.astype({k: v for k, v in dtypes.items() if k in frame.columns})
+        if "attempted_at" in frame.columns:
+            frame["attempted_at"] = pd.to_datetime(frame["attempted_at"], utc=True)
+        return frame
+
+    to_pandas = to_dataframe
