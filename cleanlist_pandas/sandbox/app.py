@@ -330,12 +330,15 @@ class SandboxASGI:
             await self.app(scope, receive, send)
             return
         name, stats_key = route
+        generation = self.state.generation  # a request that spans a reset is not counted
         fault = self.state.take_fault(name)
         seen: list[int] = []
 
         async def counting_send(message: Any) -> None:
             if message["type"] == "http.response.start":
+                # count before the client can see the answer, so stats() never lags
                 seen.append(message["status"])
+                self.state.record(stats_key, message["status"], generation)
             await send(message)
 
         if fault is not None:
@@ -343,10 +346,9 @@ class SandboxASGI:
                 await asyncio.sleep(fault.delay_s or 0.0)
             elif fault.kind == "status":
                 await self._fault_status(fault, counting_send)
-                self.state.record(stats_key, seen[0] if seen else fault.status or 500)
                 return
             elif fault.kind == "drop_before":
-                self.state.record(stats_key, "dropped")
+                self.state.record(stats_key, "dropped", generation)
                 await _drop(send)
                 return
             elif fault.kind == "drop_after":
@@ -355,14 +357,15 @@ class SandboxASGI:
                     return None
 
                 await self.app(scope, receive, swallow)
-                self.state.record(stats_key, "dropped")
+                self.state.record(stats_key, "dropped", generation)
                 await _drop(send)
                 return
             elif fault.kind == "fail_workflow":
                 scope = dict(scope)
                 scope["sandbox.fail_workflow"] = True
         await self.app(scope, receive, counting_send)
-        self.state.record(stats_key, seen[0] if seen else 500)
+        if not seen:  # pragma: no cover - the app always answers
+            self.state.record(stats_key, 500, generation)
 
     async def _fault_status(self, fault: Fault, send: Any) -> None:
         status = fault.status or 500

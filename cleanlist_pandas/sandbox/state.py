@@ -369,14 +369,17 @@ class SandboxState:
             return [dict(row) for row in self._ledger]
 
     # --- stats ----------------------------------------------------------------------------
-    def record(self, endpoint: str, status: int | str) -> None:
-        """Count one answered API request (``status`` may be ``"dropped"``).
+    def record(self, endpoint: str, status: int | str, generation: int | None = None) -> None:
+        """Count one answered API request (``status`` may be ``"dropped"``); a request that
+        started before a :meth:`reset` (``generation`` differs) is not counted.
 
         >>> st = SandboxState(SandboxConfig()); st.record("GET /credits/balance", 200)
         >>> st.stats()["by_endpoint"]
         {'GET /credits/balance': {'200': 1}}
         """
         with self.lock:
+            if generation is not None and generation != self.generation:
+                return
             self._total += 1
             row = self._stats.setdefault(endpoint, {})
             row[str(status)] = row.get(str(status), 0) + 1

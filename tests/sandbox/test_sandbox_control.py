@@ -1,0 +1,133 @@
+"""Control of the sandbox from Python and over HTTP (/_sandbox/...), and its lifecycle."""
+
+from __future__ import annotations
+
+import warnings
+
+import httpx
+import pytest
+from sandbox_helpers import client, contacts, submit, wait_terminal
+
+from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
+
+
+def _ctl(sb: Sandbox) -> httpx.Client:
+    return httpx.Client(base_url=sb.root_url + "/_sandbox", trust_env=False, timeout=10)
+
+
+def test_http_control_shares_state_with_python(sandbox: Sandbox) -> None:
+    with _ctl(sandbox) as ctl, client(sandbox) as c:
+        assert ctl.post("/credits", json={"credits": 77.5}).status_code == 200
+        assert sandbox.balance() == 77.5
+        assert c.get("/credits/balance").json()["credits"] == 77.5
+        body = wait_terminal(c, submit(c, {"contacts": contacts(10)})["workflow_id"])
+        assert ctl.get("/ledger").json() == sandbox.ledger()
+        stats = ctl.get("/stats").json()
+        assert stats == sandbox.stats()
+        assert stats["by_endpoint"]["POST /enrich/bulk"] == {"200": 1}
+        assert stats["total"] == sum(sum(v.values()) for v in stats["by_endpoint"].values())
+        assert not any(k.startswith("GET /_sandbox") for k in stats["by_endpoint"])
+        assert body["results"]
+
+
+def test_http_control_credits_for_other_org(sandbox: Sandbox) -> None:
+    org, _key = sandbox.add_organization(credits=1)
+    with _ctl(sandbox) as ctl:
+        r = ctl.post("/credits", json={"credits": 9, "organization_id": org})
+        assert r.status_code == 200
+        assert ctl.post("/credits", json={"credits": 9, "organization_id": "x"}).status_code == 404
+        assert ctl.post("/credits", json={"credits": -1}).status_code == 422
+    assert sandbox.balance(org) == 9 and sandbox.balance() == 10_000
+
+
+def test_http_control_faults(sandbox: Sandbox) -> None:
+    with _ctl(sandbox) as ctl, client(sandbox) as c:
+        r = ctl.post("/faults", json={"endpoint": "balance", "kind": "status", "status": 503})
+        assert r.status_code == 200
+        ctl.post("/faults", json={"endpoint": "balance", "kind": "status", "status": 502})
+        assert len(ctl.get("/faults").json()) == 2
+        assert c.get("/credits/balance").status_code == 503
+        assert ctl.delete("/faults").status_code == 200
+        assert c.get("/credits/balance").status_code == 200
+        bad = ctl.post("/faults", json={"endpoint": "balance", "kind": "nope"})
+        assert bad.status_code == 422
+        r = ctl.post("/faults", json={"endpoint": "*", "kind": "status", "status": 500,
+                                      "probability": 1.0})  # fmt: skip
+        assert r.json()[0]["times"] is None  # probability without times = unlimited
+        assert c.get("/auth/validate-key").status_code == 500
+        assert c.get("/auth/validate-key").status_code == 500
+
+
+def test_control_routes_need_no_key(sandbox: Sandbox) -> None:
+    with _ctl(sandbox) as ctl:
+        assert ctl.get("/stats").status_code == 200
+        assert ctl.get("/info").json()["organization_id"] == sandbox.organization_id
+
+
+def test_reset_is_complete(sandbox: Sandbox) -> None:
+    org, key = sandbox.add_organization()
+    sandbox.revoke_key(sandbox.api_key)
+    sandbox.config.rate_limit_per_org = 1
+    sandbox.inject_fault("*", "status", status=500, times=None)
+    sandbox.state.revoke_key(sandbox.api_key)
+    with client(sandbox, key) as c:
+        c.get("/credits/balance")
+    sandbox.reset()
+    with client(sandbox) as c:
+        assert c.get("/auth/validate-key").status_code == 200  # same key, unrevoked
+        out = submit(c, {"contacts": contacts(3)})
+        wait_terminal(c, out["workflow_id"])
+    with _ctl(sandbox) as ctl:
+        assert ctl.post("/reset").status_code == 200
+    with client(sandbox) as c:
+        r = c.get("/enrich/status", params={"workflow_id": out["workflow_id"]})
+        assert r.status_code == 404
+    assert sandbox.stats() == {"total": 1, "by_endpoint": {"GET /enrich/status": {"404": 1}}}
+    with client(sandbox, key) as c:
+        assert c.get("/auth/validate-key").status_code == 401  # added orgs are gone
+    sandbox.reset()
+    assert sandbox.balance() == 10_000 and sandbox.ledger() == []
+    assert sandbox.stats() == {"total": 0, "by_endpoint": {}}
+    assert sandbox.config.rate_limit_per_org == 60
+    assert sandbox.state.faults() == []
+    assert org not in sandbox.state.orgs
+
+
+def test_config_kwargs_win_and_config_is_copied() -> None:
+    cfg = SandboxConfig(time_scale=0.5, results_limit=9)
+    sb = Sandbox(time_scale=0.01, config=cfg)
+    assert sb.config.time_scale == 0.01 and sb.config.results_limit == 9
+    assert cfg.time_scale == 0.5
+    assert Sandbox(config=cfg).config.time_scale == 0.5
+    with pytest.raises(ValueError):
+        Sandbox(api_key="sk_live_nope")
+
+
+def test_non_loopback_bind_warns() -> None:
+    with pytest.warns(UserWarning, match="not a loopback"):
+        Sandbox(host="0.0.0.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Sandbox(host="127.0.0.1")
+        Sandbox(host="localhost")
+
+
+def test_lifecycle_context_manager(make_sandbox: object) -> None:
+    with Sandbox(time_scale=0.01, api_key="clapi_live_fixed_key_for_test") as sb:
+        assert sb.running and sb.port > 0
+        assert sb.api_key == "clapi_live_fixed_key_for_test"
+        with client(sb) as c:
+            assert c.get("/auth/validate-key").status_code == 200
+        url = sb.base_url
+    assert not sb.running
+    with pytest.raises(httpx.ConnectError), httpx.Client(trust_env=False) as c:
+        c.get(url + "/auth/validate-key")
+
+
+def test_two_sandboxes_are_independent(make_sandbox: object) -> None:
+    a = make_sandbox()  # type: ignore[operator]
+    b = make_sandbox(credits=5)  # type: ignore[operator]
+    assert a.port != b.port and a.api_key != b.api_key
+    with client(a, b.api_key) as c:
+        assert c.get("/auth/validate-key").status_code == 401
+    assert b.balance() == 5
