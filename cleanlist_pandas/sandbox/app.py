@@ -218,7 +218,8 @@ def build_fastapi(state: SandboxState) -> FastAPI:
         if (wid is None) == (tid is None):
             raise ApiError(400, "Provide exactly one of workflow_id or task_id")
         if wid is not None:
-            return _json(state.workflow_status(p, wid))
+            data = state.workflow_status_json(p, wid)
+            return Response(data, media_type="application/json")
         assert tid is not None
         return _json(state.task_status(p, tid))
 

@@ -14,17 +14,20 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import random
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cleanlist_pandas._constants import CONTACT_FIELDS, PROSPECTING_DISCOVERY_CAP
 
 __all__ = ["Outcome", "canonical_contact", "contact_fingerprint", "decide"]
+
+T = TypeVar("T")
 
 _HEADLINES = (
     "VP Sales",
@@ -191,11 +194,42 @@ class Outcome:
     discovered: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _rng(seed: int, fingerprint: str, salt: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}|{salt}|{fingerprint}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:16], "big"))
+class _Draws:
+    """A cheap deterministic stream of uniform draws: SHA-256 blocks of (seed, salt,
+    fingerprint, counter), 8 bytes per draw. Identical in every process."""
+
+    __slots__ = ("_buf", "_key", "_n", "_pos")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._n = 0
+        self._buf = b""
+        self._pos = 0
+
+    def random(self) -> float:
+        if self._pos + 8 > len(self._buf):
+            self._buf = hashlib.sha256(self._key + self._n.to_bytes(4, "big")).digest()
+            self._n += 1
+            self._pos = 0
+        value = int.from_bytes(self._buf[self._pos : self._pos + 8], "big")
+        self._pos += 8
+        return (value >> 11) / 9007199254740992.0  # 53 bits -> [0, 1)
+
+    def randrange(self, start: int, stop: int) -> int:
+        return start + int(self.random() * (stop - start))
+
+    def randint(self, a: int, b: int) -> int:
+        return self.randrange(a, b + 1)
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return seq[int(self.random() * len(seq))]
 
 
+def _rng(seed: int, fingerprint: str, salt: str) -> _Draws:
+    return _Draws(f"{seed}|{salt}|{fingerprint}|".encode())
+
+
+@functools.lru_cache(maxsize=65536)
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]", "", folded.lower())
@@ -236,7 +270,7 @@ def _domain_from_name(name: str) -> str:
     return ("".join(words) or "company") + ".com"
 
 
-def _phone(rng: random.Random) -> str:
+def _phone(rng: _Draws) -> str:
     return f"+1{rng.choice(_AREA_CODES)}555{rng.randrange(100, 200):04d}"
 
 
@@ -259,14 +293,19 @@ def decide(
     phone_found_rate: float = 0.5,
     failure_rate: float = 0.02,
     discovery_cap: int = PROSPECTING_DISCOVERY_CAP,
+    discover: bool = True,
+    fingerprint: str | None = None,
 ) -> Outcome:
     """Decide the outcome of one contact from its fields and the seed (pure, deterministic).
 
     >>> o = decide({"first_name": "Bo", "last_name": "Li", "company_name": "Acme, Inc."}, 7)
     >>> o.company["domain"]
     'acme.com'
+
+    ``discover=False`` skips the (prospecting) discovered contacts, which every other
+    field ignores; ``fingerprint`` may pass a precomputed :func:`contact_fingerprint`.
     """
-    fp = contact_fingerprint(contact)
+    fp = fingerprint or contact_fingerprint(contact)
     rng = _rng(seed, fp, "outcome")
     linkedin = _clean(contact.get("linkedin_url"))
     first, last = _clean(contact.get("first_name")), _clean(contact.get("last_name"))
@@ -324,7 +363,7 @@ def decide(
         phones = sorted({_phone(prng) for _ in range(prng.choice((1, 1, 1, 2)))})
     drng = _rng(seed, fp, "discover")
     discovered: list[dict[str, Any]] = []
-    if discovery_cap > 0:
+    if discover and discovery_cap > 0:
         n = drng.randint(min(2, discovery_cap), discovery_cap)
         for i in range(n):
             df, dl = drng.choice(_FIRST), drng.choice(_LAST)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import json
 import math
 import random
 import secrets
@@ -159,6 +160,7 @@ class _Workflow:
     phones_found: int = 0
     status: str = "processing"
     completed_at: float | None = None  # monotonic
+    body_json: bytes | None = None  # cached status body once terminal (it never changes)
 
 
 @dataclass
@@ -607,6 +609,8 @@ class SandboxState:
             phone_found_rate=cfg.phone_found_rate,
             failure_rate=cfg.task_failure_rate,
             discovery_cap=cfg.prospecting_discovery_cap,
+            discover=wf.enrichment_type == "prospecting_only",
+            fingerprint=task.fingerprint,
         )
         etype = wf.enrichment_type
         error: str | None = None
@@ -730,6 +734,27 @@ class SandboxState:
                 },
                 "results": [t.result for t in wf.tasks if t.result is not None],
             }
+
+    def workflow_status_json(self, principal: Principal, workflow_id: str) -> bytes:
+        """:meth:`workflow_status` serialized as JSON bytes; cached once the workflow is
+        terminal, since its body never changes after that.
+
+        >>> st = SandboxState(SandboxConfig())
+        >>> st.workflow_status_json(st.authenticate("Bearer " + st.api_key), "x")
+        Traceback (most recent call last):
+        ...
+        cleanlist_pandas.sandbox.state.ApiError: Workflow not found
+        """
+        self.advance()
+        with self.lock:
+            wf = self._workflow_for(principal, workflow_id)
+            if wf.body_json is not None:
+                return wf.body_json
+            body = self.workflow_status(principal, workflow_id)
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if wf.status != "processing":
+                wf.body_json = data
+            return data
 
     def task_status(self, principal: Principal, task_id: str) -> dict[str, Any]:
         """Body of ``GET /enrich/status?task_id=`` (raises :class:`ApiError` 404).
