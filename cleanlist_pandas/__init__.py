@@ -1,11 +1,13 @@
 """cleanlist-pandas: Cleanlist contact enrichment for pandas and Jupyter.
 
->>> import cleanlist_pandas as clp
+Importing the package registers the ``df.cleanlist`` accessor; everything else is imported
+lazily on first use, so ``import cleanlist_pandas`` stays cheap.
+
+>>> import pandas as pd, cleanlist_pandas as clp
 >>> clp.__version__
 '0.1.0'
-
-Public names are imported lazily, so ``import cleanlist_pandas`` stays cheap; importing the
-package registers the ``df.cleanlist`` accessor once the engine exists.
+>>> hasattr(pd.DataFrame(), "cleanlist")
+True
 """
 
 from __future__ import annotations
@@ -13,11 +15,63 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cleanlist_pandas import accessor as _accessor  # noqa: F401  (registers df.cleanlist)
+
 __version__ = "0.1.0"
 
+_ERRORS = "cleanlist_pandas.errors"
 # name -> module that defines it
 _LAZY: dict[str, str] = {
+    "Client": "cleanlist_pandas.client",
+    "AsyncClient": "cleanlist_pandas.client",
+    "configure": "cleanlist_pandas.config",
+    "reset_config": "cleanlist_pandas.config",
+    "get_config": "cleanlist_pandas.config",
+    "mask_key": "cleanlist_pandas.config",
+    "run_sync": "cleanlist_pandas.runner",
     "Sandbox": "cleanlist_pandas.sandbox",
+    "SandboxConfig": "cleanlist_pandas.sandbox",
+    "WebhookReceiver": "cleanlist_pandas.webhooks",
+    "WebhookPayload": "cleanlist_pandas.webhooks",
+    "panel": "cleanlist_pandas.widgets",
+    "Panel": "cleanlist_pandas.widgets",
+    "ResultCache": "cleanlist_pandas.cache",
+    "EnrichmentJob": "cleanlist_pandas.enrich.job",
+    "EnrichmentInterrupted": "cleanlist_pandas.enrich.job",
+    "CleanlistWarning": "cleanlist_pandas.enrich.job",
+    "Estimate": "cleanlist_pandas.enrich.job",
+    "running_jobs": "cleanlist_pandas.enrich.job",
+    "PollPolicy": "cleanlist_pandas.enrich.engine",
+    "MappingError": "cleanlist_pandas.enrich.mapping",
+    "KeyInfo": "cleanlist_pandas.models",
+    "Balance": "cleanlist_pandas.models",
+    "Submission": "cleanlist_pandas.models",
+    "Workflow": "cleanlist_pandas.models",
+    "TaskResult": "cleanlist_pandas.models",
+    "DeliveryLog": "cleanlist_pandas.models",
+    "Delivery": "cleanlist_pandas.models",
+    **{
+        name: _ERRORS
+        for name in (
+            "CleanlistError",
+            "ConfigurationError",
+            "InputValidationError",
+            "APIError",
+            "APIConnectionError",
+            "APITimeoutError",
+            "AmbiguousSubmissionError",
+            "APIStatusError",
+            "BadRequestError",
+            "AuthenticationError",
+            "InsufficientCreditsError",
+            "PermissionDeniedError",
+            "NotFoundError",
+            "ValidationError",
+            "RateLimitError",
+            "ServerError",
+            "WaitTimeoutError",
+        )
+    },
 }
 
 
@@ -32,3 +86,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["__version__", *_LAZY]

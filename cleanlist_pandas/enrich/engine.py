@@ -123,17 +123,33 @@ def _is_ambiguous(exc: BaseException) -> bool:
     return type(exc).__name__ == "AmbiguousSubmissionError"
 
 
+def _thaw(value: Any) -> Any:
+    """Plain JSON types again: mappings to dicts, tuples to lists (for merge and the cache)."""
+    if isinstance(value, Mapping):
+        return {str(k): _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
 def _as_dict(obj: Any) -> dict[str, Any]:
-    """A result object as the API's dict (the client's dataclasses keep ``raw``)."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    raw = getattr(obj, "raw", None)
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    raise TypeError(f"cannot read a result object of type {type(obj).__name__}")
+    """A result object as the API's plain dict (the client's dataclasses keep ``raw``)."""
+    raw = obj if isinstance(obj, Mapping) else getattr(obj, "raw", None)
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"cannot read a result object of type {type(obj).__name__}")
+    out: dict[str, Any] = _thaw(raw)
+    return out
+
+
+def _echo_mismatch(echo: Any, sent: Mapping[str, str] | None) -> bool:
+    """True when the API echoed an input that is not the contact we sent at that position."""
+    if not isinstance(echo, Mapping) or sent is None:
+        return False
+    for key, value in sent.items():
+        got = echo.get(key)
+        if got is not None and str(got).strip().lower() != str(value).strip().lower():
+            return True
+    return False
 
 
 def _summary_counts(status: Any) -> tuple[int, int]:
@@ -369,7 +385,12 @@ class Engine:
             reservation = workflow_id
             self._emit(ChunkSubmitted(chunk.number, workflow_id, len(chunk.fingerprints)))
             self._start_poller(
-                chunk.number, workflow_id, chunk.fingerprints, task_ids, time.monotonic()
+                chunk.number,
+                workflow_id,
+                chunk.fingerprints,
+                task_ids,
+                time.monotonic(),
+                contacts=chunk.contacts,
             )
         finally:
             if reservation.startswith("_chunk"):
@@ -411,11 +432,12 @@ class Engine:
         task_ids: Sequence[str],
         submitted_at: float,
         first_delay: float | None = None,
+        contacts: Sequence[Mapping[str, str]] = (),
     ) -> None:
         self._in_flight.setdefault(workflow_id, len(fingerprints) * self.unit_cost)
         task = asyncio.create_task(
             self._poll_workflow(
-                chunk, workflow_id, fingerprints, task_ids, submitted_at, first_delay
+                chunk, workflow_id, fingerprints, task_ids, submitted_at, first_delay, contacts
             )
         )
         self._pollers.add(task)
@@ -449,6 +471,7 @@ class Engine:
         task_ids: Sequence[str],
         submitted_at: float,
         first_delay: float | None,
+        contacts: Sequence[Mapping[str, str]],
     ) -> None:
         if first_delay is None:
             expected = self._expected_duration()
@@ -490,7 +513,7 @@ class Engine:
                     self._durations.append(
                         (last_seen_running + elapsed) / 2 if last_seen_running else elapsed
                     )
-                    self._collect(workflow_id, fingerprints, task_ids, status)
+                    self._collect(workflow_id, fingerprints, task_ids, status, contacts)
                     self.journal.record_done(self.job_id, chunk)
                     return
                 last_seen_running = elapsed
@@ -506,6 +529,7 @@ class Engine:
         fingerprints: Sequence[str],
         task_ids: Sequence[str],
         status: Any,
+        contacts: Sequence[Mapping[str, str]] = (),
     ) -> None:
         by_task: dict[str, dict[str, Any]] = {}
         for item in getattr(status, "results", None) or ():
@@ -520,6 +544,16 @@ class Engine:
             if result is None:
                 why = "the workflow failed" if wf_status == "failed" else "no result returned"
                 self.outcome.missing[fp] = ("failed", f"{why} (workflow {workflow_id})")
+                continue
+            # The API echoes the input [ours]: cross-check the task order (spec §3.3).
+            echo = result.pop("input", None)
+            if _echo_mismatch(echo, contacts[i] if i < len(contacts) else None):
+                log.error("workflow %s: task %s echoes another contact", workflow_id, tid)
+                self.outcome.missing[fp] = (
+                    "failed",
+                    f"the result of task {tid} does not match the contact sent (workflow "
+                    f"{workflow_id}); not merged, to avoid attaching it to the wrong row",
+                )
                 continue
             self.outcome.results[fp] = (result, workflow_id)
             self.outcome.missing.pop(fp, None)

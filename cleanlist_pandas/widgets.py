@@ -1,0 +1,146 @@
+"""The notebook panel: the key (masked), the credit balance and the running jobs.
+
+``cleanlist_pandas.panel()`` returns a :class:`Panel`. In Jupyter it displays as a live
+ipywidgets panel; everywhere else (VS Code without widgets, GitHub, nbconvert, a terminal)
+as HTML or text, because display emits ``text/plain`` and ``text/html`` beside the widget.
+ipywidgets is imported lazily, only when a widget is actually shown.
+
+Reprs never do I/O: ``refresh()`` is the one method that talks to the API (validate the key,
+read the balance); the panel shows what the last refresh saw.
+
+>>> p = Panel(client=None)
+>>> "not checked" in repr(p)
+True
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from datetime import datetime
+from typing import Any
+
+from cleanlist_pandas.enrich.job import running_jobs
+
+
+class Panel:
+    """Key, balance and running jobs, as a widget (Jupyter) or HTML/text elsewhere.
+
+    >>> from cleanlist_pandas import Sandbox, Client          # doctest: +SKIP
+    >>> with Sandbox() as sb:                                 # doctest: +SKIP
+    ...     p = Panel(Client(api_key=sb.api_key, base_url=sb.base_url)).refresh()
+    ...     p.credits
+    10000.0
+    """
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        inner = getattr(client, "aio", client)
+        self.key_masked: str | None = getattr(inner, "api_key_masked", None)
+        self.organization_id: str | None = None
+        self.key_valid: bool | None = None
+        self.credits: float | None = None
+        self.error: str | None = None
+        self.checked_at: datetime | None = None
+        self._widget: Any = None
+
+    def refresh(self) -> Panel:
+        """Validate the key and read the balance (free calls), then redraw; returns self."""
+        if self._client is None:
+            from cleanlist_pandas.client import Client
+
+            self._client = Client()
+            self.key_masked = self._client.aio.api_key_masked
+        try:
+            info = self._client.validate_key()
+            bal = self._client.balance()
+        except Exception as exc:  # shown in the panel, never raised from a display
+            with self._lock:
+                self.key_valid = False if type(exc).__name__ == "AuthenticationError" else None
+                self.error = f"{type(exc).__name__}: {exc}"
+        else:
+            with self._lock:
+                self.key_valid = bool(info.valid)
+                self.organization_id = info.organization_id
+                self.credits = float(bal.credits)
+                self.error = None
+        self.checked_at = datetime.now()
+        self._update_widget()
+        return self
+
+    # -- rendering (no I/O) ---------------------------------------------------------------
+    def _jobs(self) -> list[Any]:
+        return running_jobs()
+
+    def _rows(self) -> list[tuple[str, str]]:
+        key = self.key_masked or "(no key)"
+        if self.key_valid is True:
+            key += " ✓ valid"
+        elif self.key_valid is False:
+            key += " ✗ refused"
+        else:
+            key += " (not checked — call .refresh())"
+        rows = [("API key", key)]
+        if self.organization_id:
+            rows.append(("Organization", self.organization_id))
+        rows.append(("Credits", "—" if self.credits is None else f"{self.credits:,.2f}"))
+        if self.error:
+            rows.append(("Last error", self.error))
+        jobs = self._jobs()
+        rows.append(("Running jobs", str(len(jobs)) if jobs else "none"))
+        for job in jobs:
+            rows.append((job.job_id, job.progress_text()))
+        if self.checked_at:
+            rows.append(("Checked", self.checked_at.strftime("%H:%M:%S")))
+        return rows
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self._rows())
+        lines = ["Cleanlist"] + [f"  {k:<{width}}  {v}" for k, v in self._rows()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return f"<div><strong>Cleanlist</strong><table>{cells}</table></div>"
+
+    # -- widget ---------------------------------------------------------------------------
+    def widget(self) -> Any:
+        """The ipywidgets panel (built once); ``None`` if ipywidgets is not installed."""
+        if self._widget is None:
+            try:
+                import ipywidgets as w
+            except ImportError:
+                return None
+            body = w.HTML(self._repr_html_())
+            button = w.Button(description="Refresh", icon="refresh", layout={"width": "8em"})
+            button.on_click(lambda _b: self.refresh())
+            self._widget = w.VBox([body, button])
+        return self._widget
+
+    def _update_widget(self) -> None:
+        if self._widget is not None:
+            self._widget.children[0].value = self._repr_html_()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        bundle: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        widget = self.widget()
+        if widget is not None:
+            bundle.update(widget._repr_mimebundle_() or {})
+        display(bundle, raw=True)
+
+
+def panel(client: Any = None, *, refresh: bool = True) -> Panel:
+    """Show the key, the balance and the running jobs; call in a notebook cell.
+
+    >>> import cleanlist_pandas as clp                        # doctest: +SKIP
+    >>> clp.panel()                                           # doctest: +SKIP
+    """
+    p = Panel(client)
+    return p.refresh() if refresh else p
