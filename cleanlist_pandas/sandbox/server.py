@@ -244,6 +244,22 @@ class Sandbox:
         """
         self.state.revoke_key(key)
 
+    def set_api_access(self, organization_id: str, api_access: bool) -> None:
+        """Grant or withdraw an organization's API access (without it: 403).
+
+        >>> sb = Sandbox(); sb.set_api_access(sb.organization_id, False)
+        """
+        self.state.set_api_access(organization_id, api_access)
+
+    def deliveries(self, workflow_id: str) -> list[dict[str, Any]]:
+        """The webhook delivery attempts logged for a workflow (any organization).
+
+        >>> Sandbox().deliveries("public_bulk_x")
+        []
+        """
+        with self.state.lock:
+            return [dict(r) for r in self.state.deliveries.get(workflow_id, [])]
+
     def inject_fault(
         self,
         endpoint: str,

@@ -416,6 +416,8 @@ class SandboxState:
             raise ValueError("kind 'slow' needs delay_s >= 0")
         if fault.probability is not None and not 0.0 <= fault.probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
+        if fault.kind == "fail_workflow" and fault.endpoint not in ("bulk", "*"):
+            raise ValueError("kind 'fail_workflow' applies to endpoint 'bulk' (or '*')")
         if fault.times is not None and fault.times < 1:
             raise ValueError("times must be >= 1 or None")
         with self.lock:
@@ -444,7 +446,8 @@ class SandboxState:
         The endpoint's own queue is read first, then ``"*"``. In each queue the first fault
         that fires wins: a fault without probability always fires (so queued faults form a
         script), a probabilistic one fires with its chance (seeded) and otherwise lets the
-        next one try. A fault that fired uses up one of its ``times``.
+        next one try. A fault that fired uses up one of its ``times``. ``fail_workflow``
+        faults are only taken by bulk requests.
 
         >>> SandboxState(SandboxConfig()).take_fault("status") is None
         True
@@ -455,6 +458,8 @@ class SandboxState:
                 if not queue:
                     continue
                 for fault in list(queue):
+                    if fault.kind == "fail_workflow" and endpoint != "bulk":
+                        continue  # only a bulk request can use it ("*" included)
                     if fault.probability is not None and (
                         self.fault_rng.random() >= fault.probability
                     ):

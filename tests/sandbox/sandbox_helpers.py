@@ -81,6 +81,7 @@ class Receiver:
                             "at": time.monotonic(),
                             "path": self.path,
                             "content_type": self.headers.get("Content-Type"),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": json.loads(raw) if raw else None,
                         }
                     )

@@ -121,3 +121,19 @@ def test_json_404_for_unknown_route(sandbox: Sandbox) -> None:
         r = c.get("/no/such/route")
     assert r.status_code == 404
     assert r.json() == {"detail": "Not Found"}
+
+
+def test_key_in_url_is_not_accepted(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.base_url, trust_env=False) as c:
+        for name in ("api_key", "key", "token", "access_token"):
+            r = c.get("/auth/validate-key", params={name: sandbox.api_key})
+            assert r.status_code == 401
+
+
+def test_bearer_scheme_is_case_insensitive_and_key_exact(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.base_url, trust_env=False) as c:
+        ok = c.get("/auth/validate-key", headers={"Authorization": f"bearer {sandbox.api_key}"})
+        bad = c.get(
+            "/auth/validate-key", headers={"Authorization": f"Bearer {sandbox.api_key.upper()}"}
+        )
+    assert ok.status_code == 200 and bad.status_code == 401

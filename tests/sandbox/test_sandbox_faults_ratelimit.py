@@ -173,6 +173,18 @@ def test_bad_fault_arguments(sandbox: Sandbox) -> None:
         sandbox.inject_fault("bulk", "slow")
     with pytest.raises(ValueError):
         sandbox.inject_fault("bulk", "status", status=503, probability=2.0)
+    with pytest.raises(ValueError):
+        sandbox.inject_fault("status", "fail_workflow")
+
+
+def test_star_fail_workflow_waits_for_a_bulk_request(sandbox: Sandbox) -> None:
+    sandbox.inject_fault("*", "fail_workflow")
+    with client(sandbox) as c:
+        assert c.get("/credits/balance").status_code == 200
+        assert c.get("/auth/validate-key").status_code == 200
+        body = wait_terminal(c, submit(c, {"contacts": contacts(2)})["workflow_id"])
+    assert body["workflow"]["status"] == "failed"
+    assert sandbox.state.faults() == []
 
 
 # --- the rate limit --------------------------------------------------------------------

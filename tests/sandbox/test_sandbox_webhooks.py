@@ -27,6 +27,8 @@ def test_payload_doc_shape_and_single_delivery(sandbox: Sandbox) -> None:
     hook = got[0]
     assert hook["content_type"].startswith("application/json")
     assert hook["path"] == "/hooks/cleanlist"
+    # payloads are not signed [doc]: no signature header of any kind
+    assert not any("signature" in h or h.startswith("x-cleanlist") for h in hook["headers"])
     p = hook["body"]
     wid = out["workflow_id"]
     assert p["event"] == "enrichment.completed"
