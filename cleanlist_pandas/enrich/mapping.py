@@ -17,10 +17,12 @@ gathered back to rows with ``numpy.take`` on the codes. The public-suffix look-u
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
 import urllib.parse
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +210,22 @@ _EMPTY = 128
 _LINKEDIN_REASON = "invalid linkedin_url: not a profile URL (/in/…)"
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk step (restored afterwards).
+
+    Bulk steps create hundreds of thousands of small objects; with millions of live objects
+    (result dicts), each automatic collection rescans them all. Nothing here creates cycles.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _header_key(label: Hashable) -> str:
     return _KEY_STRIP.sub("", str(label).casefold())
 
@@ -232,24 +250,60 @@ def _to_text(v: Any) -> str:
     return str(v)
 
 
-def _clean_uniques(uniques: np.ndarray) -> np.ndarray:
-    """Trim, collapse inner whitespace, blank words → None. Object array in, object out."""
-    out = np.empty(len(uniques), dtype=object)
-    out[:] = [" ".join(_to_text(v).split()) for v in uniques]
-    blank = np.fromiter(
-        (not s or (len(s) <= 5 and s.casefold() in _BLANK_WORDS) for s in out),
-        dtype=bool,
-        count=len(out),
-    )
-    out[blank] = None
+def _texts(uniques: np.ndarray) -> list[str]:
+    """Uniques (never missing) as str; a fast path when they all are str already."""
+    vals = uniques.tolist()
+    if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        return vals
+    return [_to_text(v) for v in vals]
+
+
+def _drop_blank_words(out: np.ndarray) -> np.ndarray:
+    short = np.fromiter((len(v) <= 5 for v in out), bool, len(out)) if len(out) else None
+    if short is not None and short.any():
+        idx = np.flatnonzero(short)
+        blank = [i for i in idx if (v := out[i]) == "" or v.casefold() in _BLANK_WORDS]
+        out[blank] = None
     return out
 
 
-def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (-1 = missing) and cleaned uniques (object, None = blank) of one column."""
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+def _clean_uniques(uniques: np.ndarray) -> np.ndarray:
+    """Trim, collapse inner whitespace, blank words → None. Object array in, object out."""
+    out = np.empty(len(uniques), dtype=object)
+    out[:] = [" ".join(v.split()) for v in _texts(uniques)]
+    return _drop_blank_words(out)
+
+
+def _factorize(col: pd.Series, *, clean: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 = missing) and uniques (object; cleaned unless ``clean=False``).
+
+    Factorizes the column's object values in one pass (the cost of the whole mapping step
+    is dominated by touching every cell once), then works on the distinct values only.
+    """
+    values = np.asarray(col, dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     u = np.asarray(uniques, dtype=object)
-    return np.asarray(codes, dtype=np.int64), _clean_uniques(u)
+    if clean:
+        u = _clean_uniques(u)
+    else:
+        out = np.empty(len(u), dtype=object)
+        out[:] = _texts(u)
+        u = out
+    return np.asarray(codes, dtype=np.int64), u
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _bad_mask(raw: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """Raw value present (and not a blank word) but normalized to nothing."""
+    bad = ~_missing(raw) & _missing(result)
+    for i in np.flatnonzero(bad):
+        v = raw[i]
+        if isinstance(v, str) and (not v.strip() or v.strip().casefold() in _BLANK_WORDS):
+            bad[i] = False
+    return bad
 
 
 def _gather(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
@@ -272,35 +326,44 @@ def normalize_domains(values: Any, *, skip_free_mail: bool = False) -> np.ndarra
     """
     arr = np.asarray(values, dtype=object)
     hosts = np.empty(len(arr), dtype=object)
+    match = _HOST_RE.match
     hosts[:] = [
-        None if v is None else (m.group(1).strip(".") if (m := _HOST_RE.match(v)) else "")
+        None
+        if v is None or v in _BLANK_WORDS
+        else (m.group(1).strip(".").removeprefix("www.") if (m := match(v)) else "")
         for v in (None if v is None else _to_text(v).strip().lower() for v in arr)
     ]
     hcodes, huniq = pd.factorize(hosts, use_na_sentinel=True)
-    ext = _extractor()
-    reg: list[str | None] = []
-    for h in huniq:
-        r = ext.extract_str(h).top_domain_under_public_suffix if h else ""
-        if not r or (skip_free_mail and r in FREE_MAIL_DOMAINS):
-            reg.append(None)
-        else:
-            reg.append(r)
-    reg_arr = np.empty(len(reg), dtype=object)
-    reg_arr[:] = reg
-    return _gather(np.asarray(hcodes, dtype=np.int64), reg_arr)
+    reg_arr = np.empty(len(huniq), dtype=object)
+    reg_arr[:] = [_registered_domain(h) for h in huniq]
+    if skip_free_mail and len(reg_arr):
+        reg_arr[np.isin(reg_arr, list(FREE_MAIL_DOMAINS))] = None
+    out = _gather(np.asarray(hcodes, dtype=np.int64), reg_arr)
+    # blank words ("n/a", "-") are missing, not malformed: mark them with a sentinel-free None
+    return out
+
+
+@functools.lru_cache(maxsize=200_000)
+def _registered_domain(host: str) -> str | None:
+    """Registered domain of a host by the public-suffix list, or None."""
+    if not host:
+        return None
+    return _extractor().extract_str(host).top_domain_under_public_suffix or None
 
 
 def _canonical_slug(slug: str) -> str:
-    if "%" in slug or not slug.isascii():
-        slug = urllib.parse.quote(urllib.parse.unquote(slug).lower(), safe="-_.~")
+    if "%" in slug:
+        slug = urllib.parse.unquote(slug).lower()
     return slug
 
 
 def canonical_linkedin_urls(values: Any) -> np.ndarray:
     """Canonical LinkedIn profile URLs (object array; None = not a ``/in/`` profile URL).
 
-    The slug is lower-cased; percent-encoded slugs are decoded, lower-cased and re-encoded
-    as UTF-8 with upper-case hex (one spelling per profile).
+    ``https://www.linkedin.com/in/<slug>``: scheme, country subdomain, trailing slash, query,
+    fragment and sub-pages dropped; the slug lower-cased. Percent-encoded slugs are decoded
+    to Unicode (``j%C3%BCrgen`` → ``jürgen``), so each profile has one spelling whichever
+    way it was copied; JSON carries the Unicode text as is.
 
     >>> canonical_linkedin_urls(["linkedin.com/in/John-Doe/?utm=x",
     ...                          "https://www.linkedin.com/company/acme"]).tolist()
@@ -309,12 +372,17 @@ def canonical_linkedin_urls(values: Any) -> np.ndarray:
     arr = np.asarray(values, dtype=object)
     out = np.empty(len(arr), dtype=object)
     match = _LI_RE.match
+    prefix = LINKEDIN_PREFIX
     out[:] = [
         None
-        if v is None or (m := match(_to_text(v).strip().lower())) is None
-        else LINKEDIN_PREFIX + _canonical_slug(m.group(1))
+        if v is None
+        or (m := match(v.strip().lower() if type(v) is str else _to_text(v).lower())) is None
+        else prefix + m.group(1)
         for v in arr
     ]
+    pct = [i for i, v in enumerate(out) if v is not None and "%" in v]
+    for i in pct:
+        out[i] = prefix + _canonical_slug(out[i][len(prefix) :])
     return out
 
 
@@ -365,7 +433,7 @@ class FieldColumn:
 
     def row_present(self) -> np.ndarray:
         """Per-row bool: a usable normalized value."""
-        ok = np.fromiter((v is not None for v in self.values), bool, len(self.values))
+        ok = ~_missing(self.values)
         return np.append(ok, False).take(self.codes)
 
 
@@ -508,6 +576,7 @@ def _name_field(codes: np.ndarray, vals: np.ndarray) -> FieldColumn:
     return FieldColumn(codes, vals, bad)
 
 
+@gc_paused()
 def map_contacts(
     df: pd.DataFrame, columns: Mapping[str, Hashable | None] | None = None
 ) -> MappedContacts:
@@ -578,36 +647,35 @@ def map_contacts(
     if "company_domain" in pos:
         codes, vals = raw("company_domain")
         d = normalize_domains(vals)
-        bad = np.fromiter(
-            (v is not None and r is None for v, r in zip(vals, d, strict=True)), bool, len(d)
-        )
-        dom = FieldColumn(codes, d, bad)
+        dom = FieldColumn(codes, d, _bad_mask(vals, d))
     if "email" in pos:
-        ecodes, evals = raw("email")
+        need = np.ones(n, dtype=bool) if dom is None else ~dom.row_present()
+        ecodes = np.full(n, -1, dtype=np.int64)
+        evals = np.empty(0, dtype=object)
+        if need.any():
+            idx = np.flatnonzero(need)
+            ecol = df.iloc[:, pos["email"]]
+            sub_codes, evals = _factorize(ecol if len(idx) == n else ecol.iloc[idx], clean=False)
+            ecodes[idx] = sub_codes
         ed = normalize_domains(evals, skip_free_mail=True)
         efield = FieldColumn(ecodes, ed, np.zeros(len(ed), bool))
         if dom is None:
             dom = efield
-        else:
-            # rows whose domain is missing/bad take the e-mail's domain: re-factorize pairs
-            use_email = ~dom.row_present() & efield.row_present()
-            if use_email.any():
-                off = len(dom.values)
-                codes2 = np.where(use_email, efield.codes + off, dom.codes)
-                vals2 = np.concatenate([dom.values, efield.values])
-                bad2 = np.concatenate([dom.bad, np.zeros(len(efield.values), bool)])
-                dom = FieldColumn(codes2, vals2, bad2)
+        elif need.any():
+            off = len(dom.values)
+            use_email = efield.row_present()
+            codes2 = np.where(use_email, efield.codes + off, dom.codes)
+            vals2 = np.concatenate([dom.values, efield.values])
+            bad2 = np.concatenate([dom.bad, np.zeros(len(efield.values), bool)])
+            dom = FieldColumn(codes2, vals2, bad2)
     else:
         mapping.pop("email", None)
     if dom is not None:
         fields["company_domain"] = dom
     if "linkedin_url" in pos:
-        codes, vals = raw("linkedin_url")
+        codes, vals = _factorize(df.iloc[:, pos["linkedin_url"]], clean=False)
         li = canonical_linkedin_urls(vals)
-        bad = np.fromiter(
-            (v is not None and r is None for v, r in zip(vals, li, strict=True)), bool, len(li)
-        )
-        fields["linkedin_url"] = FieldColumn(codes, li, bad)
+        fields["linkedin_url"] = FieldColumn(codes, li, _bad_mask(vals, li))
     for f in CONTACT_FIELDS:
         fields.setdefault(f, _empty_field(n))
 

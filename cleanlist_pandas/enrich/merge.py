@@ -33,6 +33,7 @@ Decisions:
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cleanlist_pandas.enrich.mapping import gc_paused
 from cleanlist_pandas.errors import CleanlistError
+
+# pandas' C helper: list of dicts → 2-D object array (row-major, fast); private, so optional
+_dicts_to_array: Any = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
 
 if TYPE_CHECKING:
     from cleanlist_pandas.enrich.plan import Plan
@@ -57,7 +62,15 @@ __all__ = [
     "output_columns",
 ]
 
-ROW_STATUSES = ("enriched", "not_found", "failed", "skipped", "not_submitted", "unknown")
+ROW_STATUSES = (
+    "enriched",
+    "not_found",
+    "failed",
+    "skipped",
+    "not_submitted",
+    "unknown",
+    "pending",
+)
 
 
 class OutputColumnCollision(CleanlistError, ValueError):
@@ -125,7 +138,7 @@ def output_columns(prefix: str = "cl_", enrichment_type: str | None = None) -> l
 
 # --------------------------------------------------------------------------- arrays
 def _join(v: Any) -> Any:
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):
         return None
     if isinstance(v, list | tuple):
         if not v:
@@ -139,6 +152,8 @@ def _join(v: Any) -> Any:
 
 
 def _first(v: Any) -> Any:
+    if isinstance(v, float) and v != v:
+        return None
     if isinstance(v, list | tuple):
         return None if not v or v[0] is None else str(v[0])
     return v
@@ -180,9 +195,58 @@ def _infer_array(vals: list[Any]) -> Any:
     return _str_array([_join(v) for v in vals])
 
 
+_TOP_ORDER: tuple[str, ...] = tuple(sorted(_TOP_KNOWN))
+_SECTION_ORDER: dict[str, tuple[str, ...]] = {
+    k: tuple(sorted(v)) for k, v in _SECTION_KNOWN.items()
+}
+
+
+def _table(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> np.ndarray:
+    """2-D object array ``[row, key]`` of ``d.get(key)``; a missing key → None or NaN.
+
+    Row-major (each dict is visited once, while it is in the CPU cache): pandas' C helper
+    when available, else a comprehension per key.
+    """
+    n = len(dicts)
+    if _dicts_to_array is not None and n:
+        try:
+            arr = _dicts_to_array(dicts, list(keys))
+            if arr.shape == (n, len(keys)):
+                return arr
+        except Exception:  # pragma: no cover - private helper changed: use the fallback
+            pass
+    out = np.empty((n, len(keys)), dtype=object)
+    for j, k in enumerate(keys):
+        out[:, j] = [d.get(k) for d in dicts]
+    return out
+
+
+def _text_array(raw: np.ndarray) -> Any:
+    """Object column → string array; non-str scalars via ``str``, lists joined."""
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        return pd.array(raw, dtype="string")
+    return _str_array([v if v is None or isinstance(v, str) else _join(v) for v in raw])
+
+
+def _join_all(raw: np.ndarray) -> list[Any]:
+    try:
+        return [
+            ("; ".join(v) if v else None) if type(v) is list else _join(v) for v in raw.tolist()
+        ]
+    except TypeError:  # non-str items somewhere
+        return [_join(v) for v in raw.tolist()]
+
+
+def _first_all(raw: np.ndarray) -> list[Any]:
+    return [
+        (v[0] if v and type(v[0]) is str else _first(v)) if type(v) is list else _first(v)
+        for v in raw.tolist()
+    ]
+
+
 def _generic(dicts: list[Any], path: str, skip: frozenset[str], out: dict[str, Any]) -> None:
     """Flatten every key of ``dicts`` not in ``skip`` into ``out[path + key]``."""
-    keys = set().union(*(d for d in dicts if d))
+    keys: set[Any] = set().union(*dicts)
     for key in sorted(k for k in keys - skip if isinstance(k, str)):
         vals = [d.get(key) for d in dicts]
         if any(isinstance(v, dict) for v in vals):
@@ -226,26 +290,48 @@ def flatten_results(
     [['a@x.com', '+1; +2', 'enriched', 'VP'], [<NA>, <NA>, 'not_submitted', <NA>]]
     """
     n = len(results)
-    rs = [_as_dict(r) for r in results]
+    with gc_paused():
+        return _flatten(results, n, enrichment_type, prefix, workflow_ids, statuses, errors)
+
+
+def _flatten(
+    results: Sequence[Mapping[str, Any] | None],
+    n: int,
+    enrichment_type: str | None,
+    prefix: str,
+    workflow_ids: Sequence[str | None] | None,
+    statuses: Sequence[str | None] | None,
+    errors: Sequence[str | None] | None,
+) -> pd.DataFrame:
+    rs = [r if type(r) is dict else _as_dict(r) for r in results]
     present = np.fromiter((isinstance(r, dict) for r in results), bool, n)
-    sections = {s: [_as_dict(r.get(s)) for r in rs] for s in ("prospect", "company")}
+    top = _table(rs, _TOP_ORDER)
+    sections = {
+        s: [v if type(v) is dict else _EMPTY for v in top[:, _TOP_ORDER.index(s)]]
+        for s in ("prospect", "company")
+    }
+    tables = {
+        None: top,
+        "prospect": _table(sections["prospect"], _SECTION_ORDER["prospect"]),
+        "company": _table(sections["company"], _SECTION_ORDER["company"]),
+    }
+    orders: dict[str | None, tuple[str, ...]] = {None: _TOP_ORDER}
+    orders.update(_SECTION_ORDER)
     cols: dict[str, Any] = {}
-    phones_raw = [r.get("personal_phone_numbers") for r in rs]
     for name, section, key, kind in _KNOWN:
-        src = rs if section is None else sections[section]
-        raw = phones_raw if key == "personal_phone_numbers" else [d.get(key) for d in src]
+        raw = tables[section][:, orders[section].index(key)]
         if kind == "str":
-            cols[name] = _str_array([_join(v) if not isinstance(v, str) else v for v in raw])
+            cols[name] = _text_array(raw)
         elif kind == "join":
-            cols[name] = _str_array([_join(v) for v in raw])
+            cols[name] = _str_array(_join_all(raw))
         elif kind == "first":
-            cols[name] = _str_array([_first(v) for v in raw])
+            cols[name] = _str_array(_first_all(raw))
         else:
-            cols[name] = _int_array(raw)
+            cols[name] = _int_array(raw.tolist())
+    task_status = top[:, _TOP_ORDER.index("status")].tolist()
+    disc = top[:, _TOP_ORDER.index("discovered_contacts")]
 
     # status
-    task_status = [r.get("status") for r in rs]
-    disc = [r.get("discovered_contacts") for r in rs]
     disc_n = np.fromiter((len(d) if isinstance(d, list) else 0 for d in disc), np.int64, n)
     has_email = ~np.asarray(cols["email"].isna())
     has_phone = ~np.asarray(cols["phones"].isna())
@@ -261,14 +347,15 @@ def flatten_results(
         found = np.ones(n, dtype=bool)
     else:
         found = has_email | has_phone | (disc_n > 0)
-    st = np.asarray(task_status, dtype=object) if n else np.empty(0, dtype=object)
+    st = top[:, _TOP_ORDER.index("status")]
     completed = st == "completed"
     failed = st == "failed"
     status = np.full(n, "unknown", dtype=object)
     status[completed & found] = "enriched"
     status[completed & ~found] = "not_found"
     status[failed] = "failed"
-    error = np.asarray([_join(r.get("error")) for r in rs] + [None], dtype=object)[:-1]
+    error = np.asarray(_text_array(top[:, _TOP_ORDER.index("error")]), dtype=object)
+    error[pd.isna(error)] = None
     pending = present & ~completed & ~failed
     if pending.any():
         for i in np.flatnonzero(pending & pd.isna(error)):
@@ -286,16 +373,16 @@ def flatten_results(
         raise ValueError(f"unknown cl_status values {sorted(set(status[bad]))}; use {ROW_STATUSES}")
     cols["status"] = _str_array(status.tolist())
     cols["error"] = _str_array(error.tolist())
-    cols["credits"] = _number_array([r.get("credits_charged") for r in rs])
+    cols["credits"] = _number_array(top[:, _TOP_ORDER.index("credits_charged")].tolist())
     if workflow_ids is not None:
         wf = [w if isinstance(w, str) else None for w in workflow_ids]
         if len(wf) != n:
             raise ValueError(f"workflow_ids has {len(wf)} entries for {n} results")
         wf = [w if w is not None else r.get("workflow_id") for w, r in zip(wf, rs, strict=True)]
     else:
-        wf = [r.get("workflow_id") for r in rs]
-    cols["workflow_id"] = _str_array(wf)
-    cols["task_id"] = _str_array([_join(r.get("task_id")) for r in rs])
+        wf = top[:, _TOP_ORDER.index("workflow_id")].tolist()
+    cols["workflow_id"] = _text_array(np.asarray([*wf, None], dtype=object)[:-1])
+    cols["task_id"] = _text_array(top[:, _TOP_ORDER.index("task_id")])
     if enrichment_type == "prospecting_only" or disc_n.any():
         cols["discovered_count"] = pd.array(np.where(present, disc_n, 0), dtype="Int64")
         if not present.all():
@@ -330,6 +417,7 @@ def check_collisions(df: pd.DataFrame, names: Sequence[Hashable], prefix: str) -
         )
 
 
+@gc_paused()
 def assemble(
     df: pd.DataFrame,
     unique_results: pd.DataFrame,
@@ -449,6 +537,7 @@ def build_output(
 
 
 # --------------------------------------------------------------------------- prospects
+@gc_paused()
 def discovered_contacts_frame(
     df: pd.DataFrame,
     results: Sequence[Mapping[str, Any] | None],

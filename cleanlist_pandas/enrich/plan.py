@@ -37,7 +37,7 @@ from cleanlist_pandas._constants import (
     MAX_CONTACTS_PER_REQUEST,
     MAX_UNIT_COST,
 )
-from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
+from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts, gc_paused
 
 __all__ = ["FINGERPRINT_VERSION", "Chunk", "Plan", "fingerprint", "plan"]
 
@@ -132,6 +132,7 @@ def _to_hex(h1: Any, h2: Any) -> np.ndarray:
     return hexa.view("S32").ravel().astype("U32").astype(object)
 
 
+@gc_paused()
 def fingerprint(contacts: pd.DataFrame | MappedContacts) -> np.ndarray:
     """Stable 128-bit content hashes (32-char hex ``str``, object array), one per row.
 
@@ -266,6 +267,7 @@ class Plan:
         """The unique valid contacts (string dtype, RangeIndex = unique id)."""
         return self.mapped.contacts.take(self.first_rows).reset_index(drop=True)
 
+    @gc_paused()
     def contact_dicts(self, unique_ids: Sequence[int] | np.ndarray) -> list[dict[str, str]]:
         """API contact objects for some unique ids: only the non-missing fields, all str."""
         rows = self.first_rows[np.asarray(unique_ids, dtype=np.int64)]
@@ -306,6 +308,7 @@ def _first_occurrences(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(cummax, prepend=-1) > 0).astype(np.int64)
 
 
+@gc_paused()
 def plan(
     mapped: MappedContacts,
     enrichment_type: str,

@@ -236,9 +236,9 @@ def test_domain_only_from_email() -> None:
         ("  https://linkedin.com/in/jd/details/experience/ ", "https://www.linkedin.com/in/jd"),
         (
             "https://www.linkedin.com/in/j%C3%BCrgen-m%c3%bcller",
-            "https://www.linkedin.com/in/j%C3%BCrgen-m%C3%BCller",
+            "https://www.linkedin.com/in/jürgen-müller",
         ),
-        ("https://www.linkedin.com/in/Jürgen", "https://www.linkedin.com/in/j%C3%BCrgen"),
+        ("https://www.linkedin.com/in/Jürgen", "https://www.linkedin.com/in/jürgen"),
         ("https://www.linkedin.com/company/acme", None),
         ("https://www.linkedin.com/in/", None),
         ("https://evil.com/linkedin.com/in/x", None),
