@@ -47,7 +47,12 @@ def test_other_organizations_workflow_is_404(sandbox: Sandbox) -> None:
 def test_poller_sees_processing_then_progress_then_terminal(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
-    cfg = SandboxConfig(time_scale=0.05, rate_limit_enabled=False, task_failure_rate=0.0)
+    cfg = SandboxConfig(
+        time_scale=0.05,
+        workflow_start_delay_s=4.0,  # 200 ms before any task can finish
+        rate_limit_enabled=False,
+        task_failure_rate=0.0,
+    )
     sb = make_sandbox(config=cfg)
     seen: list[dict[str, Any]] = []
     with client(sb) as c:
