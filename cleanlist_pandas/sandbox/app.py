@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http
 import json
 import logging
@@ -271,6 +272,55 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def control_clear_faults() -> Response:
         state.clear_faults()
         return _json([])
+
+    @app.post("/_sandbox/organizations")
+    async def control_add_org(request: Request) -> Response:
+        body = await _control_body(request)
+        credits = body.get("credits", 10_000.0)
+        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
+            raise ApiError(422, "credits must be a number >= 0")
+        org, key = state.add_organization(float(credits), bool(body.get("api_access", True)))
+        return _json({"organization_id": org, "api_key": key})
+
+    @app.post("/_sandbox/keys")
+    async def control_add_key(request: Request) -> Response:
+        body = await _control_body(request)
+        try:
+            key = state.add_key(str(body.get("organization_id") or state.organization_id))
+        except KeyError:
+            raise ApiError(404, "Organization not found") from None
+        return _json({"api_key": key})
+
+    @app.post("/_sandbox/keys/revoke")
+    async def control_revoke_key(request: Request) -> Response:
+        body = await _control_body(request)
+        try:
+            state.revoke_key(str(body.get("api_key")))
+        except KeyError:
+            raise ApiError(404, "Key not found") from None
+        return _json({"ok": True})
+
+    @app.get("/_sandbox/config")
+    async def control_config() -> Response:
+        return _json(dataclasses.asdict(state.config))
+
+    @app.patch("/_sandbox/config")
+    async def control_patch_config(request: Request) -> Response:
+        body = await _control_body(request)
+        names = {f.name: f for f in dataclasses.fields(state.config)}
+        unknown = sorted(set(body) - set(names))
+        if unknown:
+            raise ApiError(422, f"unknown config fields: {unknown}")
+        for name, value in body.items():
+            current = getattr(state.config, name)
+            if isinstance(current, tuple):
+                value = tuple(value)
+            elif isinstance(current, bool) != isinstance(value, bool) or (
+                isinstance(current, int | float) and not isinstance(value, int | float)
+            ):
+                raise ApiError(422, f"config field {name!r} has the wrong type")
+            setattr(state.config, name, value)
+        return _json(dataclasses.asdict(state.config))
 
     @app.get("/_sandbox/info")
     async def control_info() -> Response:

@@ -131,3 +131,36 @@ def test_two_sandboxes_are_independent(make_sandbox: object) -> None:
     with client(a, b.api_key) as c:
         assert c.get("/auth/validate-key").status_code == 401
     assert b.balance() == 5
+
+
+def test_http_control_organizations_keys_config(sandbox: Sandbox) -> None:
+    with _ctl(sandbox) as ctl:
+        made = ctl.post("/organizations", json={"credits": 5, "api_access": True}).json()
+        extra = ctl.post("/keys", json={"organization_id": made["organization_id"]}).json()
+        assert ctl.post("/keys", json={"organization_id": "nope"}).status_code == 404
+        with client(sandbox, extra["api_key"]) as c:
+            assert c.get("/credits/balance").json() == {
+                "organization_id": made["organization_id"],
+                "credits": 5.0,
+            }
+            assert ctl.post("/keys/revoke", json={"api_key": extra["api_key"]}).status_code == 200
+            assert c.get("/credits/balance").status_code == 401
+        assert ctl.post("/keys/revoke", json={"api_key": "clapi_x"}).status_code == 404
+        cfg = ctl.patch("/config", json={"rate_limit_enabled": False, "results_limit": 7}).json()
+        assert cfg["rate_limit_enabled"] is False and sandbox.config.results_limit == 7
+        assert ctl.get("/config").json()["webhook_backoff_s"] == [1.0, 2.0, 4.0, 8.0]
+        assert ctl.patch("/config", json={"nope": 1}).status_code == 422
+        assert ctl.patch("/config", json={"rate_limit_per_org": "many"}).status_code == 422
+        ctl.patch("/config", json={"webhook_backoff_s": [1, 1]})
+        assert sandbox.config.webhook_backoff_s == (1, 1)
+    sandbox.reset()
+    assert sandbox.config.results_limit == 250 and sandbox.config.rate_limit_enabled is True
+
+
+def test_python_deliveries_and_api_access(sandbox: Sandbox) -> None:
+    sandbox.set_api_access(sandbox.organization_id, False)
+    with client(sandbox) as c:
+        assert c.get("/credits/balance").status_code == 403
+        sandbox.set_api_access(sandbox.organization_id, True)
+        assert c.get("/credits/balance").status_code == 200
+    assert sandbox.deliveries("public_bulk_nope") == []
