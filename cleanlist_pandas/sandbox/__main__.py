@@ -15,6 +15,7 @@ import argparse
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from types import FrameType
 
@@ -31,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     '127.0.0.1'
     """
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port (default 8765; 0 = any free port)"
+    )
     parser.add_argument(
         "--api-key", default=None, help="the default organization's key (default: generate one)"
     )
@@ -62,14 +65,18 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "no_rate_limit", False):
         config.rate_limit_enabled = False
     try:
-        sb = Sandbox(
-            credits=args.credits,
-            seed=args.seed,
-            api_key=args.api_key,
-            host=args.host,
-            port=args.port,
-            config=config,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sb = Sandbox(
+                credits=args.credits,
+                seed=args.seed,
+                api_key=args.api_key,
+                host=args.host,
+                port=args.port,
+                config=config,
+            )
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr, flush=True)
         sb.start()
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
