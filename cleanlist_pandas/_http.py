@@ -355,6 +355,10 @@ _HINTS: Final[dict[int, str]] = {
     429: "The rate limit (60 requests/min per organization) was exceeded: wait and retry, "
     "or lower the client's rate=. Other clients on the same organization share the limit.",
 }
+_OTHER_HINT: Final = (
+    "The API answered with a status its contract does not list: check that the base URL "
+    "points at the Cleanlist API (not a proxy), then retry; report it if it persists."
+)
 _SERVER_HINT: Final = (
     "The Cleanlist service failed; try again in a few minutes. Finished work is not lost: "
     "status(workflow_id) still returns it."
@@ -572,7 +576,7 @@ class RequestLoop:
         detail = _detail_of(body)
         text = _detail_text(detail, self._scrub(response.text) if body is None else "")
         cls = status_error_class(status)
-        hint = _HINTS.get(status, _SERVER_HINT if status >= 500 else "")
+        hint = _HINTS.get(status, _SERVER_HINT if status >= 500 else _OTHER_HINT)
         hint = hint.replace("{key}", mask_key(self._api_key))
         extra: dict[str, Any] = {}
         if cls is ValidationError:
@@ -681,7 +685,7 @@ class RequestLoop:
                 self._emit(PacerWait(method, path, waited))
             self._emit(RequestSent(method, path, attempt))
             logger.debug("-> %s %s (attempt %d)", method, path, attempt)
-            started = self._clock()
+            started = time.monotonic()
             try:
                 response = await http.request(
                     method,
@@ -704,7 +708,7 @@ class RequestLoop:
                     continue
                 raise self._transport_error(method, path, exc, workflow_id, attempt - 1) from exc
 
-            elapsed = self._clock() - started
+            elapsed = time.monotonic() - started  # real seconds
             status = response.status_code
             self._emit(ResponseReceived(method, path, attempt, status, elapsed))
             logger.debug("<- %s %s %d in %.3fs", method, path, status, elapsed)

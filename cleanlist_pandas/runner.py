@@ -173,18 +173,21 @@ def run_sync(
         task_box.append(task)
         task.add_done_callback(_on_done)
 
-    lt.loop.call_soon_threadsafe(_start)
-
     def _cancel_and_wait() -> None:
         def _cancel() -> None:
+            # runs after _start if _start was queued at all: the loop's queue is FIFO
             if task_box:
                 task_box[0].cancel()
+            else:  # interrupted before _start was queued: nothing ever ran
+                coro.close()
+                done.set()
 
         lt.loop.call_soon_threadsafe(_cancel)
         done.wait(CANCEL_GRACE_S)
 
     deadline = None if timeout is None else _monotonic() + timeout
     try:
+        lt.loop.call_soon_threadsafe(_start)
         while not done.wait(WAIT_TICK_S):
             if tick is not None:
                 tick()

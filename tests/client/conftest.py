@@ -108,3 +108,9 @@ def sb(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     with _Sandbox(credits=10_000.0, time_scale=0.002, seed=0) as own:
         yield own
+
+
+@pytest.fixture
+def scaled_time() -> Callable[[float], ScaledTime]:
+    """``scaled_time(scale)`` -> a :class:`ScaledTime`."""
+    return ScaledTime
