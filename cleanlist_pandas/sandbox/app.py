@@ -394,6 +394,9 @@ class SandboxASGI:
 
         if fault is not None:
             if fault.kind == "slow":
+                # read the whole body first, so a client that times out during the delay
+                # still gets its request processed (the ambiguous time-out of spec §7)
+                receive = await _buffered(receive)
                 await asyncio.sleep(fault.delay_s or 0.0)
             elif fault.kind == "status":
                 await self._fault_status(fault, counting_send)
@@ -431,6 +434,26 @@ class SandboxASGI:
                 detail = "Error"
         resp = _json({"detail": detail}, status, headers)
         await resp({"type": "http"}, _no_receive, send)
+
+
+async def _buffered(receive: Any) -> Any:
+    """Drain the request body now; return a ``receive`` that replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay_receive() -> Any:
+        if replay:
+            return replay.pop()
+        return await receive()
+
+    return replay_receive
 
 
 async def _no_receive() -> Any:  # pragma: no cover - never awaited by a plain Response

@@ -95,6 +95,23 @@ def test_slow_fault_client_timeout(make_sandbox: Callable[..., Sandbox]) -> None
         c.get("/credits/balance", timeout=0.2)
 
 
+def test_slow_bulk_then_client_timeout_is_still_processed(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    """The ambiguous time-out: the client gave up, the server still created the workflow."""
+    sb = make_sandbox()
+    sb.inject_fault("bulk", "slow", delay_s=0.5)
+    with client(sb) as c, pytest.raises(httpx.TimeoutException):
+        c.post("/enrich/bulk", json={"contacts": contacts(3)}, timeout=0.1)
+    deadline = time.monotonic() + 10
+    while not sb.state.workflows:
+        assert time.monotonic() < deadline, "the slow bulk request was never processed"
+        time.sleep(0.02)
+    assert sb.wait_idle(10)
+    (wid,) = sb.state.workflows
+    assert sb.state.workflows[wid].done == 3
+
+
 @pytest.mark.parametrize("endpoint", ["validate-key", "balance", "status", "deliveries"])
 def test_drop_before_is_a_transport_error(sandbox: Sandbox, endpoint: str) -> None:
     path = {
