@@ -438,12 +438,12 @@ class DeliveryLog(Sequence[Delivery]):
 
     >>> log = DeliveryLog.from_api([{"attempt_number": 1, "status": "success"}], "wf")
     >>> len(log), log[0].ok, list(log.to_dataframe().columns)[:3]
-    (1, True, ['workflow_id', 'attempt_number', 'status'])
+    (1, True, ['attempt_number', 'status', 'response_status_code'])
     """
 
     COLUMNS = (
-        "workflow_id", "attempt_number", "status", "response_status_code", "duration_ms",
-        "error", "attempted_at", "webhook_url", "id",
+        "attempt_number", "status", "response_status_code", "duration_ms", "error",
+        "attempted_at", "webhook_url", "workflow_id", "id",
     )
 
     def __init__(self, deliveries: Sequence[Delivery], workflow_id: str | None = None):

@@ -3,8 +3,12 @@ and the fault injections. Clients run in the sandbox's scaled time (see conftest
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -353,3 +357,45 @@ def test_pacer_keeps_a_busy_client_under_the_rate_limit(
     assert _count(sb, "GET /credits/balance", "429") == 0
     stats = client.stats()
     assert stats.requests == 70 and stats.throttled == 0 and stats.waited_s > 0
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="KeyboardInterrupt is delivered to the main thread")
+def test_ctrl_c_during_wait_cancels_cleanly(sb: Any, make_client: MakeClient) -> None:
+    client = make_client(sb)
+    sb.config.workflow_start_delay_s = 1e6  # never finishes (reset() restores the config)
+    job = client.submit(CONTACTS)
+    polled = threading.Event()
+
+    def interrupt() -> None:
+        polled.wait(10)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        client.wait(job.workflow_id, poll_interval=1.0, on_update=lambda wf: polled.set())
+    # the client is still usable; the workflow is still there
+    assert client.status(job.workflow_id).status == "processing"
+
+
+def test_nest_asyncio_strategy_with_the_sync_client(sb: Any) -> None:
+    """The opt-in strategy, in a fresh interpreter (nest-asyncio patches process state)."""
+    pytest.importorskip("nest_asyncio2")
+    code = (
+        "import asyncio, sys\n"
+        "import cleanlist_pandas.config as cfg\n"
+        "from cleanlist_pandas.client import Client\n"
+        "from cleanlist_pandas import runner\n"
+        f"cfg.configure(api_key={sb.api_key!r}, base_url={sb.base_url!r},"
+        " loop_strategy='nest_asyncio')\n"
+        "async def cell():\n"
+        "    c = Client()\n"
+        "    try:\n"
+        "        return c.balance().credits\n"
+        "    finally:\n"
+        "        c.close()\n"
+        "print(asyncio.run(cell()), runner._loop_thread is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["10000.0", "True"], out.stderr[-2000:]
