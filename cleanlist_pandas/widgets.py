@@ -129,10 +129,13 @@ class Panel:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        bundle: dict[str, Any] = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        bundle: dict[str, Any] = {}
         widget = self.widget()
         if widget is not None:
             bundle.update(widget._repr_mimebundle_() or {})
+        # Frontends without widgets (GitHub, nbconvert, VS Code without the extension) show
+        # these instead of "VBox(...)".
+        bundle.update({"text/plain": repr(self), "text/html": self._repr_html_()})
         display(bundle, raw=True)
 
 

@@ -1,0 +1,147 @@
+"""The notebook runs top to bottom; the CLI works on a messy CSV; the panel renders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cleanlist_pandas as clp
+from cleanlist_pandas.cli import main, read_leads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_notebook_executes(tmp_path: Path) -> None:
+    pytest.importorskip("nbconvert")
+    pytest.importorskip("ipykernel")
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent))
+    if jupyter is None:
+        pytest.skip("jupyter is not installed")
+    out = tmp_path / "executed.ipynb"
+    proc = subprocess.run(
+        [
+            jupyter,
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=120",
+            str(ROOT / "notebooks" / "quickstart.ipynb"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import nbformat
+
+    nb = nbformat.read(out, 4)
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors
+    text = "\n".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "credits spent by the re-run: 0" in text
+    assert "clapi_" not in text.replace("clapi_…", "")  # only masked keys
+
+
+MESSY = (
+    "\ufeffFirst Name;Last Name;Website;LinkedIn\n"  # BOM, semicolons
+    "Ada;Lovelace;https://www.acme.com;\n"
+    ";;;linkedin.com/in/someone\n"
+    "Bob;;b.com;\n"
+    "Ada;Lovelace;acme.com;\n"
+    "Zoë;Müller;https://ünï.de/x;\n"
+)
+
+
+def test_cli_enrich_messy_csv_on_sandbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "leads.csv"
+    src.write_text(MESSY, encoding="utf-8")
+    df = read_leads(src)
+    assert list(df.columns) == ["First Name", "Last Name", "Website", "LinkedIn"]
+    assert main(["estimate", str(src), "--sandbox"]) == 0
+    assert "to send" in capsys.readouterr().out
+    out_csv = tmp_path / "out.csv"
+    assert main(["enrich", str(src), "--sandbox", "-o", str(out_csv), "--no-progress"]) == 0
+    res = pd.read_csv(out_csv, dtype="string")
+    assert len(res) == 5 and "cl_status" in res.columns
+    assert res["cl_status"].tolist()[2] == "skipped"
+    assert "missing last_name" in res["cl_error"].tolist()[2]
+    printed = capsys.readouterr().out
+    assert "Wrote 5 rows" in printed
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "leads.csv"
+    src.write_text("Website,Domain,First Name,Last Name\na.com,b.com,A,B\n", encoding="utf-8")
+    assert main(["estimate", str(src), "--sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert "Website" in err and "Domain" in err  # ambiguous: names the candidates
+    assert main(["enrich", str(tmp_path / "nope.csv"), "--sandbox"]) == 2
+    assert main(["enrich", str(src), "--sandbox", "-c", "nonsense"]) == 2
+    monkey_env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANLIST_API")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cleanlist_pandas.cli", "balance"],
+        capture_output=True,
+        text=True,
+        env=monkey_env,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "CLEANLIST_API_KEY" in proc.stderr
+
+
+def test_cli_quickstart_commands(sandbox: clp.Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = ["--api-key", sandbox.api_key, "--base-url", sandbox.base_url]
+    assert main(["validate-key", *conn]) == 0
+    out = capsys.readouterr().out
+    assert "valid: True" in out and sandbox.api_key not in out
+    assert main(["balance", *conn]) == 0
+    assert "10,000.00" in capsys.readouterr().out
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
+    sub = c.submit([{"linkedin_url": "https://www.linkedin.com/in/x"}])
+    c.close()
+    assert main(["status", sub.workflow_id, *conn]) == 0
+    assert sub.workflow_id in capsys.readouterr().out
+    assert main(["deliveries", sub.workflow_id, *conn]) == 0
+    assert "no delivery attempts" in capsys.readouterr().out
+    assert main(["jobs"]) == 0
+    assert main(["cache", "info"]) == 0
+
+
+def test_panel_renders_without_io_and_masks_the_key(sandbox: clp.Sandbox) -> None:
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
+    p = clp.Panel(c)
+    before = sandbox.stats()["total"]
+    text, html = repr(p), p._repr_html_()
+    assert sandbox.stats()["total"] == before  # reprs do no I/O
+    assert "not checked" in text
+    p.refresh()
+    text, html = repr(p), p._repr_html_()
+    assert "10,000.00" in text and "✓ valid" in text and "<table>" in html
+    assert sandbox.api_key not in text + html
+    sandbox.revoke_key(sandbox.api_key)
+    p.refresh()
+    assert "refused" in repr(p) and "AuthenticationError" in repr(p)
+    c.close()
