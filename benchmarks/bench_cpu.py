@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cleanlist_pandas.cache import ResultCache
+from cleanlist_pandas.cache import ResultCache, decode_many
 from cleanlist_pandas.enrich.mapping import _extractor, map_contacts
 from cleanlist_pandas.enrich.merge import build_output
 from cleanlist_pandas.enrich.plan import plan
@@ -233,23 +233,22 @@ def baseline(df: pd.DataFrame, results_by_key: dict[tuple[Any, ...], dict[str, A
 
 # ----------------------------------------------------------------------------- main
 def run_pipeline(df: pd.DataFrame, results: list[dict[str, Any]] | None) -> dict[str, Any]:
-    t0 = time.perf_counter()
+    """Wall and CPU seconds per step (CPU time is robust on a shared machine)."""
+    clocks = (time.perf_counter, time.process_time)
+    t0 = [c() for c in clocks]
     m = map_contacts(df)
-    t1 = time.perf_counter()
+    t1 = [c() for c in clocks]
     p = plan(m, "full")
-    t2 = time.perf_counter()
+    t2 = [c() for c in clocks]
     res = results if results is not None else [None] * p.n_unique
     out = build_output(df, p, res)
-    t3 = time.perf_counter()
-    return {
-        "map": t1 - t0,
-        "plan": t2 - t1,
-        "merge": t3 - t2,
-        "total": t3 - t0,
-        "mapped": m,
-        "plan_obj": p,
-        "out": out,
-    }
+    t3 = [c() for c in clocks]
+    r: dict[str, Any] = {"mapped": m, "plan_obj": p, "out": out}
+    spans = {"map": (t0, t1), "plan": (t1, t2), "merge": (t2, t3), "total": (t0, t3)}
+    for k, (a, b) in spans.items():
+        r[k] = b[0] - a[0]
+        r[k + "_cpu"] = b[1] - a[1]
+    return r
 
 
 def main() -> None:
@@ -287,12 +286,12 @@ def main() -> None:
     uc = p.unique_contacts
     keys = list(uc.astype(object).where(uc.notna(), None).itertuples(index=False, name=None))
     by_key = dict(zip(keys, results, strict=True))
-    tb = time.perf_counter()
+    tb = time.process_time()
     baseline(sub, by_key)
-    base_total = (time.perf_counter() - tb) * n / bn
-    tb = time.perf_counter()
-    pd.json_normalize(results[:bn])
-    base_merge = (time.perf_counter() - tb) * n / bn
+    base_total = (time.process_time() - tb) * n / bn
+    tb = time.process_time()
+    pd.json_normalize(results[: int(bn * p.n_unique / n)])
+    base_merge = (time.process_time() - tb) * n / bn
 
     # memory: extra allocations during the pipeline, relative to the input frame
     peak_ratio = float("nan")
@@ -318,6 +317,9 @@ def main() -> None:
         tc = time.perf_counter()
         got = cache.get_many(fps, "full")
         t_get = time.perf_counter() - tc
+        tc = time.perf_counter()
+        decode_many(got.values())
+        t_dec = time.perf_counter() - tc
 
     print()
     print(
@@ -326,19 +328,27 @@ def main() -> None:
     )
     print(f"input memory_usage(deep=True): {in_mem / 2**20:,.0f} MiB")
     print()
-    print(f"{'step':<34}{'seconds':>10}{'target':>12}")
-    print("-" * 56)
-    print(f"{'map (detect, normalize, validate)':<34}{r['map']:>10.3f}")
-    print(f"{'plan (fingerprint, dedupe, chunk)':<34}{r['plan']:>10.3f}")
-    print(f"{'merge (flatten, fan out, assemble)':<34}{r['merge']:>10.3f}")
-    print(f"{'total':<34}{r['total']:>10.3f}{'<= 2.0':>12}")
-    print(f"{'baseline apply+json_normalize (est.)':<34}{base_total:>10.1f}")
-    print(f"{'  speed-up':<34}{base_total / r['total']:>9.1f}x{'>= 10x':>12}")
-    print(f"{'baseline json_normalize only (est.)':<34}{base_merge:>10.2f}")
-    print(f"{'  merge speed-up vs that':<34}{base_merge / r['merge']:>9.1f}x")
-    print(f"{'peak extra memory / input':<34}{peak_ratio:>9.2f}x{'<= 2.5x':>12}")
-    print(f"{'cache put_many 100k':<34}{t_put:>10.3f}")
-    print(f"{'cache get_many 100k':<34}{t_get:>10.3f}{'< 1.0':>12}  ({len(got):,} hits)")
+    print(f"{'step':<36}{'wall s':>8}{'cpu s':>8}{'target':>10}")
+    print("-" * 62)
+    for key, label in (
+        ("map", "map (detect, normalize, validate)"),
+        ("plan", "plan (fingerprint, dedupe, chunk)"),
+        ("merge", "merge (flatten, fan out, assemble)"),
+        ("total", "total"),
+    ):
+        tgt = "<= 2.0" if key == "total" else ""
+        print(f"{label:<36}{r[key]:>8.3f}{r[key + '_cpu']:>8.3f}{tgt:>10}")
+    print(f"{'baseline apply+json_normalize, est.':<36}{'':>8}{base_total:>8.1f}")
+    print(f"{'  speed-up (cpu)':<36}{'':>8}{base_total / r['total_cpu']:>7.1f}x{'>= 10x':>10}")
+    print(f"{'baseline json_normalize alone, est.':<36}{'':>8}{base_merge:>8.2f}")
+    print(f"{'  merge speed-up vs that (cpu)':<36}{'':>8}{base_merge / r['merge_cpu']:>7.1f}x")
+    print(f"{'peak extra memory / input':<36}{'':>8}{peak_ratio:>7.2f}x{'<= 2.5x':>10}")
+    print(f"{'cache put_many 100k':<36}{t_put:>8.3f}")
+    print(
+        f"{'cache get_many 100k (lazy JSON)':<36}{t_get:>8.3f}{'':>8}{'< 1.0':>10}"
+        f"  ({len(got):,} hits)"
+    )
+    print(f"{'cache decode_many 100k':<36}{t_dec:>8.3f}")
 
 
 if __name__ == "__main__":
