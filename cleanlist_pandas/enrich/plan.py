@@ -261,6 +261,37 @@ class Plan:
         c.pop("invalid_by_reason")
         return "Plan(" + ", ".join(f"{k}={v!r}" for k, v in c.items()) + ")"
 
+    # results --------------------------------------------------------------------------
+    def initial_results(self) -> tuple[list[Any], list[str | None], list[str | None]]:
+        """Per unique contact: (results, workflow_ids, statuses) pre-filled from the cache.
+
+        ``results[u]`` is the cached result object (a dict) for cache hits, else None; the
+        engine fills in fresh results by unique id and passes the lists to
+        :func:`~cleanlist_pandas.enrich.merge.build_output`. Cached values may be plain
+        dicts or :class:`~cleanlist_pandas.cache.CachedResult` (decoded here in one go).
+        ``statuses`` starts as all None (→ ``not_submitted`` if nothing else is set).
+        """
+        n = self.n_unique
+        results: list[Any] = [None] * n
+        wfs: list[str | None] = [None] * n
+        if self.cached:
+            hit_ids = np.setdiff1d(np.arange(n), self.send_ids, assume_unique=True)
+            values = [self.cached[self.fingerprints[u]] for u in hit_ids]
+            if values and all(hasattr(v, "raw") for v in values):
+                from cleanlist_pandas.cache import decode_many
+
+                decoded = decode_many(values)
+                for u, v, d in zip(hit_ids.tolist(), values, decoded, strict=True):
+                    results[u] = d
+                    wfs[u] = v.workflow_id
+            else:
+                for u, v in zip(hit_ids.tolist(), values, strict=True):
+                    if hasattr(v, "raw"):
+                        results[u], wfs[u] = v.result, v.workflow_id
+                    else:
+                        results[u] = v
+        return results, wfs, [None] * n
+
     # contacts -------------------------------------------------------------------------
     @functools.cached_property
     def unique_contacts(self) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,3 +138,28 @@ def test_plan_all_invalid() -> None:
     m = map_contacts(pd.DataFrame({"LinkedIn": ["nope", None]}))
     p = plan(m, "prospecting_only")
     assert p.row_codes.tolist() == [-1, -1] and p.n_to_send == 0 and p.n_chunks == 0
+
+
+def test_initial_results_from_a_result_cache(tmp_path: Path) -> None:
+    from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.enrich.merge import build_output
+
+    df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/p{i}" for i in range(5)] * 2})
+    m = map_contacts(df)
+    fps = fingerprint(m)
+    with ResultCache(tmp_path) as cache:
+        cache.put_many(
+            [(fps[1], {"status": "completed", "primary_email": "p1@x.io"}, "wf-old", "t1")],
+            "partial",
+        )
+        p = plan(m, "partial", cache_lookup=lambda k: cache.get_many(k, "partial"))
+    assert p.n_cached == 1 and p.n_to_send == 4 and 1 not in p.send_ids
+    results, wfs, statuses = p.initial_results()
+    assert results[1] == {"status": "completed", "primary_email": "p1@x.io"}
+    assert wfs[1] == "wf-old" and results[0] is None and statuses == [None] * 5
+    out = build_output(df, p, results, workflow_ids=wfs)
+    assert out["cl_email"].tolist() == [pd.NA, "p1@x.io", pd.NA, pd.NA, pd.NA] * 2
+    assert out["cl_status"].tolist()[:2] == ["not_submitted", "enriched"]
+    # plain dicts from any lookup work too
+    p2 = plan(m, "partial", cache_lookup=lambda k: {k[0]: {"status": "completed"}})
+    assert p2.initial_results()[0][0] == {"status": "completed"}
