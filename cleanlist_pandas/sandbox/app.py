@@ -110,7 +110,8 @@ Auth = Annotated[Principal, Depends(_principal)]
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # ensure_ascii: valid JSON even for lone surrogates a client may have sent as \uXXXX
+    data = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return Response(data, status_code=status, headers=headers, media_type="application/json")
 
 

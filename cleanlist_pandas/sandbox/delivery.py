@@ -155,9 +155,12 @@ class BackgroundWorker:
         try:
             resp = await self._client.post(
                 job.url,
-                json=job.payload,
+                content=job.body(),
                 timeout=timeout,
-                headers={"User-Agent": "cleanlist-sandbox-webhooks/1"},
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": "cleanlist-sandbox-webhooks/1",
+                },
             )
             code = resp.status_code
             if not 200 <= code < 300:

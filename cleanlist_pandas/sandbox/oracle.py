@@ -164,7 +164,7 @@ def contact_fingerprint(contact: dict[str, Any]) -> str:
     """SHA-256 (hex) of the contact as received, in canonical JSON.
 
     Canonical JSON = :func:`canonical_contact`, ``sort_keys=True``, separators ``(",", ":")``,
-    ``ensure_ascii=False``, UTF-8.
+    ``ensure_ascii=False``, UTF-8 (lone surrogates, which JSON can carry, pass through).
 
     >>> len(contact_fingerprint({"linkedin_url": "https://www.linkedin.com/in/x"}))
     64
@@ -172,7 +172,7 @@ def contact_fingerprint(contact: dict[str, Any]) -> str:
     text = json.dumps(
         canonical_contact(contact), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

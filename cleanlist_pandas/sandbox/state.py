@@ -176,6 +176,19 @@ class WebhookJob:
     payload: dict[str, Any]
     generation: int
     attempts_logged: int = 0
+    _body: bytes | None = None
+
+    def body(self) -> bytes:
+        """The payload as JSON bytes (ASCII-escaped, so any string survives), computed once.
+
+        >>> WebhookJob("wf", "u", {"a": [1, None]}, 0).body()
+        b'{"a":[1,null]}'
+        """
+        if self._body is None:
+            self._body = json.dumps(self.payload, ensure_ascii=True, separators=(",", ":")).encode(
+                "ascii"
+            )
+        return self._body
 
 
 class SandboxState:
@@ -756,7 +769,7 @@ class SandboxState:
             if wf.body_json is not None:
                 return wf.body_json
             body = self.workflow_status(principal, workflow_id)
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            data = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
             if wf.status != "processing":
                 wf.body_json = data
             return data

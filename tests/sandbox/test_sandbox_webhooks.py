@@ -200,3 +200,33 @@ def test_no_delivery_rows_before_webhook_fires(make_sandbox: Callable[..., Sandb
         out = submit(c, {"webhook_url": "http://127.0.0.1:9/x", "contacts": contacts(1)})
         r = c.get("/webhooks/deliveries", params={"workflow_id": out["workflow_id"]})
     assert (r.status_code, r.json()) == (200, [])
+
+
+@pytest.mark.parametrize(("code", "ok"), [(201, True), (204, True), (299, True), (302, False)])
+def test_any_2xx_is_success(make_sandbox: Callable[..., Sandbox], code: int, ok: bool) -> None:
+    sb = make_sandbox(config=SandboxConfig(time_scale=0.002, webhook_attempts=1))
+    with receiver([code]) as rx, client(sb) as c:
+        out = submit(c, {"webhook_url": rx.url, "contacts": contacts(1)})
+        rows = wait_deliveries(c, out["workflow_id"], 1)
+    assert rows[0]["response_status_code"] == code
+    assert rows[0]["status"] == ("success" if ok else "failed")
+
+
+def test_unicode_and_lone_surrogates_survive(sandbox: Sandbox) -> None:
+    raw = (
+        b'{"webhook_url": "%s", "contacts": [{"linkedin_url": "https://x/in/\\ud800-jos\\u00e9"},'
+        b' {"first_name": "Jos\\u00e9", "last_name": "N\\u00fa\\u00f1ez",'
+        b' "company_name": "Caf\\u00e9"}]}'
+    )
+    with receiver() as rx, client(sandbox) as c:
+        r = c.post(
+            "/enrich/bulk",
+            content=raw.replace(b"%s", rx.url.encode()),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        body = wait_terminal(c, r.json()["workflow_id"])
+        hook = rx.wait_for(1)[0]["body"]
+    assert body["results"][0]["input"]["linkedin_url"] == "https://x/in/\ud800-josé"
+    assert body["results"][1]["input"]["first_name"] == "José"
+    assert hook["results"] == body["results"][: len(hook["results"])]
