@@ -152,20 +152,25 @@ def validate_contacts(
 
 
 class _WaitBar:
-    """A tqdm bar for ``wait()``; every method is a no-op when disabled."""
+    """A tqdm bar for ``wait()``, created at the first status (when the total is known);
+    every method is a no-op when disabled."""
 
     def __init__(self, enabled: bool, workflow_id: str) -> None:
+        self._enabled = enabled
+        self._desc = workflow_id[:24]
         self._bar: Any = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=None, desc=f"{workflow_id[:24]}", unit="contact", leave=True)
         self._note = ""
+        self._last: Workflow | None = None
 
     def update(self, wf: Workflow) -> None:
-        if self._bar is None:
+        if not self._enabled:
             return
+        self._last = wf
         done, total = wf.progress
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total or None, desc=self._desc, unit="contact", leave=True)
         if total and self._bar.total != total:
             self._bar.total = total
         self._bar.n = done
@@ -174,7 +179,11 @@ class _WaitBar:
         self._bar.refresh()
 
     def note(self, text: str) -> None:
+        """Show ``text`` next to the status (e.g. "waiting 2.0s on the rate limit")."""
+        changed = text != self._note
         self._note = text
+        if changed and text and self._last is not None:
+            self.update(self._last)
 
     def close(self) -> None:
         if self._bar is not None:
