@@ -371,7 +371,9 @@ class SandboxASGI:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self.app = build_fastapi(state)
-        logging.getLogger("uvicorn.error").addFilter(_DropLogFilter())
+        logger = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _DropLogFilter) for f in logger.filters):
+            logger.addFilter(_DropLogFilter())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
