@@ -683,6 +683,7 @@ def map_contacts(
     contacts = pd.DataFrame(
         {f: pd.array(rows[f], dtype="string") for f in CONTACT_FIELDS},
         index=pd.RangeIndex(n),
+        copy=False,
     )
     present = {f: fields[f].row_present() for f in CONTACT_FIELDS}
     malformed = {f: fields[f].row_bad() for f in CONTACT_FIELDS}

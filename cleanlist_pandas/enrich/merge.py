@@ -222,10 +222,11 @@ def _table(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> np.ndarray:
 
 
 def _text_array(raw: np.ndarray) -> Any:
-    """Object column → string array; non-str scalars via ``str``, lists joined."""
-    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        return pd.array(raw, dtype="string")
-    return _str_array([v if v is None or isinstance(v, str) else _join(v) for v in raw])
+    """Object column → string array in one pass: None/NaN → <NA>, other scalars via ``str``.
+
+    (A list or object in a field the spec types as a string is kept as its ``str``.)
+    """
+    return pd.array(raw, dtype="string")
 
 
 def _join_all(raw: np.ndarray) -> list[Any]:
@@ -239,7 +240,9 @@ def _join_all(raw: np.ndarray) -> list[Any]:
 
 def _first_all(raw: np.ndarray) -> list[Any]:
     return [
-        (v[0] if v and type(v[0]) is str else _first(v)) if type(v) is list else _first(v)
+        (None if not v else v[0] if type(v[0]) is str else _first(v))
+        if type(v) is list
+        else _first(v)
         for v in raw.tolist()
     ]
 
@@ -249,11 +252,18 @@ def _generic(dicts: list[Any], path: str, skip: frozenset[str], out: dict[str, A
     keys: set[Any] = set().union(*dicts)
     for key in sorted(k for k in keys - skip if isinstance(k, str)):
         vals = [d.get(key) for d in dicts]
-        if any(isinstance(v, dict) for v in vals):
+        if dict in set(map(type, vals)):
             sub = [v if isinstance(v, dict) else _EMPTY for v in vals]
             _generic(sub, f"{path}{key}_", frozenset(), out)
         else:
             out[path + key] = _infer_array(vals)
+
+
+def _coerce(r: Any) -> dict[str, Any]:
+    """A result object as a dict; None (or anything not a mapping) → the shared _EMPTY."""
+    if isinstance(r, Mapping):
+        return dict(r)
+    return _EMPTY
 
 
 def _as_dict(r: Any) -> dict[str, Any]:
@@ -303,8 +313,8 @@ def _flatten(
     statuses: Sequence[str | None] | None,
     errors: Sequence[str | None] | None,
 ) -> pd.DataFrame:
-    rs = [r if type(r) is dict else _as_dict(r) for r in results]
-    present = np.fromiter((isinstance(r, dict) for r in results), bool, n)
+    rs = [r if type(r) is dict else _coerce(r) for r in results]
+    present = np.asarray([r is not _EMPTY for r in rs], dtype=bool)
     top = _table(rs, _TOP_ORDER)
     sections = {
         s: [v if type(v) is dict else _EMPTY for v in top[:, _TOP_ORDER.index(s)]]
@@ -332,7 +342,7 @@ def _flatten(
     disc = top[:, _TOP_ORDER.index("discovered_contacts")]
 
     # status
-    disc_n = np.fromiter((len(d) if isinstance(d, list) else 0 for d in disc), np.int64, n)
+    disc_n = np.asarray([len(d) if type(d) is list else 0 for d in disc], dtype=np.int64)
     has_email = ~np.asarray(cols["email"].isna())
     has_phone = ~np.asarray(cols["phones"].isna())
     if enrichment_type == "partial":
@@ -394,7 +404,9 @@ def _flatten(
         _generic(sections[s], f"{s}_", _SECTION_KNOWN[s], extra)
     for k, v in extra.items():
         cols.setdefault(k, v)  # a known name always wins
-    return pd.DataFrame({prefix + k: v for k, v in cols.items()}, index=pd.RangeIndex(n))
+    return pd.DataFrame(
+        {prefix + k: v for k, v in cols.items()}, index=pd.RangeIndex(n), copy=False
+    )
 
 
 # --------------------------------------------------------------------------- assemble
@@ -477,7 +489,7 @@ def assemble(
             err[none] = given_err[none]
             err[pd.isna(err)] = None
             data[err_name] = _str_array(err.tolist())
-    block = pd.DataFrame(data, index=pd.RangeIndex(n))
+    block = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
     block.columns = pd.Index(labels, tupleize_cols=True) if labels else block.columns
     left = df.set_axis(pd.RangeIndex(n), axis=0)
     out = pd.concat([left, block], axis=1).set_axis(df.index, axis=0)
