@@ -50,6 +50,16 @@ _LAZY: dict[str, str] = {
     "TaskResult": "cleanlist_pandas.models",
     "DeliveryLog": "cleanlist_pandas.models",
     "Delivery": "cleanlist_pandas.models",
+    "WorkflowSummary": "cleanlist_pandas.models",
+    "Prospect": "cleanlist_pandas.models",
+    "Company": "cleanlist_pandas.models",
+    "validate_contacts": "cleanlist_pandas.client",
+    "Pacer": "cleanlist_pandas._http",
+    "PacerStats": "cleanlist_pandas._http",
+    "RetryScheduled": "cleanlist_pandas._http",
+    "PacerWait": "cleanlist_pandas._http",
+    "RequestSent": "cleanlist_pandas._http",
+    "ResponseReceived": "cleanlist_pandas._http",
     **{
         name: _ERRORS
         for name in (
@@ -70,6 +80,8 @@ _LAZY: dict[str, str] = {
             "RateLimitError",
             "ServerError",
             "WaitTimeoutError",
+            "LoopThreadError",
+            "UnexpectedResponseError",
         )
     },
 }

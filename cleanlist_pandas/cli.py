@@ -234,7 +234,7 @@ def cmd_api(args: argparse.Namespace) -> int:
             if args.command == "validate-key":
                 info = client.validate_key()
                 print(
-                    f"valid: {info.valid}  key: {client.aio.api_key_masked}  "
+                    f"valid: {info.valid}  key: {client.api_key_masked}  "
                     f"organization: {info.organization_id}  user: {info.user_id}"
                 )
             elif args.command == "balance":
@@ -315,7 +315,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("== 1. The API quickstart from Python")
             info = client.validate_key()
             print(
-                f"   key {client.aio.api_key_masked} valid={info.valid} "
+                f"   key {client.api_key_masked} valid={info.valid} "
                 f"organization={info.organization_id}"
             )
             print(f"   balance: {client.balance().credits:,.2f} credits")

@@ -602,6 +602,11 @@ class Client:
         return self._async
 
     @property
+    def api_key_masked(self) -> str:
+        """The key as it may be shown: ``clapi_…1a2b``."""
+        return self._async.api_key_masked
+
+    @property
     def settings(self) -> Settings:
         return self._async.settings
 

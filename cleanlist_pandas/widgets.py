@@ -36,8 +36,7 @@ class Panel:
     def __init__(self, client: Any = None) -> None:
         self._client = client
         self._lock = threading.Lock()
-        inner = getattr(client, "aio", client)
-        self.key_masked: str | None = getattr(inner, "api_key_masked", None)
+        self.key_masked: str | None = getattr(client, "api_key_masked", None)
         self.organization_id: str | None = None
         self.key_valid: bool | None = None
         self.credits: float | None = None
@@ -51,7 +50,7 @@ class Panel:
             from cleanlist_pandas.client import Client
 
             self._client = Client()
-            self.key_masked = self._client.aio.api_key_masked
+            self.key_masked = self._client.api_key_masked
         try:
             info = self._client.validate_key()
             bal = self._client.balance()

@@ -169,9 +169,7 @@ class _Prepared:
         if keep:
             contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
             self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
-        self.resumed_workflows = sum(
-            1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE)
-        )
+        self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
 
     @property
     def worst_case(self) -> float:
@@ -258,9 +256,7 @@ def _finalize(
     prospects = None
     if p.enrichment_type == "prospecting_only":
         prospects = discovered_contacts_frame(df, results, p.row_codes)
-    counts = {
-        str(k): int(v) for k, v in out[prep.options.prefix + "status"].value_counts().items()
-    }
+    counts = {str(k): int(v) for k, v in out[prep.options.prefix + "status"].value_counts().items()}
     return out, prospects, counts
 
 
