@@ -5,7 +5,18 @@
 - :mod:`.merge` — :func:`flatten_results`, :func:`assemble`, :func:`build_output`,
   :func:`discovered_contacts_frame`: results → ``cl_*`` columns next to the input rows.
 
-The engine (submission, polling) lives beside these modules and glues them together.
+The engine (submission, polling) lives beside these modules and glues them together::
+
+    mapped = map_contacts(df, columns)                       # MappingError if ambiguous
+    p = plan(mapped, etype, cache_lookup=lambda fps: cache.get_many(fps, etype))
+    results, workflow_ids, statuses = p.initial_results()   # cache hits pre-filled
+    for chunk in p.iter_chunks():                            # ≤ 250 contacts each
+        resp = submit(chunk.contacts)                        # task_ids in chunk order
+        ...                                                  # poll; for each result r of
+        results[u] = r; workflow_ids[u] = wf                 # unique id u = chunk.unique_ids[k]
+        # (ambiguous submission → statuses[u] = "unknown"; never sent → leave None)
+    cache.put_many(zip(p.fingerprints[ids], [results[u] for u in ids], wfs, tids), etype)
+    out = build_output(df, p, results, statuses=statuses, workflow_ids=workflow_ids)
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ Decisions:
   found), ``failed`` (task failed), ``unknown`` (a task still pending/processing, or an
   unreadable status), and for rows without a result: ``skipped`` (invalid input),
   ``not_submitted`` (default), or what the caller says (e.g. ``unknown`` after an ambiguous
-  submission).
+  submission, ``pending`` for a submitted contact whose result was not collected because
+  the run was interrupted — a re-run resumes it).
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ def test_missing_results_get_given_status() -> None:
     assert pd.isna(out.loc[2, "cl_error"])
     with pytest.raises(ValueError, match="unknown cl_status"):
         flatten_results([None], statuses=["nope"])
+    assert flatten_results([None], statuses=["pending"])["cl_status"].tolist() == ["pending"]
 
 
 def test_empty_results_keep_schema() -> None:
