@@ -331,7 +331,10 @@ def normalize_domains(values: Any, *, skip_free_mail: bool = False) -> np.ndarra
         None
         if v is None or v in _BLANK_WORDS
         else (m.group(1).strip(".").removeprefix("www.") if (m := match(v)) else "")
-        for v in (None if v is None else _to_text(v).strip().lower() for v in arr)
+        for v in [
+            v.strip().lower() if type(v) is str else None if v is None else _to_text(v).lower()
+            for v in arr.tolist()
+        ]
     ]
     hcodes, huniq = pd.factorize(hosts, use_na_sentinel=True)
     reg_arr = np.empty(len(huniq), dtype=object)
