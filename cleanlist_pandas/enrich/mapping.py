@@ -131,7 +131,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "email1",
         "primaryemail",
     ),
-    "full_name": ("fullname", "name", "contactname", "personname", "leadname", "contact"),
+    "full_name": ("fullname", "name", "contactname", "personname", "leadname"),
 }
 
 #: Free-mail providers: their domain says nothing about the employer, so an e-mail address
