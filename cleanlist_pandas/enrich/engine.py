@@ -53,6 +53,8 @@ from cleanlist_pandas.errors import CleanlistError
 
 log = logging.getLogger(__name__)
 
+#: On Ctrl-C, how long a submission already on the wire may take to answer (seconds).
+SUBMIT_GRACE_S = 3.0
 #: Errors after which nothing more is submitted: the key, the plan or the credits.
 STOP_STATUSES = frozenset({401, 402, 403})
 
@@ -207,6 +209,7 @@ class Engine:
         self._changed: asyncio.Condition | None = None  # created in run(), on the loop
         self._durations: list[float] = []
         self._pollers: set[asyncio.Task[None]] = set()
+        self._submits: set[asyncio.Task[None]] = set()
 
     # -- control --------------------------------------------------------------------------
     def stop(self, reason: str) -> None:
@@ -283,6 +286,10 @@ class Engine:
                 await asyncio.gather(*list(self._pollers), return_exceptions=True)
         except asyncio.CancelledError:
             self.interrupt()
+            # Let submissions on the wire settle (bounded by SUBMIT_GRACE_S) so the journal
+            # knows their workflow ids before the interrupt reaches the caller.
+            if self._submits:
+                await asyncio.gather(*list(self._submits), return_exceptions=True)
             raise
         finally:
             if self._interrupted:
@@ -292,7 +299,7 @@ class Engine:
 
     async def _submit_all(self, to_send: Sequence[tuple[str, Mapping[str, str]]]) -> None:
         sem = asyncio.Semaphore(self.max_concurrent_submits)
-        submits: set[asyncio.Task[None]] = set()
+        submits = self._submits
         start = self.journal.next_chunk_number(self.job_id)
         pos = 0
         number = start
@@ -353,20 +360,31 @@ class Engine:
         try:
             self.journal.record_sending(self.job_id, chunk.number, chunk.fingerprints)
             self.outcome.requests_submit += 1
-            try:
-                sub = await self.client.submit(
+            request = asyncio.ensure_future(
+                self.client.submit(
                     list(chunk.contacts),
                     enrichment_type=self.enrichment_type,
                     webhook_url=self.webhook_url,
                 )
+            )
+            cancelled = False
+            try:
+                sub = await asyncio.shield(request)
             except asyncio.CancelledError:
-                # Cancelled while the request may have been on the wire: ambiguous.
-                self.journal.record_ambiguous(
-                    self.job_id, chunk.number, "interrupted while sending"
-                )
-                self.outcome.ambiguous_chunks.append(chunk.number)
-                self._mark(chunk.fingerprints, "unknown", _ambiguous_message(chunk.number, None))
-                raise
+                # Ctrl-C while the request is on the wire: wait a moment for its answer, so a
+                # workflow that was created is journaled (and collected by the next run)
+                # instead of being left ambiguous.
+                cancelled = True
+                try:
+                    sub = await asyncio.wait_for(request, SUBMIT_GRACE_S)
+                except (TimeoutError, asyncio.CancelledError, CleanlistError) as exc:
+                    request.cancel()
+                    note = f"interrupted while sending ({type(exc).__name__})"
+                    self.journal.record_ambiguous(self.job_id, chunk.number, note)
+                    self.outcome.ambiguous_chunks.append(chunk.number)
+                    msg = _ambiguous_message(chunk.number, note)
+                    self._mark(chunk.fingerprints, "unknown", msg)
+                    raise asyncio.CancelledError() from None
             except CleanlistError as exc:
                 self._submit_failed(chunk, exc)
                 return
@@ -384,6 +402,8 @@ class Engine:
             self._in_flight[workflow_id] = self._in_flight.pop(reservation)
             reservation = workflow_id
             self._emit(ChunkSubmitted(chunk.number, workflow_id, len(chunk.fingerprints)))
+            if cancelled:
+                raise asyncio.CancelledError()
             self._start_poller(
                 chunk.number,
                 workflow_id,
