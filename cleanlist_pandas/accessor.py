@@ -22,6 +22,25 @@ if TYPE_CHECKING:
     from cleanlist_pandas.enrich.mapping import MappedContacts
 
 
+_OPTION_NAMES = (
+    "enrichment_type",
+    "columns",
+    "prefix",
+    "max_credits",
+    "cache",
+    "progress",
+    "webhook_url",
+    "errors",
+    "resend_unknown",
+    "poll",
+)
+
+
+def _option_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The run options among a method's arguments (``Options`` fields)."""
+    return {name: arguments[name] for name in _OPTION_NAMES if name in arguments}
+
+
 @pd.api.extensions.register_dataframe_accessor("cleanlist")
 class CleanlistAccessor:
     """Cleanlist enrichment for a DataFrame of leads: ``df.cleanlist.enrich()``."""
@@ -76,18 +95,7 @@ class CleanlistAccessor:
         """
         from cleanlist_pandas.enrich.job import Options, enrich
 
-        options = Options(
-            enrichment_type=enrichment_type,
-            columns=columns,
-            prefix=prefix,
-            max_credits=max_credits,
-            cache=cache,
-            progress=progress,
-            webhook_url=webhook_url,
-            errors=errors,
-            resend_unknown=resend_unknown,
-            poll=poll,
-        )
+        options = Options(**_option_args(locals()))
         return enrich(
             self._obj, options, api_key=api_key, base_url=base_url, client=client, wait=wait
         )
@@ -117,18 +125,7 @@ class CleanlistAccessor:
         """
         from cleanlist_pandas.enrich.job import Options, aenrich
 
-        options = Options(
-            enrichment_type=enrichment_type,
-            columns=columns,
-            prefix=prefix,
-            max_credits=max_credits,
-            cache=cache,
-            progress=progress,
-            webhook_url=webhook_url,
-            errors=errors,
-            resend_unknown=resend_unknown,
-            poll=poll,
-        )
+        options = Options(**_option_args(locals()))
         return await aenrich(
             self._obj, options, api_key=api_key, base_url=base_url, client=client
         )

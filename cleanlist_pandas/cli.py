@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             src = Path(__file__).with_name("data") / "sample_leads.csv"
             df = read_leads(src)
             print(f"   {src.name}: {len(df)} rows, columns {list(df.columns)}")
-            print(df.cleanlist.mapping().describe().replace("\n", "\n   "))
+            print("   " + df.cleanlist.mapping().describe().replace("\n", "\n   "))
             print(df.cleanlist.estimate("full", client=client))
             poll = PollPolicy(first=5 * ts, min_interval=ts, max_interval=30 * ts)
             out = df.cleanlist.enrich("full", client=client, poll=poll)

@@ -40,9 +40,19 @@ class ProgressBar:
     True
     """
 
-    def __init__(self, *, disable: bool = False, desc: str = "Enriching", **tqdm_kwargs: Any):
+    def __init__(
+        self,
+        *,
+        disable: bool = False,
+        desc: str = "Enriching",
+        draw_on_event: bool = True,
+        **tqdm_kwargs: Any,
+    ):
         self._lock = threading.Lock()
         self._disable = disable
+        # False: events only update the counters and refresh() draws, from the thread that
+        # calls it (the caller's thread in a notebook cell, so widget updates stay there).
+        self._draw_on_event = draw_on_event
         self._desc = desc
         self._tqdm_kwargs = tqdm_kwargs
         self._bar: Any = None
@@ -54,9 +64,11 @@ class ProgressBar:
         self.note = ""
         self.finished = False
         self.failed = False
+        self._last_postfix = ""
+        self._closed = False
 
     def _ensure_bar(self) -> Any:
-        if self._bar is None and not self._disable:
+        if self._bar is None and not self._disable and not self._closed:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -97,18 +109,30 @@ class ProgressBar:
                 self.failed = True
             elif isinstance(event, JobFinished):
                 self.finished = True
-            bar = self._ensure_bar()
-            if bar is None:
-                return
+            if self._draw_on_event or self.finished:
+                self._draw_locked()
+
+    def refresh(self) -> None:
+        """Draw the current counters (called about every 0.1 s by the waiting thread)."""
+        with self._lock:
+            self._draw_locked()
+
+    def _draw_locked(self) -> None:
+        bar = self._ensure_bar()
+        if bar is not None:
             if bar.total != self.total:
                 bar.total = self.total
             if self.done > bar.n:
                 bar.update(self.done - bar.n)
-            bar.set_postfix_str(self._postfix(), refresh=True)
-            if self.finished:
-                self._close_locked()
+            postfix = self._postfix()
+            if postfix != self._last_postfix:
+                self._last_postfix = postfix
+                bar.set_postfix_str(postfix, refresh=True)
+        if self.finished:
+            self._close_locked()
 
     def _close_locked(self) -> None:
+        self._closed = True
         if self._bar is not None:
             if self.failed and hasattr(self._bar, "colour"):
                 self._bar.colour = "red"

@@ -15,11 +15,11 @@ True
 
 from __future__ import annotations
 
-import html
 import threading
 from datetime import datetime
 from typing import Any
 
+from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas.enrich.job import running_jobs
 
 
@@ -95,17 +95,10 @@ class Panel:
         return rows
 
     def __repr__(self) -> str:
-        width = max(len(k) for k, _ in self._rows())
-        lines = ["Cleanlist"] + [f"  {k:<{width}}  {v}" for k, v in self._rows()]
-        return "\n".join(lines)
+        return text_table("Cleanlist", self._rows())
 
     def _repr_html_(self) -> str:
-        cells = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._rows()
-        )
-        return f"<div><strong>Cleanlist</strong><table>{cells}</table></div>"
+        return html_table("Cleanlist", self._rows())
 
     # -- widget ---------------------------------------------------------------------------
     def widget(self) -> Any:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import ENRICHMENT_TYPES, MAX_UNIT_COST
+from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.events import (
@@ -469,10 +470,10 @@ class EnrichmentJob:
 
 
 def _prepare_run(
-    df: pd.DataFrame, options: Options, listeners: list[Listener]
+    df: pd.DataFrame, options: Options, listeners: list[Listener], *, draw_on_event: bool = True
 ) -> tuple[_Prepared, ProgressBar, list[Listener]]:
     prep = _Prepared(df, options)
-    bar = ProgressBar(disable=not options.progress)
+    bar = ProgressBar(disable=not options.progress, draw_on_event=draw_on_event)
     all_listeners: list[Listener] = [bar, *listeners]
     return prep, bar, all_listeners
 
@@ -510,7 +511,10 @@ def enrich(
     from cleanlist_pandas.runner import get_loop_thread, run_sync
 
     sync_client, owned = _make_sync_client(api_key, base_url, client)
-    prep, bar, all_listeners = _prepare_run(df, options, list(listeners or ()))
+    # wait=True: the caller's thread draws the bar (run_sync's tick), never the loop thread
+    prep, bar, all_listeners = _prepare_run(
+        df, options, list(listeners or ()), draw_on_event=not wait
+    )
     emit(all_listeners, prep.planned_event())
     aclient = sync_client.aio
     hook = _client_listener(all_listeners)
@@ -540,7 +544,7 @@ def enrich(
         return EnrichmentJob(df, prep, engine, bar, future, lt.loop, cleanup)
 
     try:
-        outcome = run_sync(coro)
+        outcome = run_sync(coro, tick=bar.refresh)
     except KeyboardInterrupt:
         cleanup()
         note = (
@@ -674,17 +678,10 @@ class Estimate:
         return rows
 
     def __repr__(self) -> str:
-        rows = self._lines()
-        w = max(len(k) for k, _ in rows)
-        return "Cleanlist estimate\n" + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+        return text_table("Cleanlist estimate", self._lines())
 
     def _repr_html_(self) -> str:
-        cells = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
-            for k, v in self._lines()
-        )
-        return f"<div><strong>Cleanlist estimate</strong><table>{cells}</table></div>"
+        return html_table("Cleanlist estimate", self._lines(), align="right")
 
 
 def estimate(
