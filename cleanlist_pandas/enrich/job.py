@@ -133,7 +133,7 @@ def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:
 class _Prepared:
     """Everything decided before the first request: mapping, plan, journal job, to-send."""
 
-    def __init__(self, df: pd.DataFrame, options: Options) -> None:
+    def __init__(self, df: pd.DataFrame, options: Options, *, create_job: bool = True) -> None:
         _check_options(options)
         self.options = options
         base = options.cache_dir or default_cache_dir()
@@ -148,9 +148,14 @@ class _Prepared:
         lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
         self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup)
         self.key = job_key(t, self.plan.fingerprints)
-        self.job = self.journal.open_job(self.key, t, rows=self.plan.n_rows)
-        self.job_id = self.job.job_id
-        chunks = self.journal.chunks(self.job_id)
+        # estimate() only looks: it must not leave a job behind in the journal
+        job = (
+            self.journal.open_job(self.key, t, rows=self.plan.n_rows)
+            if create_job
+            else self.journal.find_open(self.key)
+        )
+        self.job_id = job.job_id if job is not None else ""
+        chunks = self.journal.chunks(self.job_id) if job is not None else []
         cached = self.plan.cached
         journaled: set[str] = set()
         self.resume_chunks = []
@@ -693,7 +698,7 @@ def estimate(
     client: Any = None,
 ) -> Estimate:
     """Plan a run and read the balance (a free GET); no bulk request, nothing spent."""
-    prep = _Prepared(df, options)
+    prep = _Prepared(df, options, create_job=False)
     try:
         counts = prep.plan.counts()
         counts["to_send"] = len(prep.to_send)

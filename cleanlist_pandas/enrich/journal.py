@@ -124,16 +124,25 @@ class Journal:
             self._db.close()
 
     # -- jobs ---------------------------------------------------------------------------
+    def find_open(self, key: str) -> JobRecord | None:
+        """The unfinished job with this key, if any (creates nothing)."""
+        with self._lock:
+            return self._find_open_locked(key)
+
+    def _find_open_locked(self, key: str) -> JobRecord | None:
+        row = self._db.execute(
+            "SELECT job_id, key, enrichment_type, rows, state, created_at FROM jobs "
+            "WHERE key = ? AND state = 'open' ORDER BY created_at DESC LIMIT 1",
+            (key,),
+        ).fetchone()
+        return None if row is None else JobRecord(*row)
+
     def open_job(self, key: str, enrichment_type: str, *, rows: int) -> JobRecord:
         """Return the unfinished job with this key, or start a new one."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT job_id, key, enrichment_type, rows, state, created_at FROM jobs "
-                "WHERE key = ? AND state = 'open' ORDER BY created_at DESC LIMIT 1",
-                (key,),
-            ).fetchone()
-            if row is not None:
-                return JobRecord(*row)
+            found = self._find_open_locked(key)
+            if found is not None:
+                return found
             job_id = "job_" + uuid.uuid4().hex[:16]
             now = _now()
             self._db.execute(

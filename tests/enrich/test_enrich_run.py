@@ -512,3 +512,21 @@ def test_progress_bar_notes_the_rate_limit_wait(sandbox: Sandbox) -> None:
     assert waits and "rate limit" in waits[0].reason
     assert bar.done == bar.total == 1000
     c.close()
+
+
+def test_estimate_leaves_no_job_and_reports_resumable(make_sandbox: Any, _cache_dir: Path) -> None:
+    from cleanlist_pandas.enrich.job import JOURNAL_FILENAME
+    from cleanlist_pandas.enrich.journal import Journal
+
+    sb = make_sandbox(time_scale=0.05)
+    client = client_for(sb)
+    df = leads(1000)
+    df.cleanlist.estimate(client=client)
+    j = Journal(_cache_dir / JOURNAL_FILENAME)
+    assert j.jobs() == []
+    interrupt_after_first_chunk(df, client)
+    est = df.cleanlist.estimate(client=client)
+    assert est.resumable_workflows >= 1 and "resumable workflows" in repr(est)
+    assert len(j.jobs()) == 1
+    j.close()
+    client.close()
