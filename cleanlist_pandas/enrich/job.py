@@ -130,6 +130,19 @@ def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _running_with_key(key: str) -> EnrichmentJob | None:
+    with _running_lock:
+        return next((j for j in _running if j.key == key), None)
+
+
+class _AlreadyRunning(Exception):
+    """The same call is already running in this process (e.g. a re-run cell, wait=False)."""
+
+    def __init__(self, job: EnrichmentJob) -> None:
+        super().__init__(job.job_id)
+        self.job = job
+
+
 class _Prepared:
     """Everything decided before the first request: mapping, plan, journal job, to-send."""
 
@@ -148,6 +161,11 @@ class _Prepared:
         lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
         self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup)
         self.key = job_key(t, self.plan.fingerprints)
+        if create_job:
+            running = _running_with_key(self.key)
+            if running is not None:
+                self.close()
+                raise _AlreadyRunning(running)
         # estimate() only looks: it must not leave a job behind in the journal
         job = (
             self.journal.open_job(self.key, t, rows=self.plan.n_rows)
@@ -378,6 +396,7 @@ class EnrichmentJob:
         cleanup: Any,
     ) -> None:
         self.job_id = prep.job_id
+        self.key = prep.key
         self.enrichment_type = prep.options.enrichment_type
         self._df: pd.DataFrame | None = df
         self._prep = prep
@@ -515,11 +534,17 @@ def enrich(
     """
     from cleanlist_pandas.runner import get_loop_thread, run_sync
 
-    sync_client, owned = _make_sync_client(api_key, base_url, client)
     # wait=True: the caller's thread draws the bar (run_sync's tick), never the loop thread
-    prep, bar, all_listeners = _prepare_run(
-        df, options, list(listeners or ()), draw_on_event=not wait
-    )
+    try:
+        prep, bar, all_listeners = _prepare_run(
+            df, options, list(listeners or ()), draw_on_event=not wait
+        )
+    except _AlreadyRunning as running:
+        # The same call is still running in the background (a re-run cell): attach to it
+        # rather than submit the same contacts a second time.
+        log.info("attaching to the running job %s", running.job.job_id)
+        return running.job.result() if wait else running.job
+    sync_client, owned = _make_sync_client(api_key, base_url, client)
     emit(all_listeners, prep.planned_event())
     aclient = sync_client.aio
     hook = _client_listener(all_listeners)
@@ -600,7 +625,12 @@ async def aenrich(
 
     owned = client is None
     aclient = client if client is not None else AsyncClient(api_key=api_key, base_url=base_url)
-    prep, bar, all_listeners = _prepare_run(df, options, list(listeners or ()))
+    try:
+        prep, bar, all_listeners = _prepare_run(df, options, list(listeners or ()))
+    except _AlreadyRunning as running:
+        if owned:
+            await aclient.aclose()
+        return await asyncio.to_thread(running.job.result)
     hook = _client_listener(all_listeners)
     aclient.add_listener(hook)
     try:

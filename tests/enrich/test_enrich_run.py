@@ -530,3 +530,17 @@ def test_estimate_leaves_no_job_and_reports_resumable(make_sandbox: Any, _cache_
     assert len(j.jobs()) == 1
     j.close()
     client.close()
+
+
+def test_rerunning_a_cell_attaches_to_the_running_job(make_sandbox: Any) -> None:
+    sb = make_sandbox(time_scale=0.05)
+    client = client_for(sb)
+    df = leads(1000)
+    job = df.cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False)
+    again = df.cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False)
+    assert again is job  # not a second submission of the same contacts
+    out = df.cleanlist.enrich(client=client, poll=FAST, progress=False)  # waits for it
+    assert out is job.result()
+    assert bulk_requests(sb) == 4
+    assert_no_double_charge(sb)
+    client.close()
