@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 SUBMIT_GRACE_S = 3.0
 #: Errors after which nothing more is submitted: the key, the plan or the credits.
 STOP_STATUSES = frozenset({401, 402, 403})
+#: Answers to a submission after which the workflow may or may not exist (spec §7); 503 is
+#: "not processed" and stays out.
+AMBIGUOUS_SUBMIT_STATUSES = frozenset({500, 502, 504})
 
 
 class _ClientLike(Protocol):
@@ -419,8 +422,9 @@ class Engine:
             await self._notify()
 
     def _submit_failed(self, chunk: Chunk, exc: CleanlistError) -> None:
+        """Sort a failed submission: ambiguous, refused as invalid, or refused (stop)."""
         code = _status_code(exc)
-        if _is_ambiguous(exc) or (code is not None and code >= 500):
+        if _is_ambiguous(exc) or code in AMBIGUOUS_SUBMIT_STATUSES:
             note = f"{type(exc).__name__}: {exc}"
             self.journal.record_ambiguous(self.job_id, chunk.number, note)
             self.outcome.ambiguous_chunks.append(chunk.number)
@@ -429,19 +433,23 @@ class Engine:
             return
         # Refused before processing: nothing was created, nothing will be charged.
         self.journal.forget_chunk(self.job_id, chunk.number)
-        if code in STOP_STATUSES or code is None:
-            if self.outcome.stop_error is None:
-                self.outcome.stop_error = exc
-            self.stop(f"{type(exc).__name__} ({code})" if code else type(exc).__name__)
-            self._mark(
-                chunk.fingerprints,
-                "not_submitted",
-                _not_submitted_message(self.outcome.stop_reason or ""),
-            )
-        else:  # 400/422: our validation let through something the API refuses — a bug
+        if code in (400, 422):
+            # Our local validation let through something the API refuses (a bug): these rows
+            # fail, the other chunks go on.
             self._mark(chunk.fingerprints, "failed", f"refused by the API: {exc}")
             if self.outcome.stop_error is None:
                 self.outcome.stop_error = exc
+            return
+        # 401/402/403, 429 beyond the retry cap, 503 after retries, no connection, a wrong
+        # base URL (404): stop submitting at once; what is in flight is still collected.
+        if self.outcome.stop_error is None:
+            self.outcome.stop_error = exc
+        self.stop(f"{type(exc).__name__} ({code})" if code else type(exc).__name__)
+        self._mark(
+            chunk.fingerprints,
+            "not_submitted",
+            _not_submitted_message(self.outcome.stop_reason or ""),
+        )
 
     # -- polling --------------------------------------------------------------------------
     def _start_poller(

@@ -544,3 +544,18 @@ def test_rerunning_a_cell_attaches_to_the_running_job(make_sandbox: Any) -> None
     assert bulk_requests(sb) == 4
     assert_no_double_charge(sb)
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(503, "not_submitted"), (500, "unknown"), (502, "unknown"), (429, "not_submitted")],
+)
+def test_submission_failures_are_sorted(sandbox: Sandbox, status: int, expected: str) -> None:
+    # the client retries 429/503 on a bulk request; with retries off, the answer reaches the
+    # engine, which must tell "not processed" (503, 429) from "may exist" (500, 502)
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12, max_retries=0)
+    sandbox.inject_fault("bulk", "status", status=status, times=1)
+    with pytest.warns(CleanlistWarning):
+        out = run(leads(10), c)
+    assert (out["cl_status"] == expected).all()
+    c.close()
