@@ -53,6 +53,9 @@ from cleanlist_pandas.errors import CleanlistError
 
 log = logging.getLogger(__name__)
 
+#: Status polls of one workflow that may fail in a row (after the client's own retries)
+#: before the run gives up on it; its rows end ``pending`` and the next run collects them.
+MAX_POLL_FAILURES = 5
 #: On Ctrl-C, how long a submission already on the wire may take to answer (seconds).
 SUBMIT_GRACE_S = 3.0
 #: Errors after which nothing more is submitted: the key, the plan or the credits.
@@ -506,6 +509,7 @@ class Engine:
             first_delay = expected * 1.05 if expected is not None else self.poll.first
         delay = first_delay
         last_seen_running = 0.0
+        failures = 0
         try:
             while True:
                 if delay > 0:
@@ -521,16 +525,23 @@ class Engine:
                         if self.outcome.stop_error is None:
                             self.outcome.stop_error = exc
                         self.stop(f"{type(exc).__name__} ({code})")
-                        self._mark(fingerprints, "unknown", _resume_message(workflow_id, exc))
+                        self._mark(fingerprints, "pending", _resume_message(workflow_id, exc))
                         return
                     if code == 404:
                         self._mark(fingerprints, "failed", f"workflow {workflow_id} not found")
                         self.journal.record_done(self.job_id, chunk)
                         return
-                    # retries exhausted on a transient error: keep trying, more slowly
+                    # The client's retries are used up on a transient error: keep trying,
+                    # more slowly, then give up on this run; the journal keeps the workflow
+                    # and the next run collects it (polling is free).
+                    failures += 1
+                    if failures >= MAX_POLL_FAILURES:
+                        self._mark(fingerprints, "pending", _resume_message(workflow_id, exc))
+                        return
                     self._emit(Waiting(self.poll.max_interval, f"status poll failed: {exc}"))
                     delay = self.poll.max_interval
                     continue
+                failures = 0
                 elapsed = time.monotonic() - submitted_at
                 completed, total = _summary_counts(status)
                 state = str(getattr(status, "status", ""))

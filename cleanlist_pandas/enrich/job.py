@@ -314,6 +314,11 @@ def _report(
             "never resent automatically); see cl_error, then re-run with resend_unknown=True "
             "if they were not processed."
         )
+    if counts.get("pending"):
+        parts.append(
+            f"{counts['pending']} rows are 'pending': submitted, but their results were not "
+            "read back; run the same call again to collect them (no new charge)."
+        )
     message = " ".join(parts)
     if prep.options.errors == "raise":
         if exc is not None:

@@ -559,3 +559,17 @@ def test_submission_failures_are_sorted(sandbox: Sandbox, status: int, expected:
         out = run(leads(10), c)
     assert (out["cl_status"] == expected).all()
     c.close()
+
+
+def test_status_endpoint_down_leaves_rows_pending_then_resume(sandbox: Sandbox) -> None:
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12, max_retries=0)
+    sandbox.inject_fault("status", "status", status=500, times=None)
+    with pytest.warns(CleanlistWarning, match="run the same call again to collect"):
+        out = run(leads(300), c)
+    assert (out["cl_status"] == "pending").all()
+    assert out["cl_error"].str.contains("re-run the same call").all()
+    sandbox.clear_faults()
+    again = run(leads(300), c)
+    assert again["cl_status"].isin(["enriched", "not_found", "failed"]).all()
+    assert bulk_requests(sandbox) == 2  # collected, not resubmitted
+    c.close()
