@@ -351,3 +351,37 @@ def test_tldextract_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -
         assert ext.suffix_list_urls == () and not ext._cache.enabled
     finally:
         mp._extractor.cache_clear()
+
+
+def test_fast_suffix_walk_matches_tldextract_on_every_rule() -> None:
+    """The direct trie walk for plain hosts gives tldextract's answer, rule by rule."""
+    ext = mp._extractor()
+    trie = mp._suffix_trie()
+    assert trie is not None
+    rules = ext._get_tld_extractor().tlds_excl_private
+    hosts = {"com", "a.b", "localhost", "1.2.3.4", "10.0.0.1.com", "_dmarc.acme.io"}
+    hosts |= {"a-b.co.uk", "x.a-b.co.uk", "github.io", "a.github.io", "x.blogspot.com"}
+    for rule in rules:
+        base = rule.lstrip("!").replace("*", "wild")
+        hosts.update(pre + base for pre in ("", "a.", "b.a.", "w.x.y."))
+        if rule.startswith("*."):
+            hosts.update(pre + rule[2:] for pre in ("city.", "a.city.", "www.", "a.www."))
+    plain = [h for h in hosts if mp._PLAIN_HOST.match(h) and "xn--" not in h]
+    assert len(plain) > 20_000
+    diff = [
+        h
+        for h in plain
+        if mp._walk_suffix_trie(trie, h.split("."))
+        != (ext.extract_str(h).top_domain_under_public_suffix or None)
+    ]
+    assert diff == []
+
+
+@pytest.mark.parametrize(
+    "host", ["xn--bcher-kva.de", "münchen.de", "a..com", ".acme.com", "acme.com.", "ACME.com"]
+)
+def test_non_plain_hosts_take_the_tldextract_path(host: str) -> None:
+    assert mp._PLAIN_HOST.match(host) is None or "xn--" in host
+    mp._registered_domain.cache_clear()
+    want = mp._extractor().extract_str(host).top_domain_under_public_suffix or None
+    assert mp._registered_domain(host) == want
