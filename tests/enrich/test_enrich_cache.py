@@ -109,3 +109,17 @@ def test_many_and_threads(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         c.get_many(["x"], "full")
     c.close()  # idempotent
+
+
+def test_repeated_fingerprint_in_one_put_keeps_the_last_entry(tmp_path: Path) -> None:
+    """put_many sorts by key before inserting; the sort is stable, so the last one wins."""
+    with ResultCache(tmp_path) as c:
+        entries = [
+            ("b", {**DONE, "primary_email": "1@x.io"}, "w1", "t1"),
+            ("a", {**DONE, "primary_email": "a@x.io"}, "w", "ta"),
+            ("b", {**DONE, "primary_email": "2@x.io"}, "w2", "t2"),
+        ]
+        assert c.put_many(entries, "full") == 3
+        got = c.get_many(["b", "a", "b", "zz"], "full")
+        assert set(got) == {"a", "b"}
+        assert got["b"].result["primary_email"] == "2@x.io" and got["b"].workflow_id == "w2"
