@@ -176,3 +176,75 @@ def test_plan_and_merge_invariants(df: pd.DataFrame, etype: str, data: st.DataOb
 def test_doctests(module: str) -> None:
     res = doctest.testmod(importlib.import_module(module))
     assert res.failed == 0 and res.attempted > 0
+
+
+# ------------------------------------------------------- incremental flattening
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.text(max_size=3),
+    st.lists(st.text(max_size=2), max_size=2),
+    st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 2), max_size=2),
+)
+_RESULT = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {"status": st.sampled_from(["completed", "failed", "pending"])},
+        optional={
+            "task_id": st.text(max_size=3),
+            "primary_email": st.one_of(st.none(), st.just("e@x.io")),
+            "personal_phone_numbers": st.lists(st.just("+1"), max_size=2),
+            "credits_charged": st.one_of(st.none(), st.integers(0, 11), st.just(0.5)),
+            "workflow_id": st.one_of(st.none(), st.just("wf-own")),
+            "discovered_contacts": st.lists(st.just({"first_name": "A"}), max_size=2),
+            "prospect": st.one_of(
+                st.none(),
+                st.fixed_dictionaries(
+                    {}, optional={"seniority": _ANY_VALUE, "headline": _ANY_VALUE}
+                ),
+            ),
+            "custom": _ANY_VALUE,
+            "deep": st.dictionaries(st.sampled_from(["a", "b"]), _ANY_VALUE, max_size=2),
+        },
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_RESULT, max_size=12),
+    st.sampled_from([None, "partial", "full", "phone_only", "prospecting_only", "none"]),
+    st.data(),
+)
+def test_flattened_results_equal_flatten_results(
+    results: list[dict[str, object] | None], etype: str | None, data: st.DataObject
+) -> None:
+    """Adding results in batches (any order, any batch size) gives flatten_results' frame."""
+    from cleanlist_pandas.enrich.merge import FlattenedResults, flatten_results
+
+    n = len(results)
+    order = data.draw(st.permutations(range(n)))
+    added = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    batch = data.draw(st.integers(1, 5))
+    wf = data.draw(
+        st.one_of(st.none(), st.lists(st.sampled_from([None, "wf-1"]), min_size=n, max_size=n))
+    )
+    statuses = data.draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from([None, "unknown", "pending"]), min_size=n, max_size=n),
+        )
+    )
+    errors = None if statuses is None else [f"e{i}" for i in range(n)]
+    fr = FlattenedResults(n, enrichment_type=etype, batch=batch)
+    step = data.draw(st.integers(1, 4))
+    ids = [u for u in order if added[u]]
+    for i in range(0, len(ids), step):
+        part = ids[i : i + step]
+        fr.add(part, [results[u] for u in part])
+    kw = {"workflow_ids": wf, "statuses": statuses, "errors": errors}
+    want = flatten_results(results, enrichment_type=etype, **kw)
+    got = fr.frame(results, **kw)
+    pd.testing.assert_frame_equal(got, want)
