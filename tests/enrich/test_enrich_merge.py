@@ -271,3 +271,44 @@ def test_matches_json_normalize_baseline() -> None:
         v if isinstance(v, str) else pd.NA for v in ref["prospect.headline"]
     ]
     assert fast["cl_task_id"].tolist() == ref["task_id"].tolist()
+
+
+def test_build_output_with_results_flattened_on_arrival() -> None:
+    from cleanlist_pandas.enrich.mapping import map_contacts
+    from cleanlist_pandas.enrich.merge import FlattenedResults
+    from cleanlist_pandas.enrich.plan import plan
+
+    df = pd.DataFrame(
+        {"LinkedIn": [f"linkedin.com/in/p{i % 7}" for i in range(20)] + ["nope"]},
+        index=[f"r{i}" for i in range(21)],
+    )
+    p = plan(map_contacts(df), "full")
+    results: list[dict[str, object] | None] = [
+        {
+            "status": "completed",
+            "task_id": f"t{u}",
+            "primary_email": f"e{u}@x.io",
+            "credits_charged": 1,
+            "prospect": {"seniority": "vp"},
+        }
+        for u in range(p.n_unique)
+    ]
+    results[3] = None
+    wfs = [f"wf{u // 2}" for u in range(p.n_unique)]
+    fr = FlattenedResults(p.n_unique, enrichment_type="full", batch=2)
+    for start in range(0, p.n_unique, 2):
+        ids = list(range(start, min(start + 2, p.n_unique)))
+        fr.add(ids, [results[u] for u in ids])
+    assert len(fr) == p.n_unique - 1
+    kw = {"statuses": ["unknown"] * p.n_unique, "workflow_ids": wfs}
+    want = build_output(df, p, results, **kw)
+    pd.testing.assert_frame_equal(build_output(df, p, results, flat=fr, **kw), want)
+    # a result replaced after it was added: the batches are not used, the output is right
+    results[0] = {"status": "failed", "task_id": "t0"}
+    want = build_output(df, p, results, **kw)
+    pd.testing.assert_frame_equal(build_output(df, p, results, flat=fr, **kw), want)
+    # another prefix: ignored
+    out = build_output(df, p, results, flat=fr, prefix="x_", **kw)
+    assert "x_email" in out.columns
+    with pytest.raises(ValueError, match="out of range"):
+        fr.add([p.n_unique], [{"status": "completed"}])
