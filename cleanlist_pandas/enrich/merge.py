@@ -648,13 +648,13 @@ def assemble(
             status[none] = np.where(pd.isna(given[none]), "not_submitted", given[none])
         else:
             status[none] = "not_submitted"
-        data[st_name] = _str_array(status.tolist())
+        data[st_name] = pd.array(status, dtype="string")
         if row_error is not None:
             err = np.asarray(data[err_name], dtype=object)
             given_err = np.asarray(row_error, dtype=object)
             err[none] = given_err[none]
             err[pd.isna(err)] = None
-            data[err_name] = _str_array(err.tolist())
+            data[err_name] = pd.array(err, dtype="string")
     block = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
     block.columns = pd.Index(labels, tupleize_cols=True) if labels else block.columns
     left = df.set_axis(pd.RangeIndex(n), axis=0)
