@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import operator
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -512,8 +513,8 @@ class FlattenedResults:
             return None  # a unique id added twice
         res = results if isinstance(results, list) else list(results)
         for part_ids, objs in zip(self._ids, self._objs, strict=True):
-            now = [res[i] for i in part_ids.tolist()]
-            if any(a is not b for a, b in zip(now, objs, strict=True)):
+            now = list(map(res.__getitem__, part_ids.tolist()))
+            if len(now) != len(objs) or any(map(operator.is_not, now, objs)):
                 return None  # not the results that were added
         frames = list(self._frames)
         rest = np.flatnonzero(~done)
