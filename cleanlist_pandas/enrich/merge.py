@@ -423,7 +423,9 @@ class FlattenedResults:
     ``flat=``. The output is exactly ``flatten_results(results, ...)``: :meth:`frame`
     checks that every added result is the very object in ``results`` and that the batches
     agree on columns and dtypes (e.g. an unknown field typed differently in two batches),
-    and otherwise flattens everything at the end as before.
+    and otherwise flattens everything at the end as before. A result must not be modified
+    in place after it was added (its flattened row would be stale). Not thread-safe: add
+    from one thread (the engine's loop), build after the run.
 
     >>> fr = FlattenedResults(2, enrichment_type="partial")
     >>> res = [{"status": "completed", "primary_email": "a@x.io"}, None]
