@@ -33,7 +33,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +63,11 @@ STOP_STATUSES = frozenset({401, 402, 403})
 #: Answers to a submission after which the workflow may or may not exist (spec §7); 503 is
 #: "not processed" and stays out.
 AMBIGUOUS_SUBMIT_STATUSES = frozenset({500, 502, 504})
+
+
+#: Called on the loop thread with each finished workflow's (fingerprint, result) pairs, e.g.
+#: to cache and flatten results while the run still waits on the network.
+ResultsHook = Callable[[str, list[tuple[str, dict[str, Any]]]], None]
 
 
 class _ClientLike(Protocol):
@@ -193,6 +198,7 @@ class Engine:
         listeners: Sequence[Listener] = (),
         max_concurrent_submits: int = 4,
         chunk_size: int = 250,
+        on_results: ResultsHook | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -204,6 +210,7 @@ class Engine:
         self.listeners = list(listeners)
         self.max_concurrent_submits = max_concurrent_submits
         self.chunk_size = chunk_size
+        self.on_results = on_results
         self.unit_cost = MAX_UNIT_COST[enrichment_type]
         self.outcome = EngineOutcome(job_id=job_id)
         self._stop = False
@@ -577,6 +584,7 @@ class Engine:
             if tid is not None:
                 by_task[str(tid)] = row
         wf_status = str(getattr(status, "status", ""))
+        fresh: list[tuple[str, dict[str, Any]]] = []
         for i, fp in enumerate(fingerprints):
             tid = task_ids[i] if i < len(task_ids) else None
             result = by_task.get(str(tid)) if tid is not None else None
@@ -596,6 +604,7 @@ class Engine:
                 continue
             self.outcome.results[fp] = (result, workflow_id)
             self.outcome.missing.pop(fp, None)
+            fresh.append((fp, result))
             credits = result.get("credits_charged") or 0
             self.outcome.credits += float(credits)
             if (
@@ -605,6 +614,11 @@ class Engine:
             ):
                 self._found += 1
         self._done += len(fingerprints)
+        if fresh and self.on_results is not None:
+            try:
+                self.on_results(workflow_id, fresh)
+            except Exception:  # caching is an optimization: never lose the results over it
+                log.exception("results hook failed for workflow %s", workflow_id)
 
 
 def _ambiguous_message(chunk: int, note: str | None) -> str:

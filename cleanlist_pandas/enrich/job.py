@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
 import html
 import logging
@@ -47,7 +48,11 @@ from cleanlist_pandas.enrich.events import (
 )
 from cleanlist_pandas.enrich.journal import AMBIGUOUS, DONE, SENDING, SUBMITTED, Journal
 from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.merge import build_output, discovered_contacts_frame
+from cleanlist_pandas.enrich.merge import (
+    FlattenedResults,
+    build_output,
+    discovered_contacts_frame,
+)
 from cleanlist_pandas.enrich.plan import Plan, plan
 from cleanlist_pandas.errors import CleanlistError, InsufficientCreditsError
 from cleanlist_pandas.progress import ProgressBar
@@ -194,6 +199,24 @@ class _Prepared:
             contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
             self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
         self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
+        # Results are flattened as each workflow arrives, so the final merge only gathers.
+        self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
+
+    @functools.cached_property
+    def fp_index(self) -> dict[str, int]:
+        """fingerprint -> unique id in the plan."""
+        return dict(zip(self.plan.fingerprints.tolist(), range(self.plan.n_unique), strict=True))
+
+    def on_results(self, workflow_id: str, fresh: list[tuple[str, dict[str, Any]]]) -> None:
+        """Per finished workflow (loop thread): cache its results and flatten them now, while
+        the run still waits on the network, instead of all at the end."""
+        if self.cache is not None:
+            self.cache.put_many(
+                [(fp, res, workflow_id, res.get("task_id")) for fp, res in fresh],
+                self.options.enrichment_type,
+            )
+        index = self.fp_index
+        self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
 
     @property
     def worst_case(self) -> float:
@@ -226,32 +249,32 @@ class _Prepared:
 def _finalize(
     df: pd.DataFrame, prep: _Prepared, outcome: EngineOutcome, in_flight_note: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
-    """Merge cache hits and fresh results onto ``df``; write fresh results to the cache."""
+    """Merge cache hits and fresh results onto ``df`` (by unique contact, then by row)."""
     p = prep.plan
-    n = p.n_unique
-    results: list[Mapping[str, Any] | None] = [None] * n
-    statuses: list[str | None] = [None] * n
-    errors: list[str | None] = [None] * n
-    workflow_ids: list[str | None] = [None] * n
-    fresh = []
-    for i, fp in enumerate(p.fingerprints.tolist()):
-        if fp in outcome.results:
-            res, wf = outcome.results[fp]
-            results[i], workflow_ids[i] = res, wf
-            fresh.append((fp, res, wf, res.get("task_id")))
-        elif fp in p.cached:
-            hit = p.cached[fp]
-            results[i], workflow_ids[i] = hit.result, hit.workflow_id
-        elif fp in outcome.missing:
-            statuses[i], errors[i] = outcome.missing[fp]
-        elif outcome.interrupted and in_flight_note:
-            statuses[i], errors[i] = "pending", in_flight_note
-        else:
-            statuses[i] = "not_submitted"
-            reason = outcome.stop_reason or "the run stopped"
-            errors[i] = f"not submitted: {reason}. Re-run the same call to continue."
-    if prep.cache is not None and fresh:
-        prep.cache.put_many(fresh, p.enrichment_type)
+    # cache hits pre-filled (decoded in one pass); fresh results go in by unique id
+    results, workflow_ids, statuses = p.initial_results()
+    errors: list[str | None] = [None] * p.n_unique
+    index = prep.fp_index
+    fresh_ids = np.fromiter(
+        (index[fp] for fp in outcome.results), dtype=np.int64, count=len(outcome.results)
+    )
+    for u, (res, wf) in zip(fresh_ids.tolist(), outcome.results.values(), strict=True):
+        results[u], workflow_ids[u] = res, wf
+    for fp, (status, error) in outcome.missing.items():
+        u = index[fp]
+        if results[u] is None:
+            statuses[u], errors[u] = status, error
+    # what is left was never submitted (or was in flight when the run was interrupted)
+    for u in np.flatnonzero(
+        np.fromiter((r is None for r in results), bool, count=p.n_unique)
+    ).tolist():
+        if statuses[u] is None:
+            if outcome.interrupted and in_flight_note:
+                statuses[u], errors[u] = "pending", in_flight_note
+            else:
+                reason = outcome.stop_reason or "the run stopped"
+                statuses[u] = "not_submitted"
+                errors[u] = f"not submitted: {reason}. Re-run the same call to continue."
     out = build_output(
         df,
         p,
@@ -260,20 +283,15 @@ def _finalize(
         errors=errors,
         workflow_ids=workflow_ids,
         prefix=prep.options.prefix,
+        flat=prep.flat,
     )
     # cl_credits is what *this run* paid for the row: a duplicate row shares its first
     # occurrence's lookup and a cache hit costs nothing, so both show 0 and the column sums
     # to the run's spend.
     credits_col = prep.options.prefix + "credits"
-    codes = p.row_codes
-    paid_once = np.zeros(len(codes), dtype=bool)
-    if len(codes):
-        fresh_ids = np.fromiter(
-            (fp in outcome.results for fp in p.fingerprints.tolist()), bool, count=n
-        )
-        firsts = p.first_rows[fresh_ids]
-        paid_once[firsts] = True
-    if credits_col in out.columns:
+    if credits_col in out.columns and len(out):
+        paid_once = np.zeros(len(out), dtype=bool)
+        paid_once[p.first_rows[fresh_ids]] = True
         col = out[credits_col].copy()
         col[~paid_once & col.notna().to_numpy()] = 0
         out[credits_col] = col
@@ -518,6 +536,7 @@ def _new_engine(prep: _Prepared, aclient: Any, listeners: list[Listener]) -> Eng
         max_credits=o.max_credits,
         poll=o.poll,
         listeners=listeners,
+        on_results=prep.on_results,
     )
 
 
