@@ -849,6 +849,9 @@ def _input(contact: dict[str, Any]) -> dict[str, Any]:
     return {k: contact.get(k) for k in CONTACT_FIELDS}
 
 
+_NORMALIZED_PROSPECT = ("first_name", "last_name", "full_name", "linkedin_url")
+
+
 def _blank(task: _Task, status: str, etype: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "task_id": task.task_id,
@@ -876,6 +879,11 @@ def _result(task: _Task, outcome: Outcome, etype: str, error: str | None) -> dic
     out = _blank(task, "completed", etype)
     out["prospect"] = dict(outcome.prospect)
     out["company"] = dict(outcome.company)
+    if etype == "none":
+        # "none" finds nothing [doc]: only the contact as normalized and stored — names,
+        # profile URL, company name and domain — none of the looked-up fields.
+        out["prospect"] = {k: outcome.prospect.get(k) for k in _NORMALIZED_PROSPECT}
+        out["company"] = {k: outcome.company.get(k) for k in ("name", "domain")}
     if etype in ("partial", "full") and outcome.primary_email:
         out["primary_email"] = outcome.primary_email
         out["primary_email_status"] = outcome.primary_email_status

@@ -149,6 +149,12 @@ def test_none_type_costs_nothing_and_passes_at_zero(sandbox: Sandbox) -> None:
     assert all(r["credits_charged"] == 0 for r in body["results"])
     assert all(r["primary_email"] is None for r in body["results"])
     assert sandbox.balance() == 0 and sandbox.ledger() == []
+    # nothing is looked up: only the contact as normalized and stored comes back
+    for r in body["results"]:
+        if r["status"] == "completed":
+            assert set(r["prospect"]) == {"first_name", "last_name", "full_name", "linkedin_url"}
+            assert set(r["company"]) == {"name", "domain"}
+            assert not r["personal_phone_numbers"] and not r["other_emails"]
 
 
 def test_positive_credit_rule(make_sandbox: object) -> None:

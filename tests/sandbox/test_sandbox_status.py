@@ -167,10 +167,11 @@ def test_result_object_fields(sandbox: Sandbox, etype: str) -> None:
             "personal_phone_numbers", "prospect", "company", "credits_charged", "error", "input",
         }  # fmt: skip
         assert r["status"] == "completed" and r["error"] is None
-        assert set(r["prospect"]) >= {
-            "first_name", "last_name", "full_name", "headline", "location", "linkedin_url",
-        }  # fmt: skip
-        assert set(r["company"]) >= {"name", "domain", "industry", "headcount"}
+        looked_up = etype != "none"  # "none" returns the normalized contact only
+        assert set(r["prospect"]) >= {"first_name", "last_name", "full_name", "linkedin_url"}
+        assert ("headline" in r["prospect"]) == looked_up
+        assert set(r["company"]) >= {"name", "domain"}
+        assert ("industry" in r["company"]) == looked_up
         assert set(r["input"]) == {
             "linkedin_url", "first_name", "last_name", "company_domain", "company_name",
         }  # fmt: skip
