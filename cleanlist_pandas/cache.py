@@ -32,17 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from cleanlist_pandas._perf import gc_paused
 
 __all__ = [
     "CACHE_FILENAME",
@@ -98,23 +99,13 @@ def decode_many(entries: Iterable[CachedResult]) -> list[dict[str, Any]]:
     items = list(entries)
     if not items:
         return []
-    with _gc_paused():
+    with gc_paused():
         decoded: list[dict[str, Any]] = json.loads("[" + ",".join(e.raw for e in items) + "]")
     for e, d in zip(items, decoded, strict=True):
         e.__dict__.setdefault("result", d)
     return [e.result for e in items]
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while decoding/encoding many objects (no cycles are made)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _first_item(row: tuple[Any, ...]) -> Any:
@@ -229,7 +220,7 @@ class ResultCache:
                 )
         if not rows:
             return {}
-        with _gc_paused():
+        with gc_paused():
             return {r[0]: CachedResult(r[1], r[2], r[3], r[4]) for r in rows}
 
     def put_many(
@@ -243,7 +234,7 @@ class ResultCache:
         are silently skipped. An existing entry for the same key is replaced.
         """
         now = self._clock()
-        with _gc_paused():
+        with gc_paused():
             rows = self._encode(entries, enrichment_type, now)
         if not rows:
             return 0

@@ -17,12 +17,10 @@ gathered back to rows with ``numpy.take`` on the codes. The public-suffix look-u
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import re
 import urllib.parse
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
+from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.errors import CleanlistError
 
 __all__ = [
@@ -210,20 +209,6 @@ _EMPTY = 128
 _LINKEDIN_REASON = "invalid linkedin_url: not a profile URL (/in/…)"
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a bulk step (restored afterwards).
-
-    Bulk steps create hundreds of thousands of small objects; with millions of live objects
-    (result dicts), each automatic collection rescans them all. Nothing here creates cycles.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _header_key(label: Hashable) -> str:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cleanlist_pandas.enrich.mapping import gc_paused
+from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.errors import CleanlistError
 
 # pandas' C helper: list of dicts → 2-D object array (row-major, fast); private, so optional

@@ -37,7 +37,8 @@ from cleanlist_pandas._constants import (
     MAX_CONTACTS_PER_REQUEST,
     MAX_UNIT_COST,
 )
-from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts, gc_paused
+from cleanlist_pandas._perf import gc_paused
+from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
 
 __all__ = ["FINGERPRINT_VERSION", "Chunk", "Plan", "fingerprint", "plan"]
 
