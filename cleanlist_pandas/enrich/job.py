@@ -389,7 +389,11 @@ def _check_balance(prep: _Prepared, credits: float | None) -> None:
         "not_submitted. Pass max_credits= to cap the spend, or top up first."
     )
     if prep.options.errors == "raise":
-        raise InsufficientCreditsError(msg, status_code=402, detail="worst case exceeds balance")
+        raise InsufficientCreditsError(
+            "Nothing was submitted (errors='raise'). " + msg,
+            status_code=402,
+            detail="worst case exceeds balance",
+        )
     if prep.options.errors == "warn":
         warnings.warn(msg, CleanlistWarning, stacklevel=4)
 
