@@ -18,6 +18,7 @@ gathered back to rows with ``numpy.take`` on the codes. The public-suffix look-u
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import urllib.parse
 from collections.abc import Hashable, Mapping
@@ -190,6 +191,11 @@ FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
 #: Text that means "no value" in CRM exports (compared case-insensitively).
 _BLANK_WORDS = frozenset({"nan", "none", "null", "n/a", "#n/a", "-", "--", "—", "<na>"})
 
+# pandas' hash table behind ``pd.factorize`` for object arrays; private, so optional
+_PyObjectHashTable: Any = getattr(
+    importlib.import_module("pandas._libs.hashtable"), "PyObjectHashTable", None
+)
+
 _KEY_STRIP = re.compile(r"[\s_\-.]+")
 #: A "name" with no letter in it but a digit: ``123``, ``4.5``, ``+1 (555)``.
 _NUMERIC_NAME = re.compile(r"(?=\D*\d)[\d\W_]+\Z")
@@ -265,16 +271,40 @@ def _factorize(col: pd.Series, *, clean: bool = True) -> tuple[np.ndarray, np.nd
     Factorizes the column's object values in one pass (the cost of the whole mapping step
     is dominated by touching every cell once), then works on the distinct values only.
     """
-    values = np.asarray(col, dtype=object)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    u = np.asarray(uniques, dtype=object)
+    codes, u = _object_factorize(np.asarray(col, dtype=object))
     if clean:
         u = _clean_uniques(u)
     else:
         out = np.empty(len(u), dtype=object)
         out[:] = _texts(u)
         u = out
-    return np.asarray(codes, dtype=np.int64), u
+    return codes, u
+
+
+def _object_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an object array (-1 = missing), with a right-sized hash table.
+
+    ``pd.factorize`` sizes its table for ``len(values)`` entries: for a column with few
+    distinct values (names, companies) most of the time goes to cache misses in a sparse
+    1M-slot table. The number of distinct values is estimated from a strided sample
+    (Chao1) and the table starts at twice that (it still grows if the guess is low), so
+    the result is exactly ``pd.factorize``'s (same codes, uniques in first-seen order).
+    """
+    n = len(values)
+    if _PyObjectHashTable is None or n < 65_536:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+    sample = values[:: n // 16_384]
+    s_uniq, s_codes = _PyObjectHashTable(len(sample)).factorize(sample, na_sentinel=-1)
+    counts = np.bincount(s_codes[s_codes >= 0], minlength=len(s_uniq))
+    f1, f2 = int((counts == 1).sum()), int((counts == 2).sum())
+    if f1 > len(s_uniq) // 2 and f2 == 0:
+        est = float(n)  # (nearly) all distinct
+    else:
+        est = len(s_uniq) + (f1 * f1 / (2 * f2) if f2 else f1 * (len(sample) - 1) / 2)
+    hint = int(min(n, max(1024, 2 * est)))
+    uniques, codes = _PyObjectHashTable(hint).factorize(values, na_sentinel=-1)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -321,12 +351,12 @@ def normalize_domains(values: Any, *, skip_free_mail: bool = False) -> np.ndarra
             for v in arr.tolist()
         ]
     ]
-    hcodes, huniq = pd.factorize(hosts, use_na_sentinel=True)
+    hcodes, huniq = _object_factorize(hosts)
     reg_arr = np.empty(len(huniq), dtype=object)
     reg_arr[:] = [_registered_domain(h) for h in huniq]
     if skip_free_mail and len(reg_arr):
         reg_arr[np.isin(reg_arr, list(FREE_MAIL_DOMAINS))] = None
-    out = _gather(np.asarray(hcodes, dtype=np.int64), reg_arr)
+    out = _gather(hcodes, reg_arr)
     # blank words ("n/a", "-") are missing, not malformed: mark them with a sentinel-free None
     return out
 
