@@ -53,22 +53,26 @@ _CASE_FOLDED = frozenset({"first_name", "last_name", "company_name"})
 CacheLookup = Callable[[list[str]], Mapping[str, Any]]
 
 
-def _field_hashes(
-    codes: np.ndarray, values: np.ndarray, key: str, missing: np.uint64, fold: bool
-) -> Any:
-    """Per-row uint64 hash of one field from its factorized form (``fold``: case-fold)."""
+def _field_hashes(codes: np.ndarray, values: np.ndarray, fold: bool) -> tuple[Any, Any]:
+    """Per-row uint64 hashes (key 1, key 2) of one field from its factorized form.
+
+    ``fold``: case-fold first. The text is prepared once for both keys.
+    """
     vals = np.asarray(values, dtype=object)
     absent = pd.isna(vals)
     filled = vals.copy()
     filled[absent] = ""
     if fold:
         filled[:] = [v.casefold() for v in filled]
-    h = np.empty(len(vals) + 1, dtype=np.uint64)
-    if len(vals):
-        h[:-1] = pd.util.hash_array(filled, hash_key=key, categorize=False)
-        h[:-1][absent] = missing
-    h[-1] = missing
-    return h.take(codes)
+    out = []
+    for key, missing in ((_KEY1, _MISSING[0]), (_KEY2, _MISSING[1])):
+        h = np.empty(len(vals) + 1, dtype=np.uint64)
+        if len(vals):
+            h[:-1] = pd.util.hash_array(filled, hash_key=key, categorize=False)
+            h[:-1][absent] = missing
+        h[-1] = missing
+        out.append(h.take(codes))
+    return out[0], out[1]
 
 
 def _mix(acc: Any, h: Any, i: int) -> Any:
@@ -114,25 +118,27 @@ def _hash_pair(contacts: pd.DataFrame | MappedContacts) -> tuple[Any, Any]:
     acc1 = np.full(n, 0x345678, dtype=np.uint64)
     acc2 = np.full(n, 0x8765432, dtype=np.uint64)
     for i, (f, fc) in enumerate(zip(CONTACT_FIELDS, fields, strict=True)):
-        fold = f in _CASE_FOLDED
-        acc1 = _mix(acc1, _field_hashes(fc.codes, fc.values, _KEY1, _MISSING[0], fold), i)
-        acc2 = _mix(acc2, _field_hashes(fc.codes, fc.values, _KEY2, _MISSING[1], fold), i)
+        f1, f2 = _field_hashes(fc.codes, fc.values, f in _CASE_FOLDED)
+        acc1 = _mix(acc1, f1, i)
+        acc2 = _mix(acc2, f2, i)
     return _finalize(acc1), _finalize(acc2)
 
 
 def _to_hex(h1: Any, h2: Any) -> np.ndarray:
     """Big-endian hex of (h1, h2) per row: 32-char ``str``, object array.
 
-    One ``bytes.hex`` over the whole buffer, then 32-character slices (3x faster than
-    building the digits with numpy and converting ``S32`` → ``U32`` → object).
+    One ``bytes.hex`` over the whole buffer with a space after every 16 bytes, then one
+    ``str.split`` (both C loops; 4x faster than building the digits with numpy and
+    converting ``S32`` → ``U32`` → object, 1.4x faster than slicing in a comprehension).
     """
     n = len(h1)
+    out = np.empty(n, dtype=object)
+    if not n:
+        return out
     be = np.empty((n, 2), dtype=">u8")
     be[:, 0] = h1
     be[:, 1] = h2
-    text = be.tobytes().hex()
-    out = np.empty(n, dtype=object)
-    out[:] = [text[i : i + 32] for i in range(0, 32 * n, 32)]
+    out[:] = be.tobytes().hex(" ", -16).split(" ")
     return out
 
 
