@@ -163,3 +163,17 @@ def test_initial_results_from_a_result_cache(tmp_path: Path) -> None:
     # plain dicts from any lookup work too
     p2 = plan(m, "partial", cache_lookup=lambda k: {k[0]: {"status": "completed"}})
     assert p2.initial_results()[0][0] == {"status": "completed"}
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 1000])
+def test_to_hex_is_big_endian_hex_of_both_halves(n: int) -> None:
+    from cleanlist_pandas.enrich.plan import _to_hex
+
+    rng = np.random.default_rng(n)
+    h1 = rng.integers(0, 2**64, n, dtype=np.uint64)
+    h2 = rng.integers(0, 2**64, n, dtype=np.uint64)
+    h1[:1] = 0
+    out = _to_hex(h1, h2)
+    assert out.dtype == object and len(out) == n
+    want = [f"{a:016x}{b:016x}" for a, b in zip(h1.tolist(), h2.tolist(), strict=True)]
+    assert out.tolist() == want
