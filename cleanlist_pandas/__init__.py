@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "EnrichmentJob": "cleanlist_pandas.enrich.job",
     "EnrichmentInterrupted": "cleanlist_pandas.enrich.job",
     "CleanlistWarning": "cleanlist_pandas.enrich.job",
+    "JobBusyError": "cleanlist_pandas.enrich.job",
     "Estimate": "cleanlist_pandas.enrich.job",
     "running_jobs": "cleanlist_pandas.enrich.job",
     "PollPolicy": "cleanlist_pandas.enrich.engine",

@@ -24,6 +24,7 @@ import functools
 import hashlib
 import html
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Hashable, Mapping
@@ -74,6 +75,10 @@ def running_jobs() -> list[EnrichmentJob]:
     """
     with _running_lock:
         return sorted(_running, key=lambda j: j.job_id)
+
+
+class JobBusyError(CleanlistError):
+    """The same job is being run by another process (another kernel or script)."""
 
 
 class CleanlistWarning(UserWarning):
@@ -154,6 +159,8 @@ class _Prepared:
     def __init__(self, df: pd.DataFrame, options: Options, *, create_job: bool = True) -> None:
         _check_options(options)
         self.options = options
+        self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
         base = options.cache_dir or default_cache_dir()
         self.cache: ResultCache | None = None
         if options.cache:
@@ -178,6 +185,8 @@ class _Prepared:
             else self.journal.find_open(self.key)
         )
         self.job_id = job.job_id if job is not None else ""
+        if create_job:
+            self._lock_job(Path(base))
         chunks = self.journal.chunks(self.job_id) if job is not None else []
         cached = self.plan.cached
         journaled: set[str] = set()
@@ -241,9 +250,40 @@ class _Prepared:
         )
 
     def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         if self.cache is not None:
             self.cache.close()
         self.journal.close()
+
+    def remove_lock_file(self) -> None:
+        """Once the job is finished its lock file is not needed any more."""
+        if self._lock_path is not None:
+            self._lock_path.unlink(missing_ok=True)
+
+    def _lock_job(self, base: Path) -> None:
+        """Hold an advisory lock on the job while this process runs it, so a second kernel
+        running the same call cannot submit the same contacts; the OS drops it if the
+        process dies (so a killed run can be resumed)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no cross-process guard
+            return
+        path = Path(base) / f"{self.job_id}.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            self.close()
+            raise JobBusyError(
+                f"Cleanlist job {self.job_id} (the same rows and enrichment type) is running in "
+                "another process right now. Wait for it to finish, then run this call again: "
+                "its results will come from the cache."
+            ) from None
+        self._lock_fd = fd
+        self._lock_path = path
 
 
 def _finalize(
@@ -313,6 +353,7 @@ def _report(
     left = _left_over(counts)
     if not left and not outcome.ambiguous_chunks:
         prep.journal.finish_job(prep.job_id)
+        prep.remove_lock_file()
     if prep.options.errors == "ignore":
         return
     exc = outcome.stop_error
@@ -790,6 +831,7 @@ __all__ = [
     "EnrichmentJob",
     "Estimate",
     "Event",
+    "JobBusyError",
     "Options",
     "aenrich",
     "enrich",

@@ -384,6 +384,11 @@ def test_killed_process_then_resume(make_sandbox: Any, _cache_dir: Path) -> None
     deadline = time.monotonic() + 60
     while bulk_requests(sb) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
+    # while the other process runs the job, the same call here refuses to submit it again
+    other = client_for(sb)
+    with pytest.raises(clp.JobBusyError, match="another process"):
+        run(leads(1000), other)
+    other.close()
     proc.kill()
     proc.wait()
     submitted = bulk_requests(sb)
