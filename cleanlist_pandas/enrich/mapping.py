@@ -744,9 +744,13 @@ def map_contacts(
     for f in CONTACT_FIELDS:
         fields.setdefault(f, _empty_field(n))
 
-    rows = {f: fields[f].rows() for f in CONTACT_FIELDS}
+    # string arrays of the (few) distinct values, then one take per column: the 1M-row
+    # columns are never validated/converted element by element
     contacts = pd.DataFrame(
-        {f: pd.array(rows[f], dtype="string") for f in CONTACT_FIELDS},
+        {
+            f: pd.array(fields[f].values, dtype="string").take(fields[f].codes, allow_fill=True)
+            for f in CONTACT_FIELDS
+        },
         index=pd.RangeIndex(n),
         copy=False,
     )
@@ -777,7 +781,7 @@ def map_contacts(
     problems[valid] = 0
     ucodes, uniq = pd.factorize(problems)
     texts = np.array([_reason_text(int(b)) for b in uniq], dtype=object)
-    reason = pd.array(texts.take(ucodes) if n else np.empty(0, dtype=object), dtype="string")
+    reason = pd.array(texts, dtype="string").take(np.asarray(ucodes, dtype=np.intp))
     return MappedContacts(
         contacts=contacts,
         valid=np.asarray(valid, dtype=bool),
