@@ -449,6 +449,7 @@ class FlattenedResults:
         self._ids: list[np.ndarray] = []
         self._objs: list[list[Any]] = []
         self._frames: list[pd.DataFrame] = []
+        self._arrays: list[list[Any]] = []  # per frame, its column arrays (column order)
         self._buf_ids: list[int] = []
         self._buf: list[Any] = []
 
@@ -479,6 +480,8 @@ class FlattenedResults:
         self._ids.append(ids)
         self._objs.append(buf)
         self._frames.append(frame)
+        # pulled out now, while the run waits on the network, not in the final gather
+        self._arrays.append(_column_arrays(frame))
 
     def frame(
         self,
@@ -519,6 +522,7 @@ class FlattenedResults:
             if len(now) != len(objs) or any(map(operator.is_not, now, objs)):
                 return None  # not the results that were added
         frames = list(self._frames)
+        arrays = list(self._arrays)
         rest = np.flatnonzero(~done)
         pieces = [ids]
         none_frame: pd.DataFrame | None = None
@@ -528,6 +532,7 @@ class FlattenedResults:
             if has.any():
                 pos = rest[has]
                 frames.append(flatten_results([res[i] for i in pos.tolist()], **kw))
+                arrays.append(_column_arrays(frames[-1]))
                 pieces.append(pos)
             if not has.all():
                 pos = rest[~has]
@@ -556,12 +561,13 @@ class FlattenedResults:
                 else:
                     cols[name] = pd.array([None] * m, dtype=dt)
             frames.append(pd.DataFrame(cols, index=pd.RangeIndex(m), copy=False))
+            arrays.append(_column_arrays(frames[-1]))
         where = np.concatenate(pieces)
         # results usually arrive in unique-id order (chunks are sent in order): no reorder
         order = None if (np.diff(where) > 0).all() else np.argsort(where, kind="stable")
         data: dict[str, Any] = {}
-        for name in names:
-            arrs = [f[name].array for f in frames]
+        for j, name in enumerate(names):
+            arrs = [a[j] for a in arrays]
             joined = arrs[0] if len(arrs) == 1 else type(arrs[0])._concat_same_type(arrs)
             data[name] = joined if order is None else joined.take(order)
         if workflow_ids is not None:
@@ -576,6 +582,23 @@ class FlattenedResults:
             given[use_own] = own[use_own]
             data[wf_name] = _text_array(given)
         return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+
+
+def _with_rows(arr: Any, rows: np.ndarray, values: np.ndarray) -> Any:
+    """``arr`` (a new array of the frame being built) as ``string`` with ``values`` at ``rows``."""
+    fill = pd.array(values, dtype="string")
+    if type(arr) is pd.arrays.StringArray and arr.dtype == fill.dtype:
+        arr[rows] = fill  # in place: only the filled values are converted
+        return arr
+    out = np.asarray(arr, dtype=object).copy()
+    out[rows] = np.asarray(fill, dtype=object)
+    out[pd.isna(out)] = None
+    return pd.array(out, dtype="string")
+
+
+def _column_arrays(frame: pd.DataFrame) -> list[Any]:
+    """The frame's column arrays, in column order (names are unique in a flattened frame)."""
+    return [frame[name].array for name in frame.columns]
 
 
 # --------------------------------------------------------------------------- assemble
@@ -645,19 +668,18 @@ def assemble(
         data[name] = unique_results[name].array.take(codes, allow_fill=True)
     st_name, err_name = prefix + "status", prefix + "error"
     if none.any():
-        status = np.asarray(data[st_name], dtype=object)
+        # the taken columns are new arrays: set the rows without a result in place (only
+        # those values are converted, not the whole 1M-row column again)
         if row_status is not None:
-            given = np.asarray(row_status, dtype=object)
-            status[none] = np.where(pd.isna(given[none]), "not_submitted", given[none])
+            given = np.asarray(row_status, dtype=object)[none]
+            fill = np.where(pd.isna(given), "not_submitted", given)
         else:
-            status[none] = "not_submitted"
-        data[st_name] = pd.array(status, dtype="string")
+            fill = np.full(int(none.sum()), "not_submitted", dtype=object)
+        data[st_name] = _with_rows(data[st_name], none, fill)
         if row_error is not None:
-            err = np.asarray(data[err_name], dtype=object)
-            given_err = np.asarray(row_error, dtype=object)
-            err[none] = given_err[none]
-            err[pd.isna(err)] = None
-            data[err_name] = pd.array(err, dtype="string")
+            given_err = np.asarray(row_error, dtype=object)[none]
+            given_err[pd.isna(given_err)] = None
+            data[err_name] = _with_rows(data[err_name], none, given_err)
     block = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
     block.columns = pd.Index(labels, tupleize_cols=True) if labels else block.columns
     left = df.set_axis(pd.RangeIndex(n), axis=0)

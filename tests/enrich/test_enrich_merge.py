@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -312,3 +313,27 @@ def test_build_output_with_results_flattened_on_arrival() -> None:
     assert "x_email" in out.columns
     with pytest.raises(ValueError, match="out of range"):
         fr.add([p.n_unique], [{"status": "completed"}])
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", object])
+def test_assemble_fills_status_and_error_of_rows_without_result_any_dtype(dtype: Any) -> None:
+    """Rows with code -1 get the given status/error whatever the unique columns' dtype."""
+    df = pd.DataFrame({"x": [1, 2, 3, 4]})
+    unique = pd.DataFrame(
+        {
+            "cl_email": pd.array(["a@x.io", None], dtype="string"),
+            "cl_status": pd.Series(["enriched", "failed"], dtype=dtype),
+            "cl_error": pd.Series([None, "boom"], dtype=dtype),
+        }
+    )
+    out = assemble(
+        df,
+        unique,
+        np.array([1, -1, 0, -1]),
+        row_status=[None, "skipped", None, np.nan],
+        row_error=np.array(["e0", "bad row", None, np.nan], dtype=object),
+    )
+    assert str(out["cl_status"].dtype) == "string"
+    assert str(out["cl_error"].dtype) == "string"
+    assert out["cl_status"].tolist() == ["failed", "skipped", "enriched", "not_submitted"]
+    assert out["cl_error"].tolist() == ["boom", "bad row", pd.NA, pd.NA]
