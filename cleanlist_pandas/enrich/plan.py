@@ -64,6 +64,9 @@ def _field_hashes(codes: np.ndarray, values: np.ndarray, fold: bool) -> tuple[An
     filled[absent] = ""
     if fold:
         filled[:] = [v.casefold() for v in filled]
+    if len(filled) and pd.api.types.infer_dtype(filled, skipna=False) == "string":
+        # UTF-8 once for both keys (hash_array hashes bytes as they are, str as UTF-8)
+        filled[:] = [v.encode("utf8") for v in filled.tolist()]
     out = []
     for key, missing in ((_KEY1, _MISSING[0]), (_KEY2, _MISSING[1])):
         h = np.empty(len(vals) + 1, dtype=np.uint64)

@@ -177,3 +177,22 @@ def test_to_hex_is_big_endian_hex_of_both_halves(n: int) -> None:
     assert out.dtype == object and len(out) == n
     want = [f"{a:016x}{b:016x}" for a, b in zip(h1.tolist(), h2.tolist(), strict=True)]
     assert out.tolist() == want
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["Ada", "Zoë", "", "李"], ["Ada", 7, "Zoë"], []],
+)
+def test_field_hashes_are_siphash_of_the_utf8_text(values: list[object]) -> None:
+    """Per-row hashes equal pd.util.hash_array of the values (str or mixed), both keys."""
+    from cleanlist_pandas.enrich.plan import _KEY1, _KEY2, _MISSING, _field_hashes
+
+    vals = np.array([*values, None], dtype=object)
+    codes = np.array([*range(len(vals)), -1], dtype=np.int64)
+    h1, h2 = _field_hashes(codes, vals, False)
+    for got, key, missing in ((h1, _KEY1, _MISSING[0]), (h2, _KEY2, _MISSING[1])):
+        filled = vals.copy()
+        filled[-1] = ""
+        want = pd.util.hash_array(filled, hash_key=key, categorize=False)
+        want[-1] = missing
+        np.testing.assert_array_equal(got, np.append(want, missing))
