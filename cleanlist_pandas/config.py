@@ -206,6 +206,14 @@ _session: dict[str, Any] = {}
 _FIELDS: Final = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
+def _check_known(options: dict[str, Any]) -> None:
+    unknown = set(options) - _FIELDS
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
+        )
+
+
 def configure(**options: Any) -> None:
     """Set session-level defaults, e.g. once at the top of a notebook.
 
@@ -217,11 +225,7 @@ def configure(**options: Any) -> None:
     >>> import cleanlist_pandas as clp
     >>> clp.configure(api_key="clapi_0123456789abcdef")   # doctest: +SKIP
     """
-    unknown = set(options) - _FIELDS
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
-        )
+    _check_known(options)
     with _lock:
         merged = dict(_session)
         for name, value in options.items():
@@ -262,11 +266,7 @@ def get_config(**overrides: Any) -> Settings:
     >>> get_config(rate=10, per=1.0).rate
     10
     """
-    unknown = set(overrides) - _FIELDS
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown option(s) {sorted(unknown)}; known: {sorted(_FIELDS)}"
-        )
+    _check_known(overrides)
     with _lock:
         values = dict(_session)
     values.update({k: v for k, v in overrides.items() if v is not None})
