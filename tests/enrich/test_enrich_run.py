@@ -578,3 +578,31 @@ def test_status_endpoint_down_leaves_rows_pending_then_resume(sandbox: Sandbox) 
     assert again["cl_status"].isin(["enriched", "not_found", "failed"]).all()
     assert bulk_requests(sandbox) == 2  # collected, not resubmitted
     c.close()
+
+
+def test_job_prospects_and_errors_ignore(sandbox: Sandbox, client: Any) -> None:
+    job = leads(30).cleanlist.enrich(
+        "prospecting_only", client=client, wait=False, poll=FAST, progress=False
+    )
+    job.result(timeout=60)
+    assert job.prospects is not None and len(job.prospects) > 30
+    assert job.prospects["input_position"].between(0, 29).all()
+    # errors="ignore": rows left over, no warning, no exception
+    sandbox.set_credits(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = run(leads(600, start=1000), client, errors="ignore")
+    assert (out["cl_status"] == "not_submitted").any()
+
+
+def test_cli_cache_clear_makes_the_next_run_pay(sandbox: Sandbox, client: Any) -> None:
+    from cleanlist_pandas.cli import main
+
+    df = leads(20)
+    run(df, client)
+    bulks = bulk_requests(sandbox)
+    run(df, client)
+    assert bulk_requests(sandbox) == bulks  # cached
+    assert main(["cache", "clear"]) == 0
+    run(df, client)
+    assert bulk_requests(sandbox) == bulks + 1
