@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
 from cleanlist_pandas.enrich.events import (
@@ -68,17 +68,6 @@ AMBIGUOUS_SUBMIT_STATUSES = frozenset({500, 502, 504})
 #: Called on the loop thread with each finished workflow's (fingerprint, result) pairs, e.g.
 #: to cache and flatten results while the run still waits on the network.
 ResultsHook = Callable[[str, list[tuple[str, dict[str, Any]]]], None]
-
-
-class _ClientLike(Protocol):
-    async def submit(
-        self,
-        contacts: Sequence[Mapping[str, str]],
-        enrichment_type: str = ...,
-        webhook_url: str | None = ...,
-    ) -> Any: ...
-
-    async def status(self, workflow_id: str) -> Any: ...
 
 
 @dataclass(frozen=True)
