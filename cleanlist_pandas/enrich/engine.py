@@ -4,7 +4,9 @@ The engine takes the *unique, valid, uncached* contacts of a plan (keyed by fing
 submits them in chunks through one :class:`~cleanlist_pandas.client.AsyncClient` (whose pacer
 every request shares), polls the workflows adaptively and returns an :class:`EngineOutcome`:
 a result object per fingerprint, and for every contact that has none, why (``unknown``,
-``not_submitted``, ``failed``). It emits events (``enrich.events``) and never imports a UI.
+``not_submitted``, ``failed``, ``pending``). It emits events (``enrich.events``), hands each
+finished workflow's results to ``on_results`` (the job layer caches and flattens them while
+the run waits on the network) and never imports a UI.
 
 Rules it keeps (DESIGN.md, spec §7):
 
@@ -12,11 +14,16 @@ Rules it keeps (DESIGN.md, spec §7):
   re-attaches instead of paying twice;
 * ``max_credits`` is never exceeded counting the worst case of what is in flight: a chunk that
   does not fit waits for in-flight workflows to settle, then shrinks or is not submitted;
-* 401/402/403 stop submitting at once; in-flight workflows are still polled to the end, so
-  every paid result is kept;
-* an ambiguous submission is journaled as such and never resent on its own;
-* ``interrupt()`` (Ctrl-C) stops at once: nothing more is sent, pollers stop, the journal
-  keeps every submitted workflow for the next run.
+* a refused submission — 401/402/403, or 429/503/no connection after the client's retries —
+  stops submitting at once; in-flight workflows are still polled to the end, so every paid
+  result is kept; 400/422 fail only that chunk's rows;
+* an ambiguous submission (500/502/504, a time-out or a dropped connection after the body
+  was sent) is journaled as such and never resent on its own;
+* ``interrupt()`` (Ctrl-C) stops at once: nothing more is sent (a request already on the
+  wire gets ``SUBMIT_GRACE_S`` to answer, so its workflow is journaled), pollers stop, the
+  journal keeps every submitted workflow for the next run;
+* a workflow whose status cannot be read ``MAX_POLL_FAILURES`` times in a row ends
+  ``pending``: the next run collects it.
 
 Polling is adaptive. A workflow's first poll comes when the workflows seen so far suggest it
 is done (``PollPolicy.first`` before anything is learnt); a poll that finds it still running
