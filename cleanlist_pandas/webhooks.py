@@ -86,7 +86,7 @@ class WebhookReceiver:
     (``accept_unknown=True`` takes everything). Each workflow's first delivery is kept;
     duplicates are answered ``200`` and counted in ``duplicates``.
 
-    >>> rx = WebhookReceiver(); rx.start(); rx.url.startswith("http://127.0.0.1:")
+    >>> rx = WebhookReceiver().start(); rx.url.startswith("http://127.0.0.1:")
     True
     >>> rx.stop()
     """
