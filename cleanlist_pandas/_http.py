@@ -59,6 +59,7 @@ __all__ = [
     "RequestSent",
     "ResponseReceived",
     "RetryScheduled",
+    "SendHooks",
     "backoff_delay",
     "parse_retry_after",
     "retry_decision",
@@ -200,6 +201,16 @@ class Pacer:
                 self._waited += delay
             await self._sleep(delay)
         return delay
+
+    def held_for(self) -> float:
+        """Seconds left of a 429's hold (0 when requests may go).
+
+        >>> p = Pacer(clock=lambda: 10.0)
+        >>> p.hold(5.0); p.held_for()
+        5.0
+        """
+        with self._lock:
+            return max(0.0, self._hold_until - self._clock())
 
     def hold(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429's Retry-After); counts one throttle."""
@@ -430,6 +441,22 @@ class Submission:
     contacts: tuple[Mapping[str, Any], ...]
     enrichment_type: str
     webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class SendHooks:
+    """Callbacks around each attempt of one request, for a caller that journals submissions.
+
+    ``before_send`` runs after the pacer has granted the slot, with no ``await`` between it
+    and handing the bytes to httpx: it is the moment the request can leave the machine. It
+    may raise (e.g. the run was stopped meanwhile): then nothing is sent and the exception
+    propagates. ``not_sent`` runs when an attempt provably was not processed (no
+    connection, 429, 503) and the loop is about to wait for another attempt, so a journal
+    can take back its "sending" mark while the request waits again.
+    """
+
+    before_send: Callable[[], None]
+    not_sent: Callable[[], None] = lambda: None
 
 
 class RequestLoop:
@@ -667,10 +694,14 @@ class RequestLoop:
         json_body: Any = None,
         workflow_id: str | None = None,
         submission: Submission | None = None,
+        hooks: SendHooks | None = None,
     ) -> Any:
         """Send one logical request; return the decoded JSON body of the 2xx answer.
 
-        Raises the typed errors of :mod:`cleanlist_pandas.errors`.
+        Raises the typed errors of :mod:`cleanlist_pandas.errors`. A request that finds the
+        pacer held by an earlier 429 for longer than ``max_retry_after`` raises
+        :class:`~cleanlist_pandas.errors.RateLimitError` at once, with the time left in
+        ``retry_after``, instead of blocking.
         """
         http = self._client()
         max_retries = self.settings.max_retries
@@ -680,9 +711,14 @@ class RequestLoop:
         headers = {"Content-Type": "application/json"} if content is not None else None
         while True:
             attempt += 1
+            held = self.pacer.held_for()
+            if held > self.settings.max_retry_after:
+                raise self._still_held(method, path, workflow_id, held)
             waited = await self.pacer.acquire()
             if waited > 0:
                 self._emit(PacerWait(method, path, waited))
+            if hooks is not None:
+                hooks.before_send()  # no await from here until httpx takes the bytes
             self._emit(RequestSent(method, path, attempt))
             logger.debug("-> %s %s (attempt %d)", method, path, attempt)
             started = time.monotonic()
@@ -703,6 +739,8 @@ class RequestLoop:
                         method, path, submission, f"{reason} after the request was sent", None
                     ) from exc
                 if decision is Decision.RETRY and attempt <= max_retries:
+                    if hooks is not None:
+                        hooks.not_sent()
                     await self._retry_wait(method, path, attempt, backoff_delay(
                         attempt, rng=self._rng), reason, None)
                     continue
@@ -736,11 +774,33 @@ class RequestLoop:
                 delay = retry_after if retry_after is not None else backoff_delay(
                     attempt, rng=self._rng
                 )
+                if hooks is not None:
+                    hooks.not_sent()
                 await self._retry_wait(method, path, attempt, delay, f"HTTP {status}", status)
                 continue
             raise self._status_error(
                 method, path, response, body, workflow_id, attempt - 1, retry_after
             )
+
+    def _still_held(
+        self, method: str, path: str, workflow_id: str | None, held: float
+    ) -> RateLimitError:
+        """A 429's Retry-After still holds every request for longer than we may wait."""
+        hint = (
+            f"Retry after {held:.0f} s: an earlier 429 asked this client to wait that long, "
+            f"more than max_retry_after={self.settings.max_retry_after:g} s. Nothing was "
+            "sent. Wait and call again, or raise max_retry_after to let the client wait."
+        )
+        return RateLimitError(
+            f"HTTP 429 (still rate-limited) for {_where(method, path, workflow_id)}. {hint}",
+            status_code=429,
+            method=method,
+            path=path,
+            workflow_id=workflow_id,
+            detail="rate-limited",
+            hint=hint,
+            retry_after=held,
+        )
 
     async def _retry_wait(
         self,

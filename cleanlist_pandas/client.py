@@ -39,6 +39,7 @@ from cleanlist_pandas._http import (
     PacerWait,
     RequestLoop,
     RetryScheduled,
+    SendHooks,
     Sleep,
 )
 from cleanlist_pandas._http import Submission as _SubmissionInfo
@@ -344,6 +345,8 @@ class AsyncClient:
         contacts: Sequence[Mapping[str, Any]],
         enrichment_type: str = DEFAULT_ENRICHMENT_TYPE,
         webhook_url: str | None = None,
+        *,
+        send_hooks: SendHooks | None = None,
     ) -> Submission:
         """``POST /enrich/bulk``: start a workflow for 1 to 250 contacts.
 
@@ -351,6 +354,8 @@ class AsyncClient:
         one fails. The request is re-sent only when it provably never reached the server
         (refused connection, DNS failure, 429, 503); a time-out or dropped connection after
         sending raises :class:`AmbiguousSubmissionError` with the contacts concerned.
+        ``send_hooks`` (:class:`~cleanlist_pandas._http.SendHooks`) lets a journal record
+        the moment each attempt can leave the machine, and veto it.
 
         >>> job = await client.submit([{"linkedin_url": "https://linkedin.com/in/x"}],
         ...                           webhook_url="https://example.com/hook")  # doctest: +SKIP
@@ -368,6 +373,7 @@ class AsyncClient:
             path,
             json_body=body,
             submission=_SubmissionInfo(tuple(contacts), enrichment_type, webhook_url),
+            hooks=send_hooks,
         )
         answer = self._expect_mapping(answer, "submit", path)
         if "workflow_id" not in answer:

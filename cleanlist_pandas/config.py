@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_AFTER",
+    "DEFAULT_RATE_LIMIT_PATIENCE",
     "DEFAULT_TIMEOUT",
     "ENV_API_KEY",
     "ENV_BASE_URL",
@@ -62,6 +63,9 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_MAX_RETRIES: Final = 3
 #: A ``Retry-After`` longer than this (seconds) raises RateLimitError instead of waiting.
 DEFAULT_MAX_RETRY_AFTER: Final = 90.0
+#: An enrichment run keeps waiting out 429s (another notebook of the organization may be
+#: using the shared budget) until it has seen no successful request for this long (seconds).
+DEFAULT_RATE_LIMIT_PATIENCE: Final = 600.0
 #: Requests that may go back-to-back before pacing starts.
 DEFAULT_BURST: Final = 4
 
@@ -166,6 +170,7 @@ class Settings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    rate_limit_patience: float = DEFAULT_RATE_LIMIT_PATIENCE
     rate: int = RATE_LIMIT_PER_ORG
     per: float = RATE_LIMIT_WINDOW_S
     burst: int = DEFAULT_BURST
@@ -189,6 +194,8 @@ class Settings:
             raise ConfigurationError("max_retries must be >= 0")
         if self.max_retry_after < 0:
             raise ConfigurationError("max_retry_after must be >= 0 seconds")
+        if not self.rate_limit_patience >= 0:
+            raise ConfigurationError("rate_limit_patience must be >= 0 seconds")
         if self.rate < 1 or self.per <= 0:
             raise ConfigurationError("rate must be >= 1 and per > 0 seconds")
         if not 1 <= self.burst < max(self.rate, 2):
@@ -218,7 +225,9 @@ def configure(**options: Any) -> None:
     """Set session-level defaults, e.g. once at the top of a notebook.
 
     Accepts any :class:`Settings` field: ``api_key``, ``base_url``, ``timeout``,
-    ``connect_timeout``, ``max_retries``, ``max_retry_after``, ``rate``, ``per``, ``burst``,
+    ``connect_timeout``, ``max_retries``, ``max_retry_after``, ``rate_limit_patience`` (how
+    long an enrichment run waits out 429s with no successful request before it stops),
+    ``rate``, ``per``, ``burst``,
     ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``.
     Passing ``None`` removes a session default. Clients created afterwards use them.
 

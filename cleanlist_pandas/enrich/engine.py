@@ -37,6 +37,7 @@ request a second), most workflows are polled exactly once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -45,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
+from cleanlist_pandas._http import SendHooks
+from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.events import (
     ChunkAmbiguous,
     ChunkSubmitted,
@@ -55,8 +58,20 @@ from cleanlist_pandas.enrich.events import (
     WorkflowProgress,
     emit,
 )
-from cleanlist_pandas.enrich.journal import AMBIGUOUS, DONE, SENDING, SUBMITTED, Journal
-from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.enrich.journal import (
+    AMBIGUOUS,
+    AWAITING_CREDITS,
+    DONE,
+    SENDING,
+    SUBMITTED,
+    Journal,
+)
+from cleanlist_pandas.errors import (
+    AmbiguousSubmissionError,
+    CleanlistError,
+    InsufficientCreditsError,
+    RateLimitError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +136,13 @@ class EngineOutcome:
     interrupted: bool = False
     ambiguous_chunks: list[int] = field(default_factory=list)
     workflow_ids: list[str] = field(default_factory=list)
+    #: fingerprints whose result an earlier run already collected (and reported as paid):
+    #: read again here for free, so this run's ``cl_credits`` shows 0 for them
+    prepaid: set[str] = field(default_factory=set)
+
+
+class _StoppedBeforeSend(Exception):
+    """The run stopped while this request waited for its turn: it was never sent."""
 
 
 def _status_code(exc: BaseException) -> int | None:
@@ -128,8 +150,22 @@ def _status_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _is_ambiguous(exc: BaseException) -> bool:
-    return type(exc).__name__ == "AmbiguousSubmissionError"
+def is_credit_failure(result: Mapping[str, Any]) -> bool:
+    """True for a task that failed because the organization could not pay for it.
+
+    The real API's wording is not documented; the sandbox says "Insufficient credits to
+    deliver this result" (spec §5: charged at completion). Such a contact was never paid
+    for: it is ``awaiting_credits`` and the next identical call sends it again.
+
+    >>> is_credit_failure({"status": "failed", "error": "Insufficient credits to deliver"})
+    True
+    >>> is_credit_failure({"status": "failed", "error": "upstream provider timeout"})
+    False
+    """
+    if str(result.get("status") or "") != "failed":
+        return False
+    error = str(result.get("error") or "").lower()
+    return "insufficient credit" in error or "not enough credit" in error
 
 
 def _thaw(value: Any) -> Any:
@@ -195,6 +231,7 @@ class Engine:
         max_concurrent_submits: int = 4,
         chunk_size: int = 250,
         on_results: ResultsHook | None = None,
+        rate_limit_patience: float = DEFAULT_RATE_LIMIT_PATIENCE,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -207,9 +244,14 @@ class Engine:
         self.max_concurrent_submits = max_concurrent_submits
         self.chunk_size = chunk_size
         self.on_results = on_results
+        self.rate_limit_patience = rate_limit_patience
         self.unit_cost = MAX_UNIT_COST[enrichment_type]
         self.outcome = EngineOutcome(job_id=job_id)
         self._stop = False
+        #: the status of rows this run will not send: ``awaiting_credits`` after a 402
+        self._stop_status = "not_submitted"
+        self._on_wire: set[int] = set()  # chunk numbers whose request may have left
+        self._last_ok = time.monotonic()  # the last request that succeeded
         self._interrupted = False
         self._total = 0
         self._done = 0
@@ -271,6 +313,7 @@ class Engine:
         unfinished job: submitted ones are polled, ambiguous ones reported ``unknown``.
         """
         self._changed = asyncio.Condition()
+        self._last_ok = time.monotonic()
         resumed = [c for c in resume_chunks if c.state in (SUBMITTED, DONE) and c.workflow_id]
         unknown = [c for c in resume_chunks if c.state in (SENDING, AMBIGUOUS)]
         self._total = len(to_send) + sum(len(c.fingerprints) for c in resumed)
@@ -288,6 +331,10 @@ class Engine:
                 c.task_ids,
                 time.monotonic(),
                 first_delay=0.0,
+                # a done chunk was collected (and its charges reported) by an earlier run;
+                # its contacts that could not be paid for are being sent again
+                prepaid=c.state == DONE,
+                skip=frozenset(c.retry),
             )
         try:
             await self._submit_all(to_send)
@@ -337,9 +384,10 @@ class Engine:
             await asyncio.gather(*list(submits), return_exceptions=True)
         rest = [fp for fp, _ in to_send[pos:]]
         if rest:
-            reason = self.outcome.stop_reason or "budget"
-            self._mark(rest, "not_submitted", _not_submitted_message(reason))
-            self._emit(RunStopped(reason=reason, not_submitted=len(rest)))
+            if self.outcome.stop_reason is None:
+                self.outcome.stop_reason = "budget"
+            self._leave_unsent(rest, number)
+            self._emit(RunStopped(reason=self.outcome.stop_reason, not_submitted=len(rest)))
 
     async def _fit_budget(self, size: int) -> int:
         """How many of ``size`` contacts fit ``max_credits``, counting in-flight worst cases."""
@@ -365,38 +413,99 @@ class Engine:
         async with self._changed:
             self._changed.notify_all()
 
+    # -- submitting ---------------------------------------------------------------------
+    def _before_send(self, chunk: Chunk) -> None:
+        """The pacer granted the slot: re-check every stop condition, then journal the chunk
+        as ``sending``. Runs on the loop thread with no ``await`` until httpx takes the
+        bytes, so ``sending`` in the journal always means "may have left the machine"."""
+        if self._stop:
+            raise _StoppedBeforeSend()
+        self.journal.record_sending(self.job_id, chunk.number, chunk.fingerprints)
+        self._on_wire.add(chunk.number)
+        self.outcome.requests_submit += 1
+
+    def _not_sent(self, chunk: Chunk) -> None:
+        """An attempt provably was not processed (429, 503, no connection) and the client
+        will try again after a wait: until then the chunk is not on the wire."""
+        self._on_wire.discard(chunk.number)
+        self.journal.forget_chunk(self.job_id, chunk.number)
+
+    def _leave_unsent(self, fingerprints: Sequence[str], chunk_number: int) -> None:
+        """Contacts this run will not send: not_submitted, or awaiting_credits after a 402
+        (journaled, so ``estimate()`` and the next identical call know them)."""
+        if not fingerprints:
+            return
+        reason = self.outcome.stop_reason or "the run stopped"
+        if self._stop_status == AWAITING_CREDITS:
+            note = _awaiting_message(reason)
+            self.journal.record_awaiting_credits(self.job_id, chunk_number, fingerprints, note)
+            self._mark(fingerprints, AWAITING_CREDITS, note)
+        else:
+            self._mark(fingerprints, "not_submitted", _not_submitted_message(reason))
+
+    async def _wait_out_rate_limit(self, exc: RateLimitError, *, submitting: bool) -> bool:
+        """A 429 is a reason to wait, not to give up: wait ``Retry-After`` and say so, unless
+        no request has succeeded for ``rate_limit_patience`` seconds by then. Returns
+        whether to try again."""
+        wait = exc.retry_after if exc.retry_after is not None else self.poll.min_interval
+        wait = max(float(wait), 0.0)
+        if self._interrupted or (submitting and self._stop):
+            return False
+        if time.monotonic() + wait - self._last_ok > self.rate_limit_patience:
+            return False
+        self._emit(Waiting(wait, f"rate-limited (HTTP 429), waiting {wait:.0f}s"))
+        await asyncio.sleep(wait)
+        return not (self._interrupted or (submitting and self._stop))
+
     async def _submit(self, chunk: Chunk, reservation: str, sem: asyncio.Semaphore) -> None:
+        hooks = SendHooks(
+            before_send=functools.partial(self._before_send, chunk),
+            not_sent=functools.partial(self._not_sent, chunk),
+        )
         try:
-            self.journal.record_sending(self.job_id, chunk.number, chunk.fingerprints)
-            self.outcome.requests_submit += 1
-            request = asyncio.ensure_future(
-                self.client.submit(
-                    list(chunk.contacts),
-                    enrichment_type=self.enrichment_type,
-                    webhook_url=self.webhook_url,
+            while True:
+                request = asyncio.ensure_future(
+                    self.client.submit(
+                        list(chunk.contacts),
+                        enrichment_type=self.enrichment_type,
+                        webhook_url=self.webhook_url,
+                        send_hooks=hooks,
+                    )
                 )
-            )
-            cancelled = False
-            try:
-                sub = await asyncio.shield(request)
-            except asyncio.CancelledError:
-                # Ctrl-C while the request is on the wire: wait a moment for its answer, so a
-                # workflow that was created is journaled (and collected by the next run)
-                # instead of being left ambiguous.
-                cancelled = True
+                cancelled = False
                 try:
-                    sub = await asyncio.wait_for(request, SUBMIT_GRACE_S)
-                except (TimeoutError, asyncio.CancelledError, CleanlistError) as exc:
-                    request.cancel()
-                    note = f"interrupted while sending ({type(exc).__name__})"
-                    self.journal.record_ambiguous(self.job_id, chunk.number, note)
-                    self.outcome.ambiguous_chunks.append(chunk.number)
-                    msg = _ambiguous_message(chunk.number, note)
-                    self._mark(chunk.fingerprints, "unknown", msg)
-                    raise asyncio.CancelledError() from None
-            except CleanlistError as exc:
-                self._submit_failed(chunk, exc)
-                return
+                    sub = await asyncio.shield(request)
+                except asyncio.CancelledError:
+                    cancelled = True
+                    if chunk.number not in self._on_wire:
+                        # Ctrl-C while the chunk waits for its turn: it never left.
+                        request.cancel()
+                        self._leave_unsent(chunk.fingerprints, chunk.number)
+                        raise asyncio.CancelledError() from None
+                    # Ctrl-C while the request is on the wire: wait a moment for its answer,
+                    # so a workflow that was created is journaled (and collected by the next
+                    # run) instead of being left ambiguous.
+                    try:
+                        sub = await asyncio.wait_for(request, SUBMIT_GRACE_S)
+                    except (TimeoutError, asyncio.CancelledError, CleanlistError) as exc:
+                        request.cancel()
+                        note = f"interrupted while sending ({type(exc).__name__})"
+                        self._ambiguous(chunk, note)
+                        raise asyncio.CancelledError() from None
+                except _StoppedBeforeSend:
+                    self._leave_unsent(chunk.fingerprints, chunk.number)
+                    return
+                except RateLimitError as exc:
+                    self._on_wire.discard(chunk.number)
+                    if await self._wait_out_rate_limit(exc, submitting=True):
+                        continue
+                    self._submit_failed(chunk, exc)
+                    return
+                except CleanlistError as exc:
+                    self._submit_failed(chunk, exc)
+                    return
+                break
+            self._last_ok = time.monotonic()
             workflow_id = str(sub.workflow_id)
             task_ids = tuple(str(t) for t in sub.task_ids)
             if len(task_ids) != len(chunk.fingerprints):
@@ -422,20 +531,23 @@ class Engine:
                 contacts=chunk.contacts,
             )
         finally:
+            self._on_wire.discard(chunk.number)
             if reservation.startswith("_chunk"):
                 self._in_flight.pop(reservation, None)
             sem.release()
             await self._notify()
 
+    def _ambiguous(self, chunk: Chunk, note: str) -> None:
+        self.journal.record_ambiguous(self.job_id, chunk.number, note)
+        self.outcome.ambiguous_chunks.append(chunk.number)
+        self._mark(chunk.fingerprints, "unknown", _ambiguous_message(chunk.number, note))
+        self._emit(ChunkAmbiguous(chunk.number, len(chunk.fingerprints), note))
+
     def _submit_failed(self, chunk: Chunk, exc: CleanlistError) -> None:
         """Sort a failed submission: ambiguous, refused as invalid, or refused (stop)."""
         code = _status_code(exc)
-        if _is_ambiguous(exc) or code in AMBIGUOUS_SUBMIT_STATUSES:
-            note = f"{type(exc).__name__}: {exc}"
-            self.journal.record_ambiguous(self.job_id, chunk.number, note)
-            self.outcome.ambiguous_chunks.append(chunk.number)
-            self._mark(chunk.fingerprints, "unknown", _ambiguous_message(chunk.number, note))
-            self._emit(ChunkAmbiguous(chunk.number, len(chunk.fingerprints), note))
+        if isinstance(exc, AmbiguousSubmissionError) or code in AMBIGUOUS_SUBMIT_STATUSES:
+            self._ambiguous(chunk, f"{type(exc).__name__}: {exc}")
             return
         # Refused before processing: nothing was created, nothing will be charged.
         self.journal.forget_chunk(self.job_id, chunk.number)
@@ -450,12 +562,10 @@ class Engine:
         # base URL (404): stop submitting at once; what is in flight is still collected.
         if self.outcome.stop_error is None:
             self.outcome.stop_error = exc
+        if isinstance(exc, InsufficientCreditsError):
+            self._stop_status = AWAITING_CREDITS
         self.stop(f"{type(exc).__name__} ({code})" if code else type(exc).__name__)
-        self._mark(
-            chunk.fingerprints,
-            "not_submitted",
-            _not_submitted_message(self.outcome.stop_reason or ""),
-        )
+        self._leave_unsent(chunk.fingerprints, chunk.number)
 
     # -- polling --------------------------------------------------------------------------
     def _start_poller(
@@ -467,11 +577,22 @@ class Engine:
         submitted_at: float,
         first_delay: float | None = None,
         contacts: Sequence[Mapping[str, str]] = (),
+        prepaid: bool = False,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
-        self._in_flight.setdefault(workflow_id, len(fingerprints) * self.unit_cost)
+        if not prepaid:
+            self._in_flight.setdefault(workflow_id, len(fingerprints) * self.unit_cost)
         task = asyncio.create_task(
             self._poll_workflow(
-                chunk, workflow_id, fingerprints, task_ids, submitted_at, first_delay, contacts
+                chunk,
+                workflow_id,
+                fingerprints,
+                task_ids,
+                submitted_at,
+                first_delay,
+                contacts,
+                prepaid,
+                skip,
             )
         )
         self._pollers.add(task)
@@ -506,6 +627,8 @@ class Engine:
         submitted_at: float,
         first_delay: float | None,
         contacts: Sequence[Mapping[str, str]],
+        prepaid: bool = False,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         if first_delay is None:
             expected = self._expected_duration()
@@ -522,6 +645,15 @@ class Engine:
                 self.outcome.requests_status += 1
                 try:
                     status = await self.client.status(workflow_id)
+                except RateLimitError as exc:
+                    # another client of the organization may be using the budget: wait
+                    if await self._wait_out_rate_limit(exc, submitting=False):
+                        delay = 0.0
+                        continue
+                    self._mark(fingerprints, "pending", _resume_message(workflow_id, exc))
+                    if self.outcome.stop_error is None:
+                        self.outcome.stop_error = exc
+                    return
                 except CleanlistError as exc:
                     code = _status_code(exc)
                     if code in STOP_STATUSES:
@@ -545,6 +677,7 @@ class Engine:
                     delay = self.poll.max_interval
                     continue
                 failures = 0
+                self._last_ok = time.monotonic()
                 elapsed = time.monotonic() - submitted_at
                 completed, total = _summary_counts(status)
                 state = str(getattr(status, "status", ""))
@@ -555,8 +688,10 @@ class Engine:
                     self._durations.append(
                         (last_seen_running + elapsed) / 2 if last_seen_running else elapsed
                     )
-                    self._collect(workflow_id, fingerprints, task_ids, status, contacts)
-                    self.journal.record_done(self.job_id, chunk)
+                    retry = self._collect(
+                        workflow_id, fingerprints, task_ids, status, contacts, prepaid, skip
+                    )
+                    self.journal.record_done(self.job_id, chunk, retry=retry)
                     return
                 last_seen_running = elapsed
                 delay = self._next_delay(elapsed, completed, total)
@@ -572,8 +707,12 @@ class Engine:
         task_ids: Sequence[str],
         status: Any,
         contacts: Sequence[Mapping[str, str]] = (),
-    ) -> None:
+        prepaid: bool = False,
+        skip: frozenset[str] = frozenset(),
+    ) -> list[str]:
+        """Take a terminal workflow's results; return the contacts it could not pay for."""
         by_task: dict[str, dict[str, Any]] = {}
+        unpaid: list[str] = []
         for item in getattr(status, "results", None) or ():
             row = _as_dict(item)
             tid = row.get("task_id")
@@ -582,8 +721,17 @@ class Engine:
         wf_status = str(getattr(status, "status", ""))
         fresh: list[tuple[str, dict[str, Any]]] = []
         for i, fp in enumerate(fingerprints):
+            if fp in skip:
+                continue  # sent again in a new chunk of this run
             tid = task_ids[i] if i < len(task_ids) else None
             result = by_task.get(str(tid)) if tid is not None else None
+            if result is not None and is_credit_failure(result):
+                unpaid.append(fp)
+                self.outcome.missing[fp] = (
+                    AWAITING_CREDITS,
+                    _awaiting_message(f"task {tid} of workflow {workflow_id} could not be paid"),
+                )
+                continue
             if result is None:
                 why = "the workflow failed" if wf_status == "failed" else "no result returned"
                 self.outcome.missing[fp] = ("failed", f"{why} (workflow {workflow_id})")
@@ -601,8 +749,10 @@ class Engine:
             self.outcome.results[fp] = (result, workflow_id)
             self.outcome.missing.pop(fp, None)
             fresh.append((fp, result))
-            credits = result.get("credits_charged") or 0
-            self.outcome.credits += float(credits)
+            if prepaid:
+                self.outcome.prepaid.add(fp)
+            else:
+                self.outcome.credits += float(result.get("credits_charged") or 0)
             if (
                 result.get("primary_email")
                 or result.get("personal_phone_numbers")
@@ -615,6 +765,7 @@ class Engine:
                 self.on_results(workflow_id, fresh)
             except Exception:  # caching is an optimization: never lose the results over it
                 log.exception("results hook failed for workflow %s", workflow_id)
+        return unpaid
 
 
 def _ambiguous_message(chunk: int, note: str | None) -> str:
@@ -623,6 +774,13 @@ def _ambiguous_message(chunk: int, note: str | None) -> str:
         f"chunk {chunk} may or may not have reached Cleanlist{why}; it was not resent, to avoid "
         "paying twice. Check the workflows in your Cleanlist dashboard, then re-run with "
         "resend_unknown=True to send these rows again."
+    )
+
+
+def _awaiting_message(reason: str) -> str:
+    return (
+        f"awaiting credits: {reason}. Nothing was charged for this row. Top up, then run the "
+        "same call again: exactly these rows are sent, nothing is paid twice."
     )
 
 

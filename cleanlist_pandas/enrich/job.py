@@ -7,8 +7,10 @@ loop thread, writes finished results to the cache, and merges everything back on
 caller's rows. :class:`EnrichmentJob` is the handle of a run started with ``wait=False``.
 
 Statuses of ``cl_status``: ``enriched``, ``not_found``, ``failed``, ``skipped`` (invalid
-input, never sent), ``not_submitted`` (the run stopped before this row: budget, 401/402/403,
-cancel), ``unknown`` (an ambiguous submission, spec §7: never resent on its own), and
+input, never sent), ``not_submitted`` (the run stopped before this row: budget, 401/403,
+cancel), ``awaiting_credits`` (the organization could not pay for it: a 402, or a task that
+failed for lack of credits; the next identical call after a top-up sends exactly these rows),
+``unknown`` (an ambiguous submission, spec §7: never resent on its own), and
 ``pending`` (submitted, but the run was interrupted before its result came back: re-run the
 same call to collect it, at no new cost).
 
@@ -38,6 +40,7 @@ import pandas as pd
 from cleanlist_pandas._constants import ENRICHMENT_TYPES, MAX_UNIT_COST
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
+from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.events import (
     Event,
@@ -47,11 +50,20 @@ from cleanlist_pandas.enrich.events import (
     Waiting,
     emit,
 )
-from cleanlist_pandas.enrich.journal import AMBIGUOUS, DONE, SENDING, SUBMITTED, Journal
+from cleanlist_pandas.enrich.journal import (
+    AMBIGUOUS,
+    AWAITING_CREDITS,
+    DONE,
+    SENDING,
+    SUBMITTED,
+    Journal,
+)
 from cleanlist_pandas.enrich.mapping import map_contacts
 from cleanlist_pandas.enrich.merge import (
     FlattenedResults,
+    OutputColumnCollision,
     build_output,
+    check_output_names,
     discovered_contacts_frame,
 )
 from cleanlist_pandas.enrich.plan import Plan, plan
@@ -158,7 +170,12 @@ class _Prepared:
 
     def __init__(self, df: pd.DataFrame, options: Options, *, create_job: bool = True) -> None:
         _check_options(options)
+        if create_job:  # estimate() reports collisions instead of raising
+            check_output_names(df, options.enrichment_type, options.prefix)
         self.options = options
+        self._owns_job = False  # this process created or locked the journal job
+        self._closed = False
+        self.job_id = ""
         self._lock_fd: int | None = None
         self._lock_path: Path | None = None
         base = options.cache_dir or default_cache_dir()
@@ -167,6 +184,13 @@ class _Prepared:
             kw: dict[str, Any] = {} if options.max_age is None else {"max_age": options.max_age}
             self.cache = ResultCache(base, **kw)
         self.journal = Journal(Path(base) / JOURNAL_FILENAME)
+        try:
+            self._prepare(df, options, Path(base), create_job)
+        except BaseException:
+            self.close()  # every lock and file handle, on every exit path
+            raise
+
+    def _prepare(self, df: pd.DataFrame, options: Options, base: Path, create_job: bool) -> None:
         self.mapped = map_contacts(df, options.columns)
         t = options.enrichment_type
         cache = self.cache
@@ -176,7 +200,6 @@ class _Prepared:
         if create_job:
             running = _running_with_key(self.key)
             if running is not None:
-                self.close()
                 raise _AlreadyRunning(running)
         # estimate() only looks: it must not leave a job behind in the journal
         job = (
@@ -186,17 +209,27 @@ class _Prepared:
         )
         self.job_id = job.job_id if job is not None else ""
         if create_job:
-            self._lock_job(Path(base))
+            self._lock_job(base)
+            self._owns_job = True
         chunks = self.journal.chunks(self.job_id) if job is not None else []
         cached = self.plan.cached
         journaled: set[str] = set()
+        #: contacts an earlier run of this job could not pay for (sent again now)
+        self.awaiting: set[str] = set()
         self.resume_chunks = []
         for c in chunks:
             if c.state in (SENDING, AMBIGUOUS) and options.resend_unknown:
-                self.journal.forget_chunk(self.job_id, c.chunk)  # the user settled it
+                if create_job:
+                    self.journal.forget_chunk(self.job_id, c.chunk)  # the user settled it
+                continue
+            self.awaiting.update(c.retry)
+            if c.state == AWAITING_CREDITS:
+                if create_job:
+                    self.journal.forget_chunk(self.job_id, c.chunk)  # this run sends them
                 continue
             journaled.update(c.fingerprints)
-            if c.state == DONE and all(fp in cached for fp in c.fingerprints):
+            journaled.difference_update(c.retry)
+            if c.state == DONE and all(fp in cached or fp in c.retry for fp in c.fingerprints):
                 continue  # every result of it is in the cache: no need to poll again
             if c.state in (SUBMITTED, DONE, SENDING, AMBIGUOUS):
                 self.resume_chunks.append(c)
@@ -227,6 +260,15 @@ class _Prepared:
         index = self.fp_index
         self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
 
+    def awaiting_rows(self) -> int:
+        """Rows whose contact an earlier run of this job could not pay for (a 402)."""
+        if not self.awaiting:
+            return 0
+        p = self.plan
+        unique = np.isin(p.fingerprints.astype(str), np.array(sorted(self.awaiting)))
+        codes = p.row_codes[p.row_codes >= 0]
+        return int(unique[codes].sum())
+
     @property
     def worst_case(self) -> float:
         """Worst-case credits of what this run may submit (capped by ``max_credits``)."""
@@ -250,6 +292,14 @@ class _Prepared:
         )
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_job and self.job_id and not self.journal.chunks(self.job_id):
+            # nothing was ever sent for it (an error before the first request, or a run
+            # served from the cache): no open job left behind for `cleanlist-pandas jobs`
+            self.journal.discard_job(self.job_id)
+            self.remove_lock_file()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -276,7 +326,6 @@ class _Prepared:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            self.close()
             raise JobBusyError(
                 f"Cleanlist job {self.job_id} (the same rows and enrichment type) is running in "
                 "another process right now. Wait for it to finish, then run this call again: "
@@ -331,7 +380,10 @@ def _finalize(
     credits_col = prep.options.prefix + "credits"
     if credits_col in out.columns and len(out):
         paid_once = np.zeros(len(out), dtype=bool)
-        paid_once[p.first_rows[fresh_ids]] = True
+        paid_ids = np.fromiter(
+            (index[fp] for fp in outcome.results if fp not in outcome.prepaid), dtype=np.int64
+        )
+        paid_once[p.first_rows[paid_ids]] = True
         col = out[credits_col].copy()
         col[~paid_once & col.notna().to_numpy()] = 0
         out[credits_col] = col
@@ -343,7 +395,9 @@ def _finalize(
 
 
 def _left_over(counts: Mapping[str, int]) -> int:
-    return sum(counts.get(s, 0) for s in ("not_submitted", "unknown", "pending"))
+    return sum(
+        counts.get(s, 0) for s in ("not_submitted", "awaiting_credits", "unknown", "pending")
+    )
 
 
 def _report(
@@ -366,6 +420,15 @@ def _report(
         parts.append(
             f"{counts['not_submitted']} rows were not submitted; fix the cause, then run the "
             "same call again: finished rows come from the cache and cost nothing."
+        )
+    if counts.get("awaiting_credits"):
+        n = counts["awaiting_credits"]
+        parts.append(
+            f"{n} rows are 'awaiting_credits': the organization could not pay for them and "
+            f"nothing was charged. They need at most {_awaiting_worst(prep, outcome):,.0f} "
+            "credits (the worst case). Top up, then run the same call again "
+            f"({_call_text(prep.options)}): it sends exactly these rows and pays for nothing "
+            "twice."
         )
     if counts.get("unknown"):
         parts.append(
@@ -391,8 +454,37 @@ def _report(
     warnings.warn(message, CleanlistWarning, stacklevel=4)
 
 
+def _awaiting_worst(prep: _Prepared, outcome: EngineOutcome) -> float:
+    n = sum(1 for st, _ in outcome.missing.values() if st == AWAITING_CREDITS)
+    return float(n * MAX_UNIT_COST[prep.options.enrichment_type])
+
+
+def _call_text(o: Options) -> str:
+    """The call that continues a run, e.g. ``df.cleanlist.enrich("full", max_credits=500)``.
+
+    >>> _call_text(Options(enrichment_type="full", max_credits=500))
+    "df.cleanlist.enrich('full', max_credits=500)"
+    """
+    args = [repr(o.enrichment_type)]
+    defaults = Options()
+    for name in ("columns", "prefix", "max_credits", "webhook_url", "cache_dir"):
+        value = getattr(o, name)
+        if value != getattr(defaults, name):
+            args.append(f"{name}={value!r}")
+    return f"df.cleanlist.enrich({', '.join(args)})"
+
+
 def _counts_text(counts: Mapping[str, int]) -> str:
-    order = ["enriched", "not_found", "failed", "skipped", "not_submitted", "unknown", "pending"]
+    order = [
+        "enriched",
+        "not_found",
+        "failed",
+        "skipped",
+        "not_submitted",
+        "awaiting_credits",
+        "unknown",
+        "pending",
+    ]
     return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
 
 
@@ -427,7 +519,7 @@ def _check_balance(prep: _Prepared, credits: float | None) -> None:
         f"The worst case of this run is {worst:,.0f} credits but the balance is "
         f"{credits:,.2f}. Lookups that find nothing are free, so it may still fit; if "
         "credits run out, the run stops, keeps every paid result and marks the rest "
-        "not_submitted. Pass max_credits= to cap the spend, or top up first."
+        "awaiting_credits. Pass max_credits= to cap the spend, or top up first."
     )
     if prep.options.errors == "raise":
         raise InsufficientCreditsError(
@@ -582,6 +674,9 @@ def _new_engine(prep: _Prepared, aclient: Any, listeners: list[Listener]) -> Eng
         poll=o.poll,
         listeners=listeners,
         on_results=prep.on_results,
+        rate_limit_patience=getattr(
+            getattr(aclient, "settings", None), "rate_limit_patience", DEFAULT_RATE_LIMIT_PATIENCE
+        ),
     )
 
 
@@ -603,17 +698,26 @@ def enrich(
     """
     from cleanlist_pandas.runner import get_loop_thread, run_sync
 
+    # Check before paying: options and configuration (key, base URL) fail here, before any
+    # journal row or job lock exists.
+    _check_options(options)
+    sync_client, owned = _make_sync_client(api_key, base_url, client)
     # wait=True: the caller's thread draws the bar (run_sync's tick), never the loop thread
     try:
         prep, bar, all_listeners = _prepare_run(
             df, options, list(listeners or ()), draw_on_event=not wait
         )
     except _AlreadyRunning as running:
+        if owned:
+            sync_client.close()
         # The same call is still running in the background (a re-run cell): attach to it
         # rather than submit the same contacts a second time.
         log.info("attaching to the running job %s", running.job.job_id)
         return running.job.result() if wait else running.job
-    sync_client, owned = _make_sync_client(api_key, base_url, client)
+    except BaseException:
+        if owned:
+            sync_client.close()
+        raise
     emit(all_listeners, prep.planned_event())
     aclient = sync_client.aio
     hook = _client_listener(all_listeners)
@@ -692,6 +796,7 @@ async def aenrich(
     """The async twin of :func:`enrich`, for code already running in an event loop."""
     from cleanlist_pandas.client import AsyncClient
 
+    _check_options(options)
     owned = client is None
     aclient = client if client is not None else AsyncClient(api_key=api_key, base_url=base_url)
     try:
@@ -700,6 +805,10 @@ async def aenrich(
         if owned:
             await aclient.aclose()
         return await asyncio.to_thread(running.job.result)
+    except BaseException:
+        if owned:
+            await aclient.aclose()
+        raise
     hook = _client_listener(all_listeners)
     aclient.add_listener(hook)
     try:
@@ -767,6 +876,11 @@ class Estimate:
             ("duplicates", f"{c['duplicates']:,}"),
             ("already cached", f"{c['cached']:,}"),
             ("to send", f"{c['to_send']:,}"),
+            *(
+                [("  awaiting credits", f"{c['awaiting_credits']:,} rows")]
+                if c.get("awaiting_credits")
+                else []
+            ),
             ("chunks (requests)", f"{c['chunks']:,}"),
             ("worst-case credits", f"{c['worst_case_credits']:,.0f}"),
             ("balance", "unknown" if self.balance is None else f"{self.balance:,.2f}"),
@@ -803,8 +917,13 @@ def estimate(
         counts["to_send"] = len(prep.to_send)
         counts["chunks"] = -(-len(prep.to_send) // 250)
         counts["worst_case_credits"] = prep.worst_case
+        counts["awaiting_credits"] = prep.awaiting_rows()
         balance: float | None = None
-        note = None
+        notes: list[str] = []
+        try:
+            check_output_names(df, options.enrichment_type, options.prefix)
+        except OutputColumnCollision as exc:
+            notes.append(f"enrich() would refuse to start: {exc}")
         try:
             sync_client, owned = _make_sync_client(api_key, base_url, client)
             try:
@@ -813,12 +932,12 @@ def estimate(
                 if owned:
                     sync_client.close()
         except CleanlistError as exc:
-            note = f"balance not read: {type(exc).__name__}: {exc}"
+            notes.append(f"balance not read: {type(exc).__name__}: {exc}")
         return Estimate(
             counts=counts,
             balance=balance,
             resumable_workflows=prep.resumed_workflows,
-            note=note,
+            note=" ".join(notes) or None,
             mapping=prep.mapped.describe(),
         )
     finally:

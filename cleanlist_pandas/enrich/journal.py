@@ -6,9 +6,13 @@ or a killed process, running the same ``enrich()`` call again finds the unfinish
 its key (a hash of the enrichment type and the contacts) and polls the journaled workflows
 instead of submitting them again. Polling is free, so a resumed job costs nothing extra.
 
-A chunk that was being sent when the process died, or whose request timed out after the
-body left, is *ambiguous* (spec §7): it may or may not exist on the server. It is never
-resent on its own; its rows come back ``cl_status="unknown"`` until the user says to resend.
+A chunk is marked ``sending`` only at the instant its bytes can leave the machine: after the
+pacer granted its slot and after the run's stop conditions were checked, with no ``await``
+in between (:class:`~cleanlist_pandas._http.SendHooks`). A chunk still waiting for the pacer
+is not in the journal at all, so a re-run sends it. A chunk that was being sent when the
+process died, or whose request timed out after the body left, is *ambiguous* (spec §7):
+it may or may not exist on the server. It is never resent on its own; its rows come back
+``cl_status="unknown"`` until the user says to resend.
 
 The journal holds ids and content hashes only, never names or e-mail addresses.
 
@@ -38,6 +42,9 @@ SENDING = "sending"  # recorded before the request; still SENDING after a crash 
 SUBMITTED = "submitted"  # the API answered with a workflow id
 AMBIGUOUS = "ambiguous"  # may or may not exist on the server (spec §7)
 DONE = "done"  # the workflow is terminal and its results were merged
+#: The organization could not pay for these contacts (a 402, or tasks that failed for lack of
+#: credits): the next identical call sends them again; ``estimate()`` counts them.
+AWAITING_CREDITS = "awaiting_credits"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -59,6 +66,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     task_ids TEXT,
     note TEXT,
     updated_at TEXT NOT NULL,
+    retry TEXT,
     PRIMARY KEY (job_id, chunk)
 );
 """
@@ -91,6 +99,9 @@ class ChunkRecord:
     workflow_id: str | None
     task_ids: tuple[str, ...]
     note: str | None
+    #: for a ``done`` chunk: fingerprints to send again (their task failed for lack of
+    #: credits); for an ``awaiting_credits`` chunk: all of its fingerprints
+    retry: tuple[str, ...] = ()
 
 
 class Journal:
@@ -114,6 +125,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
+        if "retry" not in cols:  # a journal written by an older version
+            self._db.execute("ALTER TABLE chunks ADD COLUMN retry TEXT")
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -178,12 +192,18 @@ class Journal:
                 (_now(), job_id),
             )
 
+    def discard_job(self, job_id: str) -> None:
+        """Delete a job and its chunks (a job that never sent anything)."""
+        with self._lock:
+            self._db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
     # -- chunks -------------------------------------------------------------------------
     def chunks(self, job_id: str) -> list[ChunkRecord]:
         """The job's chunks, in chunk order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT job_id, chunk, state, fingerprints, workflow_id, task_ids, note "
+                "SELECT job_id, chunk, state, fingerprints, workflow_id, task_ids, note, retry "
                 "FROM chunks WHERE job_id = ? ORDER BY chunk",
                 (job_id,),
             ).fetchall()
@@ -196,6 +216,7 @@ class Journal:
                 r[4],
                 tuple(json.loads(r[5])) if r[5] else (),
                 r[6],
+                tuple(json.loads(r[7])) if r[7] else (),
             )
             for r in rows
         ]
@@ -209,11 +230,38 @@ class Journal:
         return int(row[0])
 
     def record_sending(self, job_id: str, chunk: int, fingerprints: Sequence[str]) -> None:
-        """Before the request leaves: if the process dies now, the chunk is ambiguous."""
+        """The request can leave now: if the process dies from here on, the chunk is
+        ambiguous. Call it at that instant, never while the request still waits its turn."""
+        self._insert(job_id, chunk, SENDING, fingerprints)
+
+    def record_awaiting_credits(
+        self, job_id: str, chunk: int, fingerprints: Sequence[str], note: str
+    ) -> None:
+        """These contacts were not paid for (a 402): the next identical call sends them."""
+        self._insert(job_id, chunk, AWAITING_CREDITS, fingerprints, note=note, retry=fingerprints)
+
+    def _insert(
+        self,
+        job_id: str,
+        chunk: int,
+        state: str,
+        fingerprints: Sequence[str],
+        *,
+        note: str | None = None,
+        retry: Sequence[str] = (),
+    ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?)",
-                (job_id, chunk, SENDING, json.dumps(list(fingerprints)), _now()),
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
+                (
+                    job_id,
+                    chunk,
+                    state,
+                    json.dumps(list(fingerprints)),
+                    note,
+                    _now(),
+                    json.dumps(list(retry)) if retry else None,
+                ),
             )
 
     def record_submitted(
@@ -226,9 +274,10 @@ class Journal:
         """The chunk's fate is unknown; it is never resent on its own."""
         self._update(job_id, chunk, AMBIGUOUS, note=note)
 
-    def record_done(self, job_id: str, chunk: int) -> None:
-        """The chunk's workflow is terminal and its results were merged."""
-        self._update(job_id, chunk, DONE)
+    def record_done(self, job_id: str, chunk: int, retry: Sequence[str] = ()) -> None:
+        """The chunk's workflow is terminal and its results were merged; ``retry`` are the
+        contacts whose task failed for lack of credits (the next call sends them again)."""
+        self._update(job_id, chunk, DONE, retry=retry)
 
     def forget_chunk(self, job_id: str, chunk: int) -> None:
         """The request provably never reached the API (or the user settled it): drop it."""
@@ -244,17 +293,20 @@ class Journal:
         workflow_id: str | None = None,
         task_ids: Sequence[str] | None = None,
         note: str | None = None,
+        retry: Sequence[str] = (),
     ) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE chunks SET state = ?, workflow_id = COALESCE(?, workflow_id), "
-                "task_ids = COALESCE(?, task_ids), note = COALESCE(?, note), updated_at = ? "
+                "task_ids = COALESCE(?, task_ids), note = COALESCE(?, note), "
+                "retry = COALESCE(?, retry), updated_at = ? "
                 "WHERE job_id = ? AND chunk = ?",
                 (
                     state,
                     workflow_id,
                     None if task_ids is None else json.dumps(list(task_ids)),
                     note,
+                    json.dumps(list(retry)) if retry else None,
                     _now(),
                     job_id,
                     chunk,

@@ -60,6 +60,7 @@ __all__ = [
     "OutputColumnCollision",
     "assemble",
     "build_output",
+    "check_output_names",
     "discovered_contacts_frame",
     "flatten_results",
     "output_columns",
@@ -73,6 +74,7 @@ ROW_STATUSES = (
     "not_submitted",
     "unknown",
     "pending",
+    "awaiting_credits",
 )
 
 
@@ -609,16 +611,43 @@ def _labels_for(df: pd.DataFrame, names: Sequence[str]) -> list[Hashable]:
     return list(names)
 
 
+def _taken_names(df: pd.DataFrame) -> set[Hashable]:
+    """Input column names an output column must not reuse (a MultiIndex's first level too:
+    ``out["cl_credits"]`` would select every column under it)."""
+    taken: set[Hashable] = set(df.columns.tolist())
+    if isinstance(df.columns, pd.MultiIndex):
+        taken.update(df.columns.get_level_values(0).tolist())
+    return taken
+
+
 def check_collisions(df: pd.DataFrame, names: Sequence[Hashable], prefix: str) -> None:
-    """Raise :class:`OutputColumnCollision` if any output name is already an input column."""
-    existing = set(df.columns.tolist())
-    clash = [c for c in names if c in existing]
+    """Raise :class:`OutputColumnCollision` if any output name is already an input column.
+
+    >>> check_collisions(pd.DataFrame({"cl_email": [1]}), ["cl_email"], "cl_")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cleanlist_pandas.enrich.merge.OutputColumnCollision: output column(s) ['cl_email'] ...
+    """
+    taken = _taken_names(df)
+    clash = [
+        c for c in names if c in taken or (isinstance(c, tuple) and c and c[0] in taken)
+    ]
     if clash:
+        shown = [c[0] if isinstance(c, tuple) else c for c in clash[:5]]
         raise OutputColumnCollision(
-            f"output column(s) {clash[:5]!r} already exist in the input frame (prefix "
+            f"output column(s) {shown!r} already exist in the input frame (prefix "
             f"{prefix!r}); pass another prefix, e.g. prefix='{prefix.rstrip('_')}2_', or drop "
-            "the old columns first"
+            "the old columns first. Nothing was sent."
         )
+
+
+def check_output_names(df: pd.DataFrame, enrichment_type: str, prefix: str = "cl_") -> None:
+    """Before any request: raise :class:`OutputColumnCollision` if ``df`` already has a
+    column the run would add (``estimate()`` reports the same names).
+
+    >>> check_output_names(pd.DataFrame({"email": [1]}), "full")
+    """
+    check_collisions(df, output_columns(prefix, enrichment_type), prefix)
 
 
 @gc_paused()
