@@ -67,7 +67,12 @@ from cleanlist_pandas.enrich.merge import (
     discovered_contacts_frame,
 )
 from cleanlist_pandas.enrich.plan import Plan, plan
-from cleanlist_pandas.errors import CleanlistError, InsufficientCreditsError
+from cleanlist_pandas.errors import (
+    AuthenticationError,
+    CleanlistError,
+    InsufficientCreditsError,
+    PermissionDeniedError,
+)
 from cleanlist_pandas.progress import ProgressBar
 
 log = logging.getLogger(__name__)
@@ -511,6 +516,33 @@ def _make_sync_client(api_key: str | None, base_url: str | None, client: Any) ->
     return Client(api_key=api_key, base_url=base_url), True
 
 
+def _balance_failed(exc: CleanlistError) -> None:
+    """The balance pre-check is advisory (the server's 402 still guards the spend): a key or
+    plan problem stops the run before anything is sent; a 429 storm or an outage of the
+    balance endpoint does not."""
+    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        raise exc
+    log.warning(
+        "balance not read (%s: %s); submitting without the pre-check", type(exc).__name__, exc
+    )
+
+
+def _balance_or_none(read: Any) -> float | None:
+    try:
+        return float(read().credits)
+    except CleanlistError as exc:
+        _balance_failed(exc)
+        return None
+
+
+async def _abalance_or_none(read: Any) -> float | None:
+    try:
+        return float((await read()).credits)
+    except CleanlistError as exc:
+        _balance_failed(exc)
+        return None
+
+
 def _check_balance(prep: _Prepared, credits: float | None) -> None:
     worst = prep.worst_case
     if credits is None or worst <= credits:
@@ -731,7 +763,7 @@ def enrich(
     engine = _new_engine(prep, aclient, all_listeners)
     try:
         if prep.to_send:
-            _check_balance(prep, float(sync_client.balance().credits))
+            _check_balance(prep, _balance_or_none(sync_client.balance))
     except BaseException:
         cleanup()
         bar.close()
@@ -814,7 +846,7 @@ async def aenrich(
     try:
         emit(all_listeners, prep.planned_event())
         if prep.to_send:
-            _check_balance(prep, float((await aclient.balance()).credits))
+            _check_balance(prep, await _abalance_or_none(aclient.balance))
         engine = _new_engine(prep, aclient, all_listeners)
         outcome = await engine.run(prep.to_send, resume_chunks=prep.resume_chunks)
         frame, _p, counts = _finalize(df, prep, outcome)
