@@ -139,36 +139,67 @@ class PacerStats:
     retry_wait_s: float
 
 
+class _Slot:
+    """One request's place in the window: when it was sent, and when its answer came."""
+
+    __slots__ = ("done", "sent")
+
+    def __init__(self, sent: float, done: float | None = None) -> None:
+        self.sent = sent
+        self.done = done
+
+
 class Pacer:
-    """A token bucket shared by every request of a client (thread-safe, loop-agnostic).
+    """A sliding window shared by every request of a client (thread-safe, loop-agnostic).
 
-    At most ``burst`` requests go back-to-back; then one every ``per / (rate - burst)``
-    seconds, so that any window of ``per`` seconds holds at most ``rate - 1`` requests: the
-    API's fixed window (``rate=60``, ``per=60``) is never exceeded, with one request of
-    headroom for network jitter. After a 429, :meth:`hold` stops all requests until the
-    server's ``Retry-After`` has passed.
+    The API allows ``rate`` requests in a fixed ``per``-second window per organization (spec
+    §2). "At most ``rate - 1`` in any ``per`` seconds" is safe under a fixed window, a sliding
+    window and a token bucket alike, and it lets a job's first submissions all leave at once
+    (40 chunks at t = 0) instead of one a second.
 
-    >>> p = Pacer(rate=60, per=60.0, burst=4, clock=lambda: 0.0)
-    >>> [round(p.reserve(), 3) for _ in range(6)]
+    The server counts a request when it *arrives*, which we never see; but it has arrived by
+    the time its answer is back. So a request holds its place in the window from when it is
+    sent until ``per`` seconds after its answer (:meth:`release`): the next request beyond the
+    limit waits for that, never for a guess. This is exact whatever the latency (a request's
+    own latency is the only slack), keeps one request of headroom (``rate - 1``), and adds
+    ``margin`` seconds (default 1 % of ``per``) against clock drift.
+
+    ``burst`` (optional) adds steady spacing on top: at most ``burst`` requests back-to-back,
+    then one every ``per / (rate - burst)`` seconds (GCRA). After a 429, :meth:`hold` stops
+    all requests until the server's ``Retry-After`` has passed.
+
+    >>> p = Pacer(rate=5, per=10.0, clock=lambda: 0.0)
+    >>> [round(p.reserve(), 1) for _ in range(6)]   # answered at once: free again at 10.1
+    [0.0, 0.0, 0.0, 0.0, 10.1, 10.1]
+    >>> g = Pacer(rate=60, per=60.0, burst=4, clock=lambda: 0.0)
+    >>> [round(g.reserve(), 3) for _ in range(6)]
     [0.0, 0.0, 0.0, 0.0, 1.071, 2.143]
     """
+
+    #: how often a request re-checks a full window whose oldest request is still unanswered
+    RECHECK_S: Final = 0.02
 
     def __init__(
         self,
         rate: int = RATE_LIMIT_PER_ORG,
         per: float = RATE_LIMIT_WINDOW_S,
-        burst: int = 4,
+        burst: int | None = None,
         *,
+        margin: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if rate < 1 or per <= 0 or burst < 1:
+        if rate < 1 or per <= 0 or (burst is not None and burst < 1):
             raise ValueError("rate >= 1, per > 0 and burst >= 1 are required")
         self.rate = rate
         self.per = float(per)
-        self.burst = min(burst, rate)
-        self.interval = self.per / max(rate - self.burst, 1)
-        self._tau = (self.burst - 1) * self.interval
+        self.burst = None if burst is None else min(burst, rate)
+        #: requests allowed in any window: one of headroom when the limit allows it
+        self.limit = rate - 1 if rate > 1 else 1
+        self.window = self.per + (0.01 * self.per if margin is None else margin)
+        self._slots: list[_Slot] = []
+        self.interval = self.per / max(rate - (self.burst or 1), 1)
+        self._tau = ((self.burst or 1) - 1) * self.interval
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -183,24 +214,88 @@ class Pacer:
     def __repr__(self) -> str:
         return f"Pacer(rate={self.rate}, per={self.per}, burst={self.burst})"
 
+    # -- the window (call with the lock held) -----------------------------------------------
+    def _trim(self, now: float) -> None:
+        edge = now - self.window
+        self._slots = [s for s in self._slots if s.done is None or s.done > edge]
+
+    def _earliest(self, now: float) -> float | None:
+        """The earliest time >= now a request may start; None while that depends on an
+        answer still outstanding."""
+        self._trim(now)
+        start = max(now, self._hold_until)
+        if self.burst is not None:
+            start = max(start, self._tat - self._tau)
+        while True:  # a start in the future must respect the window as it is then
+            edge = start - self.window
+            live = [s for s in self._slots if s.done is None or s.done > edge]
+            over = len(live) - self.limit + 1
+            if over <= 0:
+                return start
+            dones = sorted(s.done for s in live if s.done is not None)
+            if len(dones) < over:
+                return None  # waits for answers still outstanding
+            later = dones[over - 1] + self.window
+            if later <= start:
+                return start
+            start = later
+
+    def _book(self, start: float, done: float | None) -> _Slot:
+        if self.burst is not None:
+            self._tat = max(self._tat, start) + self.interval
+        slot = _Slot(start, done)
+        self._slots.append(slot)
+        self._requests += 1
+        return slot
+
+    # -- API --------------------------------------------------------------------------------
     def reserve(self) -> float:
-        """Book the next slot; return how long (seconds) to wait before sending."""
+        """Book the next slot for a request answered the moment it is sent (a simulation:
+        real requests use :meth:`acquire` and :meth:`release`); return the wait (seconds)."""
         with self._lock:
             now = self._clock()
-            tat = max(self._tat, now)
-            start = max(now, tat - self._tau, self._hold_until)
-            self._tat = max(tat, start) + self.interval
-            self._requests += 1
+            start = self._earliest(now)
+            if start is None:  # pragma: no cover - reserve() books answered slots only
+                raise RuntimeError("reserve() cannot be mixed with unanswered requests")
+            self._book(start, start)
             return start - now
 
-    async def acquire(self) -> float:
-        """Wait for a slot; return the time waited (seconds)."""
-        delay = self.reserve()
-        if delay > 0:
+    async def acquire(self) -> _Slot:
+        """Wait for a place in the window; return it (pass it to :meth:`release`)."""
+        waited = 0.0
+        while True:
             with self._lock:
-                self._waited += delay
+                now = self._clock()
+                start = self._earliest(now)
+                if start is not None and start <= now:
+                    slot = self._book(now, None)
+                    self._waited += waited
+                    slot.sent = now
+                    return slot
+            delay = self.RECHECK_S if start is None else start - now
+            waited += delay
             await self._sleep(delay)
-        return delay
+
+    def release(self, slot: _Slot) -> None:
+        """The request's answer is back (or it failed): its place frees ``per`` s from now."""
+        with self._lock:
+            if slot.done is None:
+                slot.done = self._clock()
+
+    def now(self) -> float:
+        """The pacer's clock."""
+        return self._clock()
+
+    def room(self) -> int:
+        """Requests that could go now without waiting for the window.
+
+        >>> p = Pacer(rate=5, per=10.0, clock=lambda: 0.0); p.reserve(); p.room()
+        0.0
+        3
+        """
+        with self._lock:
+            self._trim(self._clock())
+            return max(0, self.limit - len(self._slots))
 
     def held_for(self) -> float:
         """Seconds left of a 429's hold (0 when requests may go).
@@ -714,15 +809,18 @@ class RequestLoop:
             held = self.pacer.held_for()
             if held > self.settings.max_retry_after:
                 raise self._still_held(method, path, workflow_id, held)
-            waited = await self.pacer.acquire()
-            if waited > 0:
-                self._emit(PacerWait(method, path, waited))
-            if hooks is not None:
-                hooks.before_send()  # no await from here until httpx takes the bytes
-            self._emit(RequestSent(method, path, attempt))
-            logger.debug("-> %s %s (attempt %d)", method, path, attempt)
-            started = time.monotonic()
+            asked_at = self.pacer.now()
+            slot = await self.pacer.acquire()
+            failure: httpx.HTTPError | None = None
             try:
+                waited = slot.sent - asked_at
+                if waited > 0.001:
+                    self._emit(PacerWait(method, path, waited))
+                if hooks is not None:
+                    hooks.before_send()  # no await from here until httpx takes the bytes
+                self._emit(RequestSent(method, path, attempt))
+                logger.debug("-> %s %s (attempt %d)", method, path, attempt)
+                started = time.monotonic()
                 response = await http.request(
                     method,
                     path,
@@ -731,20 +829,27 @@ class RequestLoop:
                     headers=headers,
                 )
             except httpx.HTTPError as exc:
-                decision = retry_decision(method, exc=exc)
-                reason = type(exc).__name__
+                failure = exc
+            finally:
+                # answered (or failed): the server has seen it by now, if ever
+                self.pacer.release(slot)
+            if failure is not None:
+                decision = retry_decision(method, exc=failure)
+                reason = type(failure).__name__
                 logger.debug("<- %s %s failed: %s (%s)", method, path, reason, decision.value)
                 if decision is Decision.AMBIGUOUS:
                     raise self._ambiguous(
                         method, path, submission, f"{reason} after the request was sent", None
-                    ) from exc
+                    ) from failure
                 if decision is Decision.RETRY and attempt <= max_retries:
                     if hooks is not None:
                         hooks.not_sent()
                     await self._retry_wait(method, path, attempt, backoff_delay(
                         attempt, rng=self._rng), reason, None)
                     continue
-                raise self._transport_error(method, path, exc, workflow_id, attempt - 1) from exc
+                raise self._transport_error(
+                    method, path, failure, workflow_id, attempt - 1
+                ) from failure
 
             elapsed = time.monotonic() - started  # real seconds
             status = response.status_code

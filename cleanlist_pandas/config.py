@@ -66,8 +66,9 @@ DEFAULT_MAX_RETRY_AFTER: Final = 90.0
 #: An enrichment run keeps waiting out 429s (another notebook of the organization may be
 #: using the shared budget) until it has seen no successful request for this long (seconds).
 DEFAULT_RATE_LIMIT_PATIENCE: Final = 600.0
-#: Requests that may go back-to-back before pacing starts.
-DEFAULT_BURST: Final = 4
+#: Optional steady spacing on top of the sliding window (None: a job's first requests may all
+#: leave at once, up to the window's limit).
+DEFAULT_BURST: Final = None
 
 LoopStrategy = Literal["thread", "nest_asyncio"]
 _LOOP_STRATEGIES: Final = ("thread", "nest_asyncio")
@@ -159,9 +160,11 @@ class Settings:
     """Resolved options of one client. ``repr`` masks the key.
 
     ``rate`` requests per ``per`` seconds is the pacer's limit (the API allows 60 per 60 s
-    per organization); ``burst`` requests may go back-to-back. ``timeout`` is per request;
-    ``connect_timeout`` for opening a connection. ``loop_strategy`` is how the sync
-    :class:`~cleanlist_pandas.Client` runs inside an already running event loop.
+    per organization), counted in a sliding window so a job's first requests may all leave at
+    once; ``burst``, if set, also spaces requests evenly after ``burst`` back-to-back ones.
+    ``timeout`` is per request; ``connect_timeout`` for opening a connection.
+    ``loop_strategy`` is how the sync :class:`~cleanlist_pandas.Client` runs inside an
+    already running event loop.
     """
 
     api_key: str | None = None
@@ -173,7 +176,7 @@ class Settings:
     rate_limit_patience: float = DEFAULT_RATE_LIMIT_PATIENCE
     rate: int = RATE_LIMIT_PER_ORG
     per: float = RATE_LIMIT_WINDOW_S
-    burst: int = DEFAULT_BURST
+    burst: int | None = DEFAULT_BURST
     loop_strategy: LoopStrategy = "thread"
     progress: bool = False
 
@@ -198,7 +201,7 @@ class Settings:
             raise ConfigurationError("rate_limit_patience must be >= 0 seconds")
         if self.rate < 1 or self.per <= 0:
             raise ConfigurationError("rate must be >= 1 and per > 0 seconds")
-        if not 1 <= self.burst < max(self.rate, 2):
+        if self.burst is not None and not 1 <= self.burst < max(self.rate, 2):
             raise ConfigurationError("burst must be >= 1 and smaller than rate")
         if self.loop_strategy not in _LOOP_STRATEGIES:
             raise ConfigurationError(

@@ -151,8 +151,11 @@ def test_pacer_burst_then_even_spacing() -> None:
 
 
 @pytest.mark.parametrize(("rate", "per", "burst"), [(60, 60.0, 4), (60, 0.6, 1), (10, 1.0, 9),
-                                                    (1, 5.0, 1), (30, 60.0, 4)])
-def test_pacer_never_exceeds_rate_in_any_window(rate: int, per: float, burst: int) -> None:
+                                                    (1, 5.0, 1), (30, 60.0, 4), (60, 60.0, None),
+                                                    (60, 0.6, None), (2, 1.0, None)])
+def test_pacer_never_exceeds_rate_in_any_window(
+    rate: int, per: float, burst: int | None
+) -> None:
     """Simulate callers that send as soon as allowed, with random idle gaps: every window
     of length ``per`` (aligned anywhere) holds at most ``rate`` sends (``rate - 1`` when
     ``rate > burst``: one request of headroom)."""
@@ -166,12 +169,51 @@ def test_pacer_never_exceeds_rate_in_any_window(rate: int, per: float, burst: in
         delay = p.reserve()
         sends.append(clock.now + delay)
         clock.now += delay  # the caller sleeps, then sends
-    limit = rate - 1 if rate > burst else rate
+    limit = rate - 1 if rate > (burst or 1) else rate
     j = 0
     for i, start in enumerate(sends):  # windows starting at each send: the worst case
         while j < len(sends) and sends[j] < start + per - 1e-9:
             j += 1
         assert j - i <= limit
+
+
+def test_pacer_window_lets_a_job_front_load_then_waits_for_the_window() -> None:
+    """40 submissions of a 10,000-row job all leave at t = 0; the 60th request waits until
+    the first ones leave the window (plus the margin)."""
+    clock = FakeClock()
+    p = Pacer(rate=60, per=60.0, clock=clock)
+    delays = [p.reserve() for _ in range(62)]
+    assert delays[:59] == [0.0] * 59  # one request of headroom
+    assert delays[59:] == pytest.approx([60.6, 60.6, 60.6])
+    assert p.room() == 0
+    clock.now += 60.7
+    assert p.room() == 56  # the first 59 left, the 3 booked at 60.6 remain
+
+
+def test_pacer_place_frees_a_window_after_the_answer_not_after_the_send() -> None:
+    """The server counts a request when it arrives; we only know it has arrived once the
+    answer is back. A slow answer keeps its place until ``per`` after it came."""
+    clock = FakeClock()
+
+    async def sleep(d: float) -> None:
+        clock.now += d
+
+    p = Pacer(rate=3, per=10.0, margin=0.0, clock=clock, sleep=sleep)
+    t0 = clock.now
+
+    async def main() -> list[float]:
+        a = await p.acquire()
+        b = await p.acquire()
+        clock.now += 1.0
+        p.release(a)  # answered after 1 s
+        clock.now += 4.0
+        p.release(b)  # answered after 5 s
+        c = await p.acquire()  # the window is full until a's answer + 10 s
+        p.release(c)
+        d = await p.acquire()  # then until b's answer + 10 s
+        return [c.sent - t0, d.sent - t0]
+
+    assert asyncio.run(main()) == pytest.approx([11.0, 15.0])
 
 
 def test_pacer_hold_and_stats() -> None:
@@ -192,11 +234,11 @@ def test_pacer_acquire_sleeps_and_counts() -> None:
         slept.append(d)
         clock.now += d
 
-    p = Pacer(rate=3, per=3.0, burst=1, clock=clock, sleep=sleep)
+    p = Pacer(rate=3, per=3.0, burst=1, margin=0.0, clock=clock, sleep=sleep)
 
     async def main() -> None:
         for _ in range(4):
-            await p.acquire()
+            p.release(await p.acquire())  # answered at once
 
     asyncio.run(main())
     assert slept == pytest.approx([1.5, 1.5, 1.5])
