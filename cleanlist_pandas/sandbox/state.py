@@ -260,6 +260,8 @@ class SandboxState:
         self._faults: dict[str, list[Fault]] = {}
         self._windows: dict[str, tuple[float, int]] = {}
         self.deliveries: dict[str, list[dict[str, Any]]] = {}
+        #: user_id -> the user's protected DEFAULT lead list (created at its first workflow)
+        self._lead_lists: dict[str, str] = {}
         self.rng = random.Random(self.seed)
         self.fault_rng = random.Random(self.seed + 1)
 
@@ -564,7 +566,7 @@ class SandboxState:
                 id="public_bulk_" + str(uuid.uuid4()),
                 org_id=org.id,
                 enrichment_type=enrichment_type,
-                lead_list_id=str(uuid.uuid4()),
+                lead_list_id=self._lead_list_locked(principal.user_id),
                 webhook_url=webhook_url,
                 created_at=now,
                 start_at=start,
@@ -593,6 +595,13 @@ class SandboxState:
                 "task_ids": [t.task_id for t in wf.tasks],
                 "total_contacts": len(wf.tasks),
             }
+
+    def _lead_list_locked(self, user_id: str) -> str:
+        # the user's protected DEFAULT lead list: created once, reused by every workflow
+        lead_list = self._lead_lists.get(user_id)
+        if lead_list is None:
+            lead_list = self._lead_lists[user_id] = str(uuid.uuid4())
+        return lead_list
 
     def advance(self, now: float | None = None) -> None:
         """Materialize every task whose finish time has passed (charging credits, ending

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sandbox_helpers import TERMINAL, client, contacts, submit, wait_terminal
+from sandbox_helpers import TERMINAL, client, contacts, receiver, submit, wait_terminal
 
 from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
 
@@ -210,3 +211,19 @@ def test_deliveries_empty_without_webhook_and_404(sandbox: Sandbox) -> None:
         r = c.get("/webhooks/deliveries")
         assert r.status_code == 422
         assert r.json()["detail"][0]["loc"] == ["query", "workflow_id"]
+
+
+def test_lead_list_is_the_users_default_list(sandbox: Sandbox) -> None:
+    """Spec §3.4/§4: one protected DEFAULT lead list per user, reused by every workflow."""
+    other_user = sandbox.add_key(sandbox.organization_id)  # same org, another user
+    with receiver() as rx, client(sandbox) as c, client(sandbox, other_user) as o:
+        w1 = submit(c, {"contacts": contacts(2)})
+        w2 = submit(c, {"enrichment_type": "none", "webhook_url": rx.url,
+                        "contacts": contacts(1)})  # fmt: skip
+        w3 = submit(o, {"contacts": contacts(1)})
+        ids = [wait_terminal(c, w["workflow_id"])["workflow"]["lead_list_id"] for w in (w1, w2)]
+        other = wait_terminal(o, w3["workflow_id"])["workflow"]["lead_list_id"]
+        hook = rx.wait_for(1)[0]["body"]
+    assert ids[0] == ids[1] == hook["lead_list_id"]
+    assert uuid.UUID(ids[0])
+    assert other != ids[0]
