@@ -17,6 +17,7 @@ import dataclasses
 import http
 import json
 import logging
+import math
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -286,8 +287,13 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     @app.post("/_sandbox/keys")
     async def control_add_key(request: Request) -> Response:
         body = await _control_body(request)
+        expires = body.get("expires_in_s")
+        if expires is not None and not _finite_number(expires, minimum=0):
+            raise ApiError(422, "expires_in_s must be a finite number >= 0")
         try:
-            key = state.add_key(str(body.get("organization_id") or state.organization_id))
+            key = state.add_key(
+                str(body.get("organization_id") or state.organization_id), expires
+            )
         except KeyError:
             raise ApiError(404, "Organization not found") from None
         return _json({"api_key": key})
@@ -335,6 +341,15 @@ def build_fastapi(state: SandboxState) -> FastAPI:
         )
 
     return app
+
+
+def _finite_number(value: Any, minimum: float | None = None) -> bool:
+    """True for an int or float (not a bool) that is finite and, if given, >= ``minimum``."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    if not math.isfinite(value):
+        return False
+    return minimum is None or value >= minimum
 
 
 async def _control_body(request: Request) -> dict[str, Any]:

@@ -229,13 +229,14 @@ class Sandbox:
         """
         return self.state.add_organization(credits, api_access)
 
-    def add_key(self, organization_id: str) -> str:
-        """Add a key to an organization.
+    def add_key(self, organization_id: str, expires_in_s: float | None = None) -> str:
+        """Add a key (a new user) to an organization; ``expires_in_s`` (service seconds,
+        scaled) makes it expire, after which it answers 401 like an unknown key.
 
         >>> sb = Sandbox(); sb.add_key(sb.organization_id).startswith("clapi_")
         True
         """
-        return self.state.add_key(organization_id)
+        return self.state.add_key(organization_id, expires_in_s)
 
     def revoke_key(self, key: str) -> None:
         """Revoke a key (it answers 401 from now on).

@@ -126,6 +126,7 @@ class _Key:
     org_id: str
     user_id: str
     revoked: bool = False
+    expires_at: float | None = None  # monotonic; None = never
 
 
 @dataclass
@@ -293,21 +294,29 @@ class SandboxState:
             self.orgs[org_id] = _Org(org_id, float(credits), api_access)
             return org_id, self._new_key(org_id)
 
-    def _new_key(self, org_id: str) -> str:
+    def _new_key(self, org_id: str, expires_in_s: float | None = None) -> str:
         key = API_KEY_PREFIX + "sandbox_" + secrets.token_hex(16)
-        self.keys[key] = _Key(key, org_id, "user_" + uuid.uuid4().hex[:12])
+        expires_at = None
+        if expires_in_s is not None:
+            expires_at = self.now() + self.config.scaled(expires_in_s)
+        self.keys[key] = _Key(key, org_id, "user_" + uuid.uuid4().hex[:12], expires_at=expires_at)
         return key
 
-    def add_key(self, organization_id: str) -> str:
-        """Add another key to an organization and return it.
+    def add_key(self, organization_id: str, expires_in_s: float | None = None) -> str:
+        """Add another key (a new user) to an organization and return it.
+
+        ``expires_in_s`` (service seconds, scaled by ``time_scale``) makes the key expire:
+        from then on it answers 401 like an unknown key. ``0`` gives an expired key.
 
         >>> st = SandboxState(SandboxConfig()); st.add_key(st.organization_id) != st.api_key
         True
         """
+        if expires_in_s is not None and not (math.isfinite(expires_in_s) and expires_in_s >= 0):
+            raise ValueError("expires_in_s must be a finite number >= 0")
         with self.lock:
             if organization_id not in self.orgs:
                 raise KeyError(organization_id)
-            return self._new_key(organization_id)
+            return self._new_key(organization_id, expires_in_s)
 
     def revoke_key(self, key: str) -> None:
         """Revoke a key: it answers 401 from now on (until :meth:`reset` for the default key).
@@ -333,21 +342,23 @@ class SandboxState:
         ...
         cleanlist_pandas.sandbox.state.ApiError: Not authenticated
         """
-        www = {"WWW-Authenticate": "Bearer"}
+        # one body for every 401 [doc: errors page]: missing header, wrong scheme, unknown,
+        # revoked or expired key alike
+        refused = ApiError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
         if not authorization:
-            raise ApiError(401, "Not authenticated", www)
+            raise refused
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "Invalid authorization header: expected 'Bearer <key>'", www)
-        if token.startswith(EXTENSION_KEY_PREFIX):
-            raise ApiError(401, "Browser extension keys (clext_) cannot be used with the API", www)
-        if not token.startswith(API_KEY_PREFIX):
-            raise ApiError(401, "Invalid API key format", www)
+            raise refused
+        if token.startswith(EXTENSION_KEY_PREFIX) or not token.startswith(API_KEY_PREFIX):
+            raise refused
         with self.lock:
             key = self.keys.get(token)
             if key is None or key.revoked:
-                raise ApiError(401, "Invalid or revoked API key", www)
+                raise refused
+            if key.expires_at is not None and self.now() >= key.expires_at:
+                raise refused
             org = self.orgs[key.org_id]
             if not org.api_access:
                 raise ApiError(403, "Your plan does not include API access")
