@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import email.message
 import http
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
@@ -98,6 +100,87 @@ class BulkIn(BaseModel):
         return v
 
 
+_PARSE_ERROR = "There was an error parsing the body"
+_NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
+#: ``input`` of a validation error is cut below this depth (see :func:`_printable`).
+_INPUT_DEPTH = 32
+
+
+def _is_json_content_type(value: str | None) -> bool:
+    """FastAPI's test: ``application/json`` or ``application/*+json`` (parameters allowed).
+
+    >>> _is_json_content_type("application/json; charset=utf-8"), _is_json_content_type(None)
+    (True, False)
+    """
+    if not value:
+        return False
+    message = email.message.Message()
+    message["content-type"] = value
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _read_json_body(raw: bytes, content_type: str | None) -> Any:
+    """The request body as FastAPI reads it for a JSON-model parameter (spec §1).
+
+    No body -> ``None``. A body whose ``Content-Type`` is not JSON (also a missing one:
+    FastAPI's ``strict_content_type``) is not parsed: 422 ``model_attributes_type`` at
+    ``["body"]``. Invalid JSON: 422 ``json_invalid``. JSON the parser cannot handle (e.g.
+    100,000 nested brackets, invalid UTF-8): 400 "There was an error parsing the body".
+
+    >>> _read_json_body(b'{"a": 1}', "application/json")
+    {'a': 1}
+    >>> try:
+    ...     _read_json_body(b"a=1", "application/x-www-form-urlencoded")
+    ... except RequestValidationError as exc:
+    ...     print(exc.errors()[0]["type"])
+    model_attributes_type
+    """
+    if not raw:
+        return None
+    if not _is_json_content_type(content_type):
+        text = raw.decode("utf-8", "replace")
+        error = {"type": "model_attributes_type", "loc": ("body",), "msg": _NOT_AN_OBJECT}
+        raise RequestValidationError([{**error, "input": text}])
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from None
+    except Exception:  # RecursionError, UnicodeDecodeError, ...: FastAPI's 400
+        raise ApiError(400, _PARSE_ERROR) from None
+
+
+def _printable(value: Any, depth: int = 0) -> Any:
+    """``value`` with what strict JSON cannot carry replaced: a non-finite float becomes
+    its literal as a string (``"NaN"``, ``"Infinity"``, ``"-Infinity"``) and anything nested
+    deeper than ``_INPUT_DEPTH`` levels becomes ``"..."``.
+
+    >>> _printable({"a": [float("nan"), 1.5, float("-inf")]})
+    {'a': ['NaN', 1.5, '-Infinity']}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict | list | tuple):
+        if depth >= _INPUT_DEPTH:
+            return "..."
+        if isinstance(value, dict):
+            return {k: _printable(v, depth + 1) for k, v in value.items()}
+        return [_printable(v, depth + 1) for v in value]
+    return value
+
+
 async def _principal(request: Request) -> Principal:
     state: SandboxState = request.app.state.sandbox
     p = state.authenticate(request.headers.get("authorization"))
@@ -157,6 +240,15 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return _json({"detail": exc.detail}, exc.status, exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own shape, but an ``input`` that plain JSON cannot carry (NaN, Infinity,
+        # absurd nesting) is made printable instead of failing the answer with a 500
+        errors = [
+            {**e, "input": _printable(e["input"])} if "input" in e else e for e in exc.errors()
+        ]
+        return _json({"detail": jsonable_encoder(errors)}, 422)
+
     @app.get(API_PREFIX + "/auth/validate-key")
     async def validate_key(p: Auth) -> Response:
         return _json({"valid": True, "user_id": p.user_id, "organization_id": p.organization_id})
@@ -168,23 +260,7 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.post(API_PREFIX + "/enrich/bulk")
     async def enrich_bulk(request: Request, p: Auth) -> Response:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError as exc:
-            pos = getattr(exc, "pos", 0)
-            msg = getattr(exc, "msg", str(exc))
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", pos),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": msg},
-                    }
-                ]
-            ) from None
+        body = _read_json_body(await request.body(), request.headers.get("content-type"))
         if isinstance(body, dict) and isinstance(body.get("contacts"), list):
             n = len(body["contacts"])
             if n == 0:
