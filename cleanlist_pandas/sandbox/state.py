@@ -654,7 +654,8 @@ class SandboxState:
         error: str | None = None
         if wf.fail:
             error = _WORKFLOW_BROKE
-        elif outcome.failed:
+        elif outcome.failed and etype != "none":
+            # only look-ups fail; "none" looks nothing up (spec §5), so its tasks do not
             error = outcome.error
         charge = 0.0
         if error is None:

@@ -227,3 +227,21 @@ def test_lead_list_is_the_users_default_list(sandbox: Sandbox) -> None:
     assert ids[0] == ids[1] == hook["lead_list_id"]
     assert uuid.UUID(ids[0])
     assert other != ids[0]
+
+
+def test_none_tasks_never_fail_unless_the_workflow_breaks(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    """Spec §5: ``none`` looks nothing up, so the look-up failure rate does not apply."""
+    sb = make_sandbox(config=SandboxConfig(time_scale=0.002, task_failure_rate=1.0))
+    with client(sb) as c:
+        body = wait_terminal(c, submit(c, {"enrichment_type": "none",
+                                           "contacts": contacts(40)})["workflow_id"])  # fmt: skip
+        sb.inject_fault("bulk", "fail_workflow")
+        broke = wait_terminal(c, submit(c, {"enrichment_type": "none",
+                                            "contacts": contacts(3)})["workflow_id"])  # fmt: skip
+    assert body["workflow"]["status"] == "completed"
+    assert all(r["status"] == "completed" and r["error"] is None for r in body["results"])
+    assert body["workflow"]["summary"]["failed"] == 0
+    assert broke["workflow"]["status"] == "failed"  # only an explicit fault fails it
+    assert all(r["status"] == "failed" for r in broke["results"])
