@@ -140,7 +140,7 @@ class _Task:
     status: str = "pending"
     result: dict[str, Any] | None = None
     credits: float = 0.0
-    records: int = 1
+    records: int = 1  # webhook payload records: 1 + discovered contacts
 
 
 @dataclass
@@ -680,8 +680,8 @@ class SandboxState:
         task.credits = charge
         task.result = _result(task, outcome, etype, error)
         task.status = task.result["status"]
-        if etype == "prospecting_only":
-            task.records = max(1, len(task.result.get("discovered_contacts") or ()))
+        # payload records (spec §4): the task result itself plus each discovered contact
+        task.records = 1 + len(task.result.get("discovered_contacts") or ())
         wf.done += 1
         if error is None:
             wf.successful += 1
@@ -720,8 +720,11 @@ class SandboxState:
         results: list[dict[str, Any]] = []
         used = truncated = 0
         for task in wf.tasks:
+            # whole task results, in task order, while their records fit; the first that
+            # does not fit and all after it are left out. results_truncated counts task
+            # results, so len(results) + results_truncated == summary.total (spec §4)
             if truncated or used + task.records > limit:
-                truncated += task.records
+                truncated += 1
                 continue
             used += task.records
             assert task.result is not None

@@ -174,13 +174,16 @@ def test_truncation_prospecting_past_250(sandbox: Sandbox) -> None:
     assert len(body["results"]) == 250
     discovered_total = sum(len(r["discovered_contacts"]) for r in body["results"])
     assert discovered_total > 250
-    # the payload carries at most results_limit results (a prospecting task counts as its
-    # discovered contacts); results_truncated counts the rest
-    carried = sum(max(1, len(r["discovered_contacts"])) for r in p["results"])
+    # spec §4: the cap counts records, a task result 1 plus 1 per discovered contact;
+    # results_truncated counts the task results left out
+    carried = sum(1 + len(r["discovered_contacts"]) for r in p["results"])
     assert p["results_limit"] == 250
     assert carried <= 250
-    assert carried + p["results_truncated"] == discovered_total
+    assert len(p["results"]) + p["results_truncated"] == p["summary"]["total"] == 250
     assert p["results_truncated"] > 0
+    # whole results while they fit: the first one left out would not have fitted
+    first_out = body["results"][len(p["results"])]
+    assert carried + 1 + len(first_out["discovered_contacts"]) > 250
     assert p["results"] == body["results"][: len(p["results"])]
     assert p["results_endpoint"].endswith(out["workflow_id"])
 
@@ -230,3 +233,24 @@ def test_unicode_and_lone_surrogates_survive(sandbox: Sandbox) -> None:
     assert body["results"][0]["input"]["linkedin_url"] == "https://x/in/\ud800-josé"
     assert body["results"][1]["input"]["first_name"] == "José"
     assert hook["results"] == body["results"][: len(hook["results"])]
+
+
+@pytest.mark.parametrize("etype", ["partial", "prospecting_only"])
+def test_results_truncated_counts_task_results(
+    make_sandbox: Callable[..., Sandbox], etype: str
+) -> None:
+    """Spec §4: ``len(results) + results_truncated == summary.total`` for every type."""
+    cfg = SandboxConfig(
+        time_scale=0.002, results_limit=20, prospecting_discovery_cap=3, task_failure_rate=0.0
+    )
+    sb = make_sandbox(config=cfg)
+    with receiver() as rx, client(sb) as c:
+        submit(c, {"enrichment_type": etype, "webhook_url": rx.url, "contacts": contacts(30)})
+        p = rx.wait_for(1)[0]["body"]
+    assert len(p["results"]) + p["results_truncated"] == p["summary"]["total"] == 30
+    records = sum(1 + len(r.get("discovered_contacts") or ()) for r in p["results"])
+    assert records <= 20
+    if etype == "partial":
+        assert len(p["results"]) == 20 and p["results_truncated"] == 10
+    else:  # 1 + 2..3 discovered = 3 or 4 records per task: 5 to 6 whole results fit
+        assert 5 <= len(p["results"]) <= 6 and records > 20 - 4
