@@ -323,9 +323,9 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     @app.post("/_sandbox/credits")
     async def control_credits(request: Request) -> Response:
         body = await _control_body(request)
-        credits = body.get("credits")
-        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
-            raise ApiError(422, "credits must be a number >= 0")
+        credits: Any = body.get("credits")
+        if not _finite_number(credits, minimum=0):
+            raise ApiError(422, "credits must be a finite number >= 0")
         org = body.get("organization_id")
         try:
             state.set_credits(float(credits), org)
@@ -355,8 +355,8 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def control_add_org(request: Request) -> Response:
         body = await _control_body(request)
         credits = body.get("credits", 10_000.0)
-        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
-            raise ApiError(422, "credits must be a number >= 0")
+        if not _finite_number(credits, minimum=0):
+            raise ApiError(422, "credits must be a finite number >= 0")
         org, key = state.add_organization(float(credits), bool(body.get("api_access", True)))
         return _json({"organization_id": org, "api_key": key})
 
@@ -394,14 +394,23 @@ def build_fastapi(state: SandboxState) -> FastAPI:
         unknown = sorted(set(body) - set(names))
         if unknown:
             raise ApiError(422, f"unknown config fields: {unknown}")
+        changes: dict[str, Any] = {}
         for name, value in body.items():
             current = getattr(state.config, name)
             if isinstance(current, tuple):
+                if not isinstance(value, list):
+                    raise ApiError(422, f"config field {name!r} has the wrong type")
                 value = tuple(value)
             elif isinstance(current, bool) != isinstance(value, bool) or (
                 isinstance(current, int | float) and not isinstance(value, int | float)
             ):
                 raise ApiError(422, f"config field {name!r} has the wrong type")
+            changes[name] = value
+        # all or nothing: a change that makes no sense (time_scale -1, NaN...) is a 422
+        problems = dataclasses.replace(state.config, **changes).problems()
+        if problems:
+            raise ApiError(422, "; ".join(problems))
+        for name, value in changes.items():
             setattr(state.config, name, value)
         return _json(dataclasses.asdict(state.config))
 

@@ -56,8 +56,7 @@ class Sandbox:
         cfg = dataclasses.replace(config) if config is not None else SandboxConfig()
         if time_scale is not None:
             cfg.time_scale = float(time_scale)
-        if cfg.time_scale <= 0:
-            raise ValueError("time_scale must be > 0")
+        cfg.check()
         self.config = cfg
         self.state = SandboxState(cfg, seed=seed, credits=credits, api_key=api_key)
         self.host = host

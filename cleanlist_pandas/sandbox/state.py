@@ -289,6 +289,8 @@ class SandboxState:
         >>> key.startswith("clapi_")
         True
         """
+        if not math.isfinite(credits) or credits < 0:
+            raise ValueError("credits must be a finite number >= 0")
         with self.lock:
             org_id = "org_" + uuid.uuid4().hex[:12]
             self.orgs[org_id] = _Org(org_id, float(credits), api_access)
@@ -371,8 +373,8 @@ class SandboxState:
         >>> st = SandboxState(SandboxConfig()); st.set_credits(2.5); st.balance()
         2.5
         """
-        if credits < 0:
-            raise ValueError("credits must be >= 0")
+        if not math.isfinite(credits) or credits < 0:
+            raise ValueError("credits must be a finite number >= 0")
         with self.lock:
             self.orgs[organization_id or self.organization_id].credits = float(credits)
 
