@@ -254,3 +254,22 @@ def test_results_truncated_counts_task_results(
         assert len(p["results"]) == 20 and p["results_truncated"] == 10
     else:  # 1 + 2..3 discovered = 3 or 4 records per task: 5 to 6 whole results fit
         assert 5 <= len(p["results"]) <= 6 and records > 20 - 4
+
+
+def test_webhook_timeout_is_10_s(make_sandbox: Callable[..., Sandbox]) -> None:
+    """Spec §4 [doc]: a 2xx within 10 seconds is success. Replies at 1.2x and 0.8x of the
+    (scaled) 10 s: the first attempt times out, the retry succeeds."""
+    scale = 0.1  # 10 s -> 1 s; replies at 1.2 s and 0.8 s (margins wide enough for CI)
+    cfg = SandboxConfig(
+        time_scale=scale, webhook_timeout_floor_s=0.0, webhook_attempts=2,
+        rate_limit_enabled=False,
+    )  # fmt: skip
+    sb = make_sandbox(config=cfg)
+    with receiver([1.2 * 10 * scale, 0.8 * 10 * scale]) as rx, client(sb) as c:
+        out = submit(c, {"webhook_url": rx.url, "contacts": contacts(1)})
+        rows = wait_deliveries(c, out["workflow_id"], 2)
+        rx.wait_for(2)
+    assert [r["status"] for r in rows] == ["failed", "success"]
+    assert rows[0]["response_status_code"] is None
+    assert rows[0]["error"] == "Timeout after 1s"
+    assert rows[1]["response_status_code"] == 200
