@@ -74,13 +74,22 @@ def test_422_for_contacts_missing_required_fields(sandbox: Sandbox, bad: dict[st
     assert r.json()["detail"][0]["loc"][:3] == ["body", "contacts", 1]
 
 
+FIELDS = ("linkedin_url", "first_name", "last_name", "company_domain", "company_name")
+FULL = {**LI, "first_name": "Ann", "last_name": "Lee", "company_domain": "acme.com",
+        "company_name": "Acme"}  # fmt: skip
+
+
 @pytest.mark.parametrize("value", [3, 1.5, True, ["x"], {"a": 1}])
-def test_422_for_wrong_field_type(sandbox: Sandbox, value: object) -> None:
+@pytest.mark.parametrize("field", FIELDS)
+def test_422_for_wrong_field_type(sandbox: Sandbox, field: str, value: object) -> None:
+    """Spec §3.3: all five fields are strings; a wrong type is a 422 at its own ``loc``."""
     with client(sandbox) as c:
-        r = c.post("/enrich/bulk", json={"contacts": [{"linkedin_url": value}]})
+        r = c.post("/enrich/bulk", json={"contacts": [LI, {**FULL, field: value}, LI]})
     assert r.status_code == 422
-    locs = [e["loc"] for e in r.json()["detail"]]
-    assert ["body", "contacts", 0, "linkedin_url"] in locs
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "contacts", 1, field]
+    assert err["type"] == "string_type" and err["msg"] == "Input should be a valid string"
+    assert err["input"] == value
 
 
 @pytest.mark.parametrize(
