@@ -19,6 +19,7 @@ import http
 import json
 import logging
 import math
+import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -100,6 +101,12 @@ class BulkIn(BaseModel):
         return v
 
 
+#: ``agent_instructions`` of the agent-shaped balance (spec §3.2); [ours] the wording.
+AGENT_INSTRUCTIONS = (
+    "Credits are charged only for what is found: 1 per verified email, 10 per contact "
+    "with a phone number, 1 per discovered contact. Check the balance covers the worst "
+    "case of a request (contacts x unit cost) before submitting it."
+)
 _PARSE_ERROR = "There was an error parsing the body"
 _NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
 #: ``input`` of a validation error is cut below this depth (see :func:`_printable`).
@@ -256,6 +263,16 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     @app.get(API_PREFIX + "/credits/balance")
     async def credits_balance(p: Auth) -> Response:
         credits = state.balance(p.organization_id)
+        if state.config.balance_shape == "agent":
+            # the second documented shape (spec §3.2): whole credits (rounded down, so it
+            # never claims more than the organization has), a timestamp and instructions
+            return _json(
+                {
+                    "credits": math.floor(credits),
+                    "timestamp_ms": int(time.time() * 1000),
+                    "agent_instructions": AGENT_INSTRUCTIONS,
+                }
+            )
         return _json({"organization_id": p.organization_id, "credits": float(credits)})
 
     @app.post(API_PREFIX + "/enrich/bulk")
@@ -304,7 +321,10 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.get(API_PREFIX + "/webhooks/deliveries")
     async def webhook_deliveries(p: Auth, workflow_id: Annotated[str, Query()]) -> Response:
-        return _json(state.deliveries_for(p, workflow_id))
+        rows = state.deliveries_for(p, workflow_id)
+        if state.config.deliveries_shape == "object":
+            return _json({"deliveries": rows})
+        return _json(rows)
 
     # --- control routes (no key) ---------------------------------------------------------
     @app.get("/_sandbox/stats")

@@ -24,9 +24,25 @@ from cleanlist_pandas._constants import (
     WEBHOOK_TIMEOUT_S,
 )
 
-__all__ = ["CreditRule", "SandboxConfig"]
+__all__ = [
+    "BALANCE_SHAPES",
+    "DELIVERIES_SHAPES",
+    "BalanceShape",
+    "CreditRule",
+    "DeliveriesShape",
+    "SandboxConfig",
+]
 
 CreditRule = Literal["worst_case", "positive"]
+#: ``GET /credits/balance`` (spec §3.2): ``organization`` = ``{"organization_id", "credits":
+#: <float>}``; ``agent`` = the agent/MCP pages' ``{"credits": <int>, "timestamp_ms",
+#: "agent_instructions"}``.
+BalanceShape = Literal["organization", "agent"]
+BALANCE_SHAPES: tuple[BalanceShape, ...] = ("organization", "agent")
+#: ``GET /webhooks/deliveries`` (spec §3.5): ``list`` = a bare list (the quickstart's
+#: reading); ``object`` = ``{"deliveries": [...]}``, which the tolerant reader also accepts.
+DeliveriesShape = Literal["list", "object"]
+DELIVERIES_SHAPES: tuple[DeliveriesShape, ...] = ("list", "object")
 
 
 @dataclass
@@ -64,6 +80,12 @@ class SandboxConfig:
     #: ``worst_case``: a bulk request needs balance >= contacts x max unit cost;
     #: ``positive``: it needs balance > 0. (A request whose worst case is 0 always passes.)
     credit_rule: CreditRule = "worst_case"
+
+    # --- the shapes of documented variants ------------------------------------------------
+    #: Which documented shape ``GET /credits/balance`` answers in (spec §3.2).
+    balance_shape: BalanceShape = "organization"
+    #: Whether ``GET /webhooks/deliveries`` answers a bare list or ``{"deliveries": [...]}``.
+    deliveries_shape: DeliveriesShape = "list"
 
     # --- webhooks ----------------------------------------------------------------------
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
@@ -177,6 +199,8 @@ _RULES: dict[str, Any] = {
     "phone_found_rate": _rate,
     "prospecting_discovery_cap": _count(0),
     "credit_rule": _choice("worst_case", "positive"),
+    "balance_shape": _choice(*BALANCE_SHAPES),
+    "deliveries_shape": _choice(*DELIVERIES_SHAPES),
     "webhook_timeout_s": _positive,
     "webhook_timeout_floor_s": _non_negative,
     "webhook_attempts": _count(1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sandbox_helpers import client
@@ -173,3 +175,21 @@ def test_bearer_scheme_is_case_insensitive_and_key_exact(sandbox: Sandbox) -> No
             "/auth/validate-key", headers={"Authorization": f"Bearer {sandbox.api_key.upper()}"}
         )
     assert ok.status_code == 200 and bad.status_code == 401
+
+
+def test_balance_agent_shape_option(sandbox: Sandbox) -> None:
+    """Spec §3.2 [doc: agent/MCP pages]: the second documented shape, served on request."""
+    sandbox.set_credits(12.75)
+    with httpx.Client(base_url=sandbox.root_url + "/_sandbox", trust_env=False) as ctl:
+        assert ctl.patch("/config", json={"balance_shape": "agent"}).status_code == 200
+        assert ctl.patch("/config", json={"balance_shape": "other"}).status_code == 422
+    with client(sandbox) as c:
+        before = time.time() * 1000
+        body = c.get("/credits/balance").json()
+    assert set(body) == {"credits", "timestamp_ms", "agent_instructions"}
+    assert body["credits"] == 12 and isinstance(body["credits"], int)  # rounded down
+    assert isinstance(body["timestamp_ms"], int) and body["timestamp_ms"] >= before - 1000
+    assert isinstance(body["agent_instructions"], str) and body["agent_instructions"]
+    sandbox.reset()  # back to the first documented shape
+    with client(sandbox) as c:
+        assert set(c.get("/credits/balance").json()) == {"organization_id", "credits"}

@@ -273,3 +273,16 @@ def test_webhook_timeout_is_10_s(make_sandbox: Callable[..., Sandbox]) -> None:
     assert rows[0]["response_status_code"] is None
     assert rows[0]["error"] == "Timeout after 1s"
     assert rows[1]["response_status_code"] == 200
+
+
+def test_deliveries_object_shape_option(make_sandbox: Callable[..., Sandbox]) -> None:
+    """Spec §3.5: the sandbox can serve ``{"deliveries": [...]}`` instead of a bare list."""
+    sb = make_sandbox(config=SandboxConfig(time_scale=0.002, deliveries_shape="object"))
+    with receiver([503]) as rx, client(sb) as c:
+        out = submit(c, {"webhook_url": rx.url, "contacts": contacts(1)})
+        rx.wait_for(2)
+        rows = wait_deliveries(c, out["workflow_id"], 2)
+        body = c.get("/webhooks/deliveries", params={"workflow_id": out["workflow_id"]})
+    assert body.json() == {"deliveries": rows}
+    assert [r["status"] for r in rows] == ["failed", "success"]
+    assert set(rows[0]) == ROW_KEYS and rows == sb.deliveries(out["workflow_id"])
