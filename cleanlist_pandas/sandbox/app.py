@@ -460,7 +460,7 @@ def _finite_number(value: Any, minimum: float | None = None) -> bool:
 async def _control_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except Exception:  # ValueError, RecursionError (absurd nesting), ...
         raise ApiError(422, "body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, "body must be a JSON object")

@@ -436,6 +436,20 @@ class SandboxState:
         """
         if fault.endpoint not in (*ENDPOINTS, "*"):
             raise ValueError(f"unknown endpoint {fault.endpoint!r}; one of {ENDPOINTS} or '*'")
+        for name in ("times", "status", "retry_after"):
+            value = getattr(fault, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{name} must be an integer")
+        for name in ("probability", "delay_s"):
+            value = getattr(fault, name)
+            if value is not None and not (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a finite number")
+        if fault.retry_after is not None and fault.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {fault.kind!r}; one of {FAULT_KINDS}")
         if fault.kind == "status" and (fault.status is None or not 400 <= fault.status <= 599):

@@ -254,3 +254,25 @@ def test_readme_fidelity_table_names_real_tests() -> None:
         for path, name in refs:
             source = (tests / path).read_text("utf-8")
             assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"endpoint": "bulk", "kind": "slow", "delay_s": NaN}',
+        b'{"endpoint": "bulk", "kind": "slow", "delay_s": Infinity}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 429, "retry_after": NaN}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 429, "retry_after": -1}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 503, "probability": NaN}',
+        b'{"endpoint": "bulk", "kind": "status", "status": "503"}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 503, "times": 1.5}',
+        b"[" * 100_000,
+    ],
+)
+def test_control_faults_refuse_nonsense(sandbox: Sandbox, raw: bytes) -> None:
+    with _ctl(sandbox) as ctl:
+        r = ctl.post("/faults", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert ctl.get("/faults").json() == []
+        deep = ctl.post("/credits", content=b"[" * 100_000)
+    assert deep.status_code == 422
