@@ -13,6 +13,7 @@ import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.cli import main, read_leads
+from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +113,12 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert proc.returncode != 0 and "CLEANLIST_API_KEY" in proc.stderr
 
 
-def test_cli_quickstart_commands(sandbox: clp.Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("balance_shape", "deliveries_shape"),
+                         list(zip(BALANCE_SHAPES, DELIVERIES_SHAPES, strict=True)))
+def test_cli_quickstart_commands(sandbox: clp.Sandbox, capsys: pytest.CaptureFixture[str],
+                                 balance_shape: str, deliveries_shape: str) -> None:
+    sandbox.config.balance_shape = balance_shape  # both documented shapes (spec §3.2, §3.5)
+    sandbox.config.deliveries_shape = deliveries_shape
     conn = ["--api-key", sandbox.api_key, "--base-url", sandbox.base_url]
     assert main(["validate-key", *conn]) == 0
     out = capsys.readouterr().out
@@ -130,7 +136,10 @@ def test_cli_quickstart_commands(sandbox: clp.Sandbox, capsys: pytest.CaptureFix
     assert main(["cache", "info"]) == 0
 
 
-def test_panel_renders_without_io_and_masks_the_key(sandbox: clp.Sandbox) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_panel_renders_without_io_and_masks_the_key(sandbox: clp.Sandbox,
+                                                    balance_shape: str) -> None:
+    sandbox.config.balance_shape = balance_shape  # both documented shapes (spec §3.2)
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
     p = clp.Panel(c)
     before = sandbox.stats()["total"]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from cleanlist_pandas._constants import API_KEY_PREFIX
-from cleanlist_pandas.sandbox.config import SandboxConfig
+from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES, SandboxConfig
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -49,6 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-rate-limit", action="store_true", help="disable the 60/min per-organization limit"
     )
+    parser.add_argument(
+        "--balance-shape",
+        choices=BALANCE_SHAPES,
+        default="organization",
+        help="documented shape of GET /credits/balance (default organization)",
+    )
+    parser.add_argument(
+        "--deliveries-shape",
+        choices=DELIVERIES_SHAPES,
+        default="list",
+        help="GET /webhooks/deliveries as a bare list (default) or {'deliveries': [...]}",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     config = SandboxConfig(time_scale=args.time_scale)
     if getattr(args, "no_rate_limit", False):
         config.rate_limit_enabled = False
+    config.balance_shape = getattr(args, "balance_shape", None) or config.balance_shape
+    config.deliveries_shape = getattr(args, "deliveries_shape", None) or config.deliveries_shape
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -14,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import email.message
 import http
 import json
 import logging
+import math
+import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
@@ -97,6 +101,93 @@ class BulkIn(BaseModel):
         return v
 
 
+#: ``agent_instructions`` of the agent-shaped balance (spec §3.2); [ours] the wording.
+AGENT_INSTRUCTIONS = (
+    "Credits are charged only for what is found: 1 per verified email, 10 per contact "
+    "with a phone number, 1 per discovered contact. Check the balance covers the worst "
+    "case of a request (contacts x unit cost) before submitting it."
+)
+_PARSE_ERROR = "There was an error parsing the body"
+_NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
+#: ``input`` of a validation error is cut below this depth (see :func:`_printable`).
+_INPUT_DEPTH = 32
+
+
+def _is_json_content_type(value: str | None) -> bool:
+    """FastAPI's test: ``application/json`` or ``application/*+json`` (parameters allowed).
+
+    >>> _is_json_content_type("application/json; charset=utf-8"), _is_json_content_type(None)
+    (True, False)
+    """
+    if not value:
+        return False
+    message = email.message.Message()
+    message["content-type"] = value
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _read_json_body(raw: bytes, content_type: str | None) -> Any:
+    """The request body as FastAPI reads it for a JSON-model parameter (spec §1).
+
+    No body -> ``None``. A body whose ``Content-Type`` is not JSON (also a missing one:
+    FastAPI's ``strict_content_type``) is not parsed: 422 ``model_attributes_type`` at
+    ``["body"]``. Invalid JSON: 422 ``json_invalid``. JSON the parser cannot handle (e.g.
+    100,000 nested brackets, invalid UTF-8): 400 "There was an error parsing the body".
+
+    >>> _read_json_body(b'{"a": 1}', "application/json")
+    {'a': 1}
+    >>> try:
+    ...     _read_json_body(b"a=1", "application/x-www-form-urlencoded")
+    ... except RequestValidationError as exc:
+    ...     print(exc.errors()[0]["type"])
+    model_attributes_type
+    """
+    if not raw:
+        return None
+    if not _is_json_content_type(content_type):
+        text = raw.decode("utf-8", "replace")
+        error = {"type": "model_attributes_type", "loc": ("body",), "msg": _NOT_AN_OBJECT}
+        raise RequestValidationError([{**error, "input": text}])
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from None
+    except Exception:  # RecursionError, UnicodeDecodeError, ...: FastAPI's 400
+        raise ApiError(400, _PARSE_ERROR) from None
+
+
+def _printable(value: Any, depth: int = 0) -> Any:
+    """``value`` with what strict JSON cannot carry replaced: a non-finite float becomes
+    its literal as a string (``"NaN"``, ``"Infinity"``, ``"-Infinity"``) and anything nested
+    deeper than ``_INPUT_DEPTH`` levels becomes ``"..."``.
+
+    >>> _printable({"a": [float("nan"), 1.5, float("-inf")]})
+    {'a': ['NaN', 1.5, '-Infinity']}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict | list | tuple):
+        if depth >= _INPUT_DEPTH:
+            return "..."
+        if isinstance(value, dict):
+            return {k: _printable(v, depth + 1) for k, v in value.items()}
+        return [_printable(v, depth + 1) for v in value]
+    return value
+
+
 async def _principal(request: Request) -> Principal:
     state: SandboxState = request.app.state.sandbox
     p = state.authenticate(request.headers.get("authorization"))
@@ -156,6 +247,15 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return _json({"detail": exc.detail}, exc.status, exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own shape, but an ``input`` that plain JSON cannot carry (NaN, Infinity,
+        # absurd nesting) is made printable instead of failing the answer with a 500
+        errors = [
+            {**e, "input": _printable(e["input"])} if "input" in e else e for e in exc.errors()
+        ]
+        return _json({"detail": jsonable_encoder(errors)}, 422)
+
     @app.get(API_PREFIX + "/auth/validate-key")
     async def validate_key(p: Auth) -> Response:
         return _json({"valid": True, "user_id": p.user_id, "organization_id": p.organization_id})
@@ -163,27 +263,21 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     @app.get(API_PREFIX + "/credits/balance")
     async def credits_balance(p: Auth) -> Response:
         credits = state.balance(p.organization_id)
+        if state.config.balance_shape == "agent":
+            # the second documented shape (spec §3.2): whole credits (rounded down, so it
+            # never claims more than the organization has), a timestamp and instructions
+            return _json(
+                {
+                    "credits": math.floor(credits),
+                    "timestamp_ms": int(time.time() * 1000),
+                    "agent_instructions": AGENT_INSTRUCTIONS,
+                }
+            )
         return _json({"organization_id": p.organization_id, "credits": float(credits)})
 
     @app.post(API_PREFIX + "/enrich/bulk")
     async def enrich_bulk(request: Request, p: Auth) -> Response:
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError as exc:
-            pos = getattr(exc, "pos", 0)
-            msg = getattr(exc, "msg", str(exc))
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", pos),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": msg},
-                    }
-                ]
-            ) from None
+        body = _read_json_body(await request.body(), request.headers.get("content-type"))
         if isinstance(body, dict) and isinstance(body.get("contacts"), list):
             n = len(body["contacts"])
             if n == 0:
@@ -227,7 +321,10 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.get(API_PREFIX + "/webhooks/deliveries")
     async def webhook_deliveries(p: Auth, workflow_id: Annotated[str, Query()]) -> Response:
-        return _json(state.deliveries_for(p, workflow_id))
+        rows = state.deliveries_for(p, workflow_id)
+        if state.config.deliveries_shape == "object":
+            return _json({"deliveries": rows})
+        return _json(rows)
 
     # --- control routes (no key) ---------------------------------------------------------
     @app.get("/_sandbox/stats")
@@ -246,9 +343,9 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     @app.post("/_sandbox/credits")
     async def control_credits(request: Request) -> Response:
         body = await _control_body(request)
-        credits = body.get("credits")
-        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
-            raise ApiError(422, "credits must be a number >= 0")
+        credits: Any = body.get("credits")
+        if not _finite_number(credits, minimum=0):
+            raise ApiError(422, "credits must be a finite number >= 0")
         org = body.get("organization_id")
         try:
             state.set_credits(float(credits), org)
@@ -278,16 +375,21 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def control_add_org(request: Request) -> Response:
         body = await _control_body(request)
         credits = body.get("credits", 10_000.0)
-        if not isinstance(credits, int | float) or isinstance(credits, bool) or credits < 0:
-            raise ApiError(422, "credits must be a number >= 0")
+        if not _finite_number(credits, minimum=0):
+            raise ApiError(422, "credits must be a finite number >= 0")
         org, key = state.add_organization(float(credits), bool(body.get("api_access", True)))
         return _json({"organization_id": org, "api_key": key})
 
     @app.post("/_sandbox/keys")
     async def control_add_key(request: Request) -> Response:
         body = await _control_body(request)
+        expires = body.get("expires_in_s")
+        if expires is not None and not _finite_number(expires, minimum=0):
+            raise ApiError(422, "expires_in_s must be a finite number >= 0")
         try:
-            key = state.add_key(str(body.get("organization_id") or state.organization_id))
+            key = state.add_key(
+                str(body.get("organization_id") or state.organization_id), expires
+            )
         except KeyError:
             raise ApiError(404, "Organization not found") from None
         return _json({"api_key": key})
@@ -312,14 +414,23 @@ def build_fastapi(state: SandboxState) -> FastAPI:
         unknown = sorted(set(body) - set(names))
         if unknown:
             raise ApiError(422, f"unknown config fields: {unknown}")
+        changes: dict[str, Any] = {}
         for name, value in body.items():
             current = getattr(state.config, name)
             if isinstance(current, tuple):
+                if not isinstance(value, list):
+                    raise ApiError(422, f"config field {name!r} has the wrong type")
                 value = tuple(value)
             elif isinstance(current, bool) != isinstance(value, bool) or (
                 isinstance(current, int | float) and not isinstance(value, int | float)
             ):
                 raise ApiError(422, f"config field {name!r} has the wrong type")
+            changes[name] = value
+        # all or nothing: a change that makes no sense (time_scale -1, NaN...) is a 422
+        problems = dataclasses.replace(state.config, **changes).problems()
+        if problems:
+            raise ApiError(422, "; ".join(problems))
+        for name, value in changes.items():
             setattr(state.config, name, value)
         return _json(dataclasses.asdict(state.config))
 
@@ -337,10 +448,19 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     return app
 
 
+def _finite_number(value: Any, minimum: float | None = None) -> bool:
+    """True for an int or float (not a bool) that is finite and, if given, >= ``minimum``."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    if not math.isfinite(value):
+        return False
+    return minimum is None or value >= minimum
+
+
 async def _control_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except Exception:  # ValueError, RecursionError (absurd nesting), ...
         raise ApiError(422, "body must be JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, "body must be a JSON object")

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cleanlist_pandas._constants import (
     PROSPECTING_DISCOVERY_CAP,
@@ -22,9 +24,25 @@ from cleanlist_pandas._constants import (
     WEBHOOK_TIMEOUT_S,
 )
 
-__all__ = ["CreditRule", "SandboxConfig"]
+__all__ = [
+    "BALANCE_SHAPES",
+    "DELIVERIES_SHAPES",
+    "BalanceShape",
+    "CreditRule",
+    "DeliveriesShape",
+    "SandboxConfig",
+]
 
 CreditRule = Literal["worst_case", "positive"]
+#: ``GET /credits/balance`` (spec §3.2): ``organization`` = ``{"organization_id", "credits":
+#: <float>}``; ``agent`` = the agent/MCP pages' ``{"credits": <int>, "timestamp_ms",
+#: "agent_instructions"}``.
+BalanceShape = Literal["organization", "agent"]
+BALANCE_SHAPES: tuple[BalanceShape, ...] = ("organization", "agent")
+#: ``GET /webhooks/deliveries`` (spec §3.5): ``list`` = a bare list (the quickstart's
+#: reading); ``object`` = ``{"deliveries": [...]}``, which the tolerant reader also accepts.
+DeliveriesShape = Literal["list", "object"]
+DELIVERIES_SHAPES: tuple[DeliveriesShape, ...] = ("list", "object")
 
 
 @dataclass
@@ -63,6 +81,12 @@ class SandboxConfig:
     #: ``positive``: it needs balance > 0. (A request whose worst case is 0 always passes.)
     credit_rule: CreditRule = "worst_case"
 
+    # --- the shapes of documented variants ------------------------------------------------
+    #: Which documented shape ``GET /credits/balance`` answers in (spec §3.2).
+    balance_shape: BalanceShape = "organization"
+    #: Whether ``GET /webhooks/deliveries`` answers a bare list or ``{"deliveries": [...]}``.
+    deliveries_shape: DeliveriesShape = "list"
+
     # --- webhooks ----------------------------------------------------------------------
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
     #: The scaled webhook timeout never drops below this many real seconds, so a loaded
@@ -82,6 +106,36 @@ class SandboxConfig:
     rate_limit_per_key: int = RATE_LIMIT_PER_KEY
     rate_limit_window_s: float = RATE_LIMIT_WINDOW_S
 
+    def problems(self) -> list[str]:
+        """Every value that makes no sense (a negative duration, NaN, a rate above 1, an
+        unknown choice...), as messages; empty when the config is sound.
+
+        >>> SandboxConfig(time_scale=-1, task_failure_rate=0.5).problems()
+        ['time_scale must be a finite number > 0']
+        """
+        out: list[str] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            rule = _RULES[f.name]
+            message = rule(value)
+            if message:
+                out.append(f"{f.name} {message}")
+        if not out and self.task_time_max_s < self.task_time_min_s:
+            out.append("task_time_max_s must be >= task_time_min_s")
+        return out
+
+    def check(self) -> None:
+        """Raise ``ValueError`` listing :meth:`problems`, if any.
+
+        >>> SandboxConfig(webhook_attempts=0).check()
+        Traceback (most recent call last):
+        ...
+        ValueError: webhook_attempts must be an integer >= 1
+        """
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def scaled(self, seconds: float) -> float:
         """Return ``seconds`` multiplied by ``time_scale``.
 
@@ -89,3 +143,73 @@ class SandboxConfig:
         1.0
         """
         return seconds * self.time_scale
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value: Any) -> str | None:
+    return None if _number(value) and value > 0 else "must be a finite number > 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if _number(value) and value >= 0 else "must be a finite number >= 0"
+
+
+def _rate(value: Any) -> str | None:
+    return None if _number(value) and 0 <= value <= 1 else "must be a number within [0, 1]"
+
+
+def _count(minimum: int) -> Any:
+    def rule(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        return None if ok else f"must be an integer >= {minimum}"
+
+    return rule
+
+
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _choice(*allowed: str) -> Any:
+    def rule(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {list(allowed)}"
+
+    return rule
+
+
+def _waits(value: Any) -> str | None:
+    ok = isinstance(value, tuple) and all(_non_negative(v) is None for v in value)
+    return None if ok else "must be a list of finite numbers >= 0"
+
+
+#: One rule per field (a test checks that none is missing).
+_RULES: dict[str, Any] = {
+    "time_scale": _positive,
+    "workflow_start_delay_s": _non_negative,
+    "task_time_median_s": _positive,
+    "task_time_sigma": _non_negative,
+    "task_time_min_s": _non_negative,
+    "task_time_max_s": _non_negative,
+    "tick_s": _positive,
+    "task_failure_rate": _rate,
+    "email_found_rate": _rate,
+    "phone_found_rate": _rate,
+    "prospecting_discovery_cap": _count(0),
+    "credit_rule": _choice("worst_case", "positive"),
+    "balance_shape": _choice(*BALANCE_SHAPES),
+    "deliveries_shape": _choice(*DELIVERIES_SHAPES),
+    "webhook_timeout_s": _positive,
+    "webhook_timeout_floor_s": _non_negative,
+    "webhook_attempts": _count(1),
+    "webhook_backoff_s": _waits,
+    "webhook_duplicate_probability": _rate,
+    "results_limit": _count(1),
+    "rate_limit_enabled": _flag,
+    "rate_limit_per_org": _count(1),
+    "rate_limit_per_key_enabled": _flag,
+    "rate_limit_per_key": _count(1),
+    "rate_limit_window_s": _positive,
+}

@@ -56,8 +56,7 @@ class Sandbox:
         cfg = dataclasses.replace(config) if config is not None else SandboxConfig()
         if time_scale is not None:
             cfg.time_scale = float(time_scale)
-        if cfg.time_scale <= 0:
-            raise ValueError("time_scale must be > 0")
+        cfg.check()
         self.config = cfg
         self.state = SandboxState(cfg, seed=seed, credits=credits, api_key=api_key)
         self.host = host
@@ -229,13 +228,14 @@ class Sandbox:
         """
         return self.state.add_organization(credits, api_access)
 
-    def add_key(self, organization_id: str) -> str:
-        """Add a key to an organization.
+    def add_key(self, organization_id: str, expires_in_s: float | None = None) -> str:
+        """Add a key (a new user) to an organization; ``expires_in_s`` (service seconds,
+        scaled) makes it expire, after which it answers 401 like an unknown key.
 
         >>> sb = Sandbox(); sb.add_key(sb.organization_id).startswith("clapi_")
         True
         """
-        return self.state.add_key(organization_id)
+        return self.state.add_key(organization_id, expires_in_s)
 
     def revoke_key(self, key: str) -> None:
         """Revoke a key (it answers 401 from now on).

@@ -126,6 +126,7 @@ class _Key:
     org_id: str
     user_id: str
     revoked: bool = False
+    expires_at: float | None = None  # monotonic; None = never
 
 
 @dataclass
@@ -139,7 +140,7 @@ class _Task:
     status: str = "pending"
     result: dict[str, Any] | None = None
     credits: float = 0.0
-    records: int = 1
+    records: int = 1  # webhook payload records: 1 + discovered contacts
 
 
 @dataclass
@@ -260,6 +261,8 @@ class SandboxState:
         self._faults: dict[str, list[Fault]] = {}
         self._windows: dict[str, tuple[float, int]] = {}
         self.deliveries: dict[str, list[dict[str, Any]]] = {}
+        #: user_id -> the user's protected DEFAULT lead list (created at its first workflow)
+        self._lead_lists: dict[str, str] = {}
         self.rng = random.Random(self.seed)
         self.fault_rng = random.Random(self.seed + 1)
 
@@ -286,26 +289,36 @@ class SandboxState:
         >>> key.startswith("clapi_")
         True
         """
+        if not math.isfinite(credits) or credits < 0:
+            raise ValueError("credits must be a finite number >= 0")
         with self.lock:
             org_id = "org_" + uuid.uuid4().hex[:12]
             self.orgs[org_id] = _Org(org_id, float(credits), api_access)
             return org_id, self._new_key(org_id)
 
-    def _new_key(self, org_id: str) -> str:
+    def _new_key(self, org_id: str, expires_in_s: float | None = None) -> str:
         key = API_KEY_PREFIX + "sandbox_" + secrets.token_hex(16)
-        self.keys[key] = _Key(key, org_id, "user_" + uuid.uuid4().hex[:12])
+        expires_at = None
+        if expires_in_s is not None:
+            expires_at = self.now() + self.config.scaled(expires_in_s)
+        self.keys[key] = _Key(key, org_id, "user_" + uuid.uuid4().hex[:12], expires_at=expires_at)
         return key
 
-    def add_key(self, organization_id: str) -> str:
-        """Add another key to an organization and return it.
+    def add_key(self, organization_id: str, expires_in_s: float | None = None) -> str:
+        """Add another key (a new user) to an organization and return it.
+
+        ``expires_in_s`` (service seconds, scaled by ``time_scale``) makes the key expire:
+        from then on it answers 401 like an unknown key. ``0`` gives an expired key.
 
         >>> st = SandboxState(SandboxConfig()); st.add_key(st.organization_id) != st.api_key
         True
         """
+        if expires_in_s is not None and not (math.isfinite(expires_in_s) and expires_in_s >= 0):
+            raise ValueError("expires_in_s must be a finite number >= 0")
         with self.lock:
             if organization_id not in self.orgs:
                 raise KeyError(organization_id)
-            return self._new_key(organization_id)
+            return self._new_key(organization_id, expires_in_s)
 
     def revoke_key(self, key: str) -> None:
         """Revoke a key: it answers 401 from now on (until :meth:`reset` for the default key).
@@ -331,21 +344,23 @@ class SandboxState:
         ...
         cleanlist_pandas.sandbox.state.ApiError: Not authenticated
         """
-        www = {"WWW-Authenticate": "Bearer"}
+        # one body for every 401 [doc: errors page]: missing header, wrong scheme, unknown,
+        # revoked or expired key alike
+        refused = ApiError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
         if not authorization:
-            raise ApiError(401, "Not authenticated", www)
+            raise refused
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "Invalid authorization header: expected 'Bearer <key>'", www)
-        if token.startswith(EXTENSION_KEY_PREFIX):
-            raise ApiError(401, "Browser extension keys (clext_) cannot be used with the API", www)
-        if not token.startswith(API_KEY_PREFIX):
-            raise ApiError(401, "Invalid API key format", www)
+            raise refused
+        if token.startswith(EXTENSION_KEY_PREFIX) or not token.startswith(API_KEY_PREFIX):
+            raise refused
         with self.lock:
             key = self.keys.get(token)
             if key is None or key.revoked:
-                raise ApiError(401, "Invalid or revoked API key", www)
+                raise refused
+            if key.expires_at is not None and self.now() >= key.expires_at:
+                raise refused
             org = self.orgs[key.org_id]
             if not org.api_access:
                 raise ApiError(403, "Your plan does not include API access")
@@ -358,8 +373,8 @@ class SandboxState:
         >>> st = SandboxState(SandboxConfig()); st.set_credits(2.5); st.balance()
         2.5
         """
-        if credits < 0:
-            raise ValueError("credits must be >= 0")
+        if not math.isfinite(credits) or credits < 0:
+            raise ValueError("credits must be a finite number >= 0")
         with self.lock:
             self.orgs[organization_id or self.organization_id].credits = float(credits)
 
@@ -421,6 +436,20 @@ class SandboxState:
         """
         if fault.endpoint not in (*ENDPOINTS, "*"):
             raise ValueError(f"unknown endpoint {fault.endpoint!r}; one of {ENDPOINTS} or '*'")
+        for name in ("times", "status", "retry_after"):
+            value = getattr(fault, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{name} must be an integer")
+        for name in ("probability", "delay_s"):
+            value = getattr(fault, name)
+            if value is not None and not (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a finite number")
+        if fault.retry_after is not None and fault.retry_after < 0:
+            raise ValueError("retry_after must be >= 0")
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {fault.kind!r}; one of {FAULT_KINDS}")
         if fault.kind == "status" and (fault.status is None or not 400 <= fault.status <= 599):
@@ -564,7 +593,7 @@ class SandboxState:
                 id="public_bulk_" + str(uuid.uuid4()),
                 org_id=org.id,
                 enrichment_type=enrichment_type,
-                lead_list_id=str(uuid.uuid4()),
+                lead_list_id=self._lead_list_locked(principal.user_id),
                 webhook_url=webhook_url,
                 created_at=now,
                 start_at=start,
@@ -593,6 +622,13 @@ class SandboxState:
                 "task_ids": [t.task_id for t in wf.tasks],
                 "total_contacts": len(wf.tasks),
             }
+
+    def _lead_list_locked(self, user_id: str) -> str:
+        # the user's protected DEFAULT lead list: created once, reused by every workflow
+        lead_list = self._lead_lists.get(user_id)
+        if lead_list is None:
+            lead_list = self._lead_lists[user_id] = str(uuid.uuid4())
+        return lead_list
 
     def advance(self, now: float | None = None) -> None:
         """Materialize every task whose finish time has passed (charging credits, ending
@@ -634,7 +670,8 @@ class SandboxState:
         error: str | None = None
         if wf.fail:
             error = _WORKFLOW_BROKE
-        elif outcome.failed:
+        elif outcome.failed and etype != "none":
+            # only look-ups fail; "none" looks nothing up (spec §5), so its tasks do not
             error = outcome.error
         charge = 0.0
         if error is None:
@@ -659,8 +696,8 @@ class SandboxState:
         task.credits = charge
         task.result = _result(task, outcome, etype, error)
         task.status = task.result["status"]
-        if etype == "prospecting_only":
-            task.records = max(1, len(task.result.get("discovered_contacts") or ()))
+        # payload records (spec §4): the task result itself plus each discovered contact
+        task.records = 1 + len(task.result.get("discovered_contacts") or ())
         wf.done += 1
         if error is None:
             wf.successful += 1
@@ -699,8 +736,11 @@ class SandboxState:
         results: list[dict[str, Any]] = []
         used = truncated = 0
         for task in wf.tasks:
+            # whole task results, in task order, while their records fit; the first that
+            # does not fit and all after it are left out. results_truncated counts task
+            # results, so len(results) + results_truncated == summary.total (spec §4)
             if truncated or used + task.records > limit:
-                truncated += task.records
+                truncated += 1
                 continue
             used += task.records
             assert task.result is not None

@@ -10,7 +10,7 @@ import pytest
 import cleanlist_pandas.config as cfg
 from cleanlist_pandas.client import AsyncClient, Client, validate_contacts
 from cleanlist_pandas.errors import ConfigurationError, InputValidationError
-from cleanlist_pandas.models import DeliveryLog, TaskResult, Workflow
+from cleanlist_pandas.models import Balance, DeliveryLog, TaskResult, Workflow
 
 KEY = "clapi_live_abcdefghijklmnop1a2b"
 
@@ -260,3 +260,24 @@ def test_deliveries_shapes_and_dataframe() -> None:
     assert "region" in df.columns
     empty = DeliveryLog.from_api([], "wf").to_dataframe()
     assert len(empty) == 0 and "attempt_number" in empty.columns
+
+
+@pytest.mark.parametrize(
+    ("body", "organization_id"),
+    [
+        ({"organization_id": "org_1", "credits": 12.75}, "org_1"),
+        ({"credits": 12, "timestamp_ms": 1_790_000_000_000,
+          "agent_instructions": "Check the balance first."}, None),
+    ],
+)  # fmt: skip
+def test_balance_both_documented_shapes(
+    body: dict[str, object], organization_id: str | None
+) -> None:
+    """Spec §3.2: the tolerant reader takes both documented shapes of the balance."""
+    bal = Balance.from_api(body)
+    assert isinstance(bal.credits, float) and bal.credits == body["credits"]
+    assert bal.organization_id == organization_id
+    assert dict(bal.raw) == body
+    if organization_id is None:
+        assert bal.extra["timestamp_ms"] == 1_790_000_000_000
+        assert bal.extra["agent_instructions"] == "Check the balance first."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,7 @@ pytest.importorskip("cleanlist_pandas.sandbox")
 import cleanlist_pandas.config as cfg
 from cleanlist_pandas.client import Client
 from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES
 
 CONTACTS = [
     {"linkedin_url": "https://www.linkedin.com/in/johndoe"},
@@ -55,6 +57,15 @@ class Receiver:
         self.server.server_close()
 
 
+def _wait_logged(sb: Any, workflow_id: str, timeout: float = 10.0) -> None:
+    """Wait until the sandbox has logged a delivery attempt: the receiver sees the POST a
+    moment before the sandbox reads the answer and writes the row."""
+    deadline = time.monotonic() + timeout
+    while not sb.deliveries(workflow_id):
+        assert time.monotonic() < deadline, "the sandbox never logged the delivery"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
@@ -62,8 +73,13 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+@pytest.mark.parametrize(("balance_shape", "deliveries_shape"),
+                         list(zip(BALANCE_SHAPES, DELIVERIES_SHAPES, strict=True)))
 def test_quickstart_flow(sb: Any, receiver: Receiver, scaled_time: Callable[[float], Any],
-                         capsys: pytest.CaptureFixture[str]) -> None:
+                         capsys: pytest.CaptureFixture[str], balance_shape: str,
+                         deliveries_shape: str) -> None:
+    sb.config.balance_shape = balance_shape  # both documented shapes (spec §3.2, §3.5)
+    sb.config.deliveries_shape = deliveries_shape
     st = scaled_time(sb.config.time_scale)  # test-only: run the client in sandbox time
     contacts = CONTACTS
     # ---- the README quickstart, as written there (plus the test-only clock/sleep) ----
@@ -76,6 +92,7 @@ def test_quickstart_flow(sb: Any, receiver: Receiver, scaled_time: Callable[[flo
         wf = client.wait(job.workflow_id, progress=True, timeout=600)
         print(wf.status, wf.summary.emails_found, "emails found")
         assert receiver.received.wait(10)  # (test only) the webhook has landed
+        _wait_logged(sb, job.workflow_id)  # (test only) ...and the sandbox has logged it
         audit = client.deliveries(job.workflow_id).to_dataframe()
         print(audit[["attempt_number", "status", "response_status_code", "duration_ms"]])
     # ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from cleanlist_pandas.errors import (
     WaitTimeoutError,
 )
 from cleanlist_pandas.runner import run_sync
+from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES
 
 CONTACTS = [
     {"linkedin_url": "https://www.linkedin.com/in/johndoe"},
@@ -53,7 +54,13 @@ def _count(sb: Any, endpoint: str, status: str) -> int:
 # --- every endpoint --------------------------------------------------------------------
 
 
-def test_every_endpoint(sb: Any, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("deliveries_shape", DELIVERIES_SHAPES)
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_every_endpoint(
+    sb: Any, make_client: MakeClient, balance_shape: str, deliveries_shape: str
+) -> None:
+    sb.config.balance_shape = balance_shape  # both documented shapes (spec §3.2, §3.5)
+    sb.config.deliveries_shape = deliveries_shape
     client = make_client(sb)
     info = client.validate_key()
     assert info.valid and info.organization_id == sb.organization_id
@@ -83,7 +90,11 @@ def test_every_endpoint(sb: Any, make_client: MakeClient) -> None:
     assert _count(sb, "POST /enrich/bulk", "200") == 1
 
 
-def test_async_client_directly(sb: Any, make_async_client: Callable[..., AsyncClient]) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_async_client_directly(
+    sb: Any, make_async_client: Callable[..., AsyncClient], balance_shape: str
+) -> None:
+    sb.config.balance_shape = balance_shape
     client = make_async_client(sb)
 
     async def flow() -> str:
@@ -185,7 +196,9 @@ def test_each_status_maps_to_its_class(
 # --- faults: what is retried and what is not ----------------------------------------------
 
 
-def test_429_retry_after_is_honoured(sb: Any, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_429_retry_after_is_honoured(sb: Any, make_client: MakeClient, balance_shape: str) -> None:
+    sb.config.balance_shape = balance_shape
     client = make_client(sb)
     sb.inject_fault("balance", "status", status=429, retry_after=2, times=2)
     assert client.balance().credits == pytest.approx(10_000.0)
@@ -236,7 +249,11 @@ def test_get_503_sequence_then_success(sb: Any, make_client: MakeClient) -> None
     assert client.stats().retries == 4
 
 
-def test_get_dropped_connection_is_retried(sb: Any, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_get_dropped_connection_is_retried(
+    sb: Any, make_client: MakeClient, balance_shape: str
+) -> None:
+    sb.config.balance_shape = balance_shape
     client = make_client(sb)
     sb.inject_fault("balance", "drop_before")
     sb.inject_fault("balance", "drop_after")
@@ -284,7 +301,9 @@ def test_bulk_read_timeout_is_ambiguous(sb: Any, make_client: MakeClient) -> Non
     assert bulk_requests() == 1  # sent once, never re-sent
 
 
-def test_get_read_timeout_is_retried(sb: Any, make_client: MakeClient) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_get_read_timeout_is_retried(sb: Any, make_client: MakeClient, balance_shape: str) -> None:
+    sb.config.balance_shape = balance_shape
     sb.inject_fault("balance", "slow", delay_s=1.0)
     client = make_client(sb, timeout=0.25)
     assert client.balance().credits == pytest.approx(10_000.0)

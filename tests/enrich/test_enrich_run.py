@@ -32,6 +32,7 @@ from cleanlist_pandas.enrich.events import (
 )
 from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options, enrich
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.sandbox.config import BALANCE_SHAPES
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -250,7 +251,11 @@ def test_max_credits_is_never_exceeded(sandbox: Sandbox, client: Any) -> None:
     assert (st.isin(["enriched", "not_found", "failed", "not_submitted"])).all()
 
 
-def test_worst_case_over_balance_warns_or_raises(sandbox: Sandbox, client: Any) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_worst_case_over_balance_warns_or_raises(
+    sandbox: Sandbox, client: Any, balance_shape: str
+) -> None:
+    sandbox.config.balance_shape = balance_shape
     sandbox.set_credits(50)
     with pytest.raises(clp.InsufficientCreditsError):
         run(leads(100), client, errors="raise")
@@ -456,7 +461,9 @@ def test_events_and_progress(sandbox: Sandbox, client: Any) -> None:
     assert isinstance(seen[-1], JobFinished)
 
 
-def test_estimate_sends_no_bulk(sandbox: Sandbox, client: Any) -> None:
+@pytest.mark.parametrize("balance_shape", BALANCE_SHAPES)
+def test_estimate_sends_no_bulk(sandbox: Sandbox, client: Any, balance_shape: str) -> None:
+    sandbox.config.balance_shape = balance_shape  # both documented shapes (spec §3.2)
     df = pd.concat([leads(500), leads(100), pd.DataFrame({"First Name": ["x"]})])
     est = df.cleanlist.estimate("full", client=client)
     assert est.counts["rows"] == 601 and est.counts["duplicates"] == 100

@@ -128,13 +128,15 @@ class Receiver:
 def wait_deliveries(
     c: httpx.Client, workflow_id: str, n: int, timeout: float = 15.0
 ) -> list[dict[str, Any]]:
-    """Poll ``/webhooks/deliveries`` until it lists ``n`` rows."""
+    """Poll ``/webhooks/deliveries`` until it lists ``n`` rows (either documented shape:
+    a bare list or ``{"deliveries": [...]}``)."""
     deadline = time.monotonic() + timeout
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         r = c.get("/webhooks/deliveries", params={"workflow_id": workflow_id})
         if r.status_code == 200:
-            rows = r.json()
+            body = r.json()
+            rows = body["deliveries"] if isinstance(body, dict) else body
             if len(rows) >= n:
                 return rows
         time.sleep(0.01)

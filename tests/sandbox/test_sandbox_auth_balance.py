@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sandbox_helpers import client
@@ -58,18 +60,54 @@ def test_validate_key_doc_shape(sandbox: Sandbox) -> None:
 def test_every_endpoint_401_for_bad_keys(
     sandbox: Sandbox, method: str, path: str, body: object, header: str | None
 ) -> None:
+    """Spec §1 [doc: errors page]: every 401 has the one body and ``WWW-Authenticate``."""
     headers = {} if header is None else {"Authorization": header}
     r = _call(sandbox, method, path, body, headers)
     assert r.status_code == 401
-    detail = r.json()["detail"]
-    assert isinstance(detail, str) and detail
+    assert r.json() == {"detail": "Not authenticated"}
+    assert r.headers["WWW-Authenticate"] == "Bearer"
     assert sandbox.api_key not in r.text
 
 
-def test_clext_key_refused_even_if_known_prefix(sandbox: Sandbox) -> None:
-    r = _call(sandbox, "GET", "/auth/validate-key", None, {"Authorization": "Bearer clext_abc"})
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
+@pytest.mark.parametrize("kind", ["revoked", "expired"])
+def test_every_endpoint_401_for_revoked_or_expired_keys(
+    sandbox: Sandbox, method: str, path: str, body: object, kind: str
+) -> None:
+    if kind == "revoked":
+        key = sandbox.add_key(sandbox.organization_id)
+        sandbox.revoke_key(key)
+    else:
+        key = sandbox.add_key(sandbox.organization_id, expires_in_s=0)
+    r = _call(sandbox, method, path, body, {"Authorization": f"Bearer {key}"})
     assert r.status_code == 401
-    assert "clext_" in r.json()["detail"] or "extension" in r.json()["detail"].lower()
+    assert r.json() == {"detail": "Not authenticated"}
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    assert key not in r.text
+
+
+def test_key_expires_at_its_time(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.config.time_scale = 1.0
+    key = sandbox.add_key(sandbox.organization_id, expires_in_s=3600)
+    real_now = sandbox.state.now
+    with client(sandbox, key) as c:
+        assert c.get("/auth/validate-key").status_code == 200
+        monkeypatch.setattr(sandbox.state, "now", lambda: real_now() + 3599)
+        assert c.get("/auth/validate-key").status_code == 200
+        monkeypatch.setattr(sandbox.state, "now", lambda: real_now() + 3600)
+        r = c.get("/auth/validate-key")
+    assert (r.status_code, r.json()) == (401, {"detail": "Not authenticated"})
+    with client(sandbox) as c:  # the default key never expires
+        assert c.get("/auth/validate-key").status_code == 200
+
+
+def test_expired_key_over_http_control(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.root_url + "/_sandbox", trust_env=False) as ctl:
+        key = ctl.post("/keys", json={"expires_in_s": 0}).json()["api_key"]
+        assert ctl.post("/keys", json={"expires_in_s": -1}).status_code == 422
+        assert ctl.post("/keys", json={"expires_in_s": "soon"}).status_code == 422
+    with client(sandbox, key) as c:
+        assert c.get("/credits/balance").status_code == 401
 
 
 def test_revoked_key_401(sandbox: Sandbox) -> None:
@@ -137,3 +175,21 @@ def test_bearer_scheme_is_case_insensitive_and_key_exact(sandbox: Sandbox) -> No
             "/auth/validate-key", headers={"Authorization": f"Bearer {sandbox.api_key.upper()}"}
         )
     assert ok.status_code == 200 and bad.status_code == 401
+
+
+def test_balance_agent_shape_option(sandbox: Sandbox) -> None:
+    """Spec §3.2 [doc: agent/MCP pages]: the second documented shape, served on request."""
+    sandbox.set_credits(12.75)
+    with httpx.Client(base_url=sandbox.root_url + "/_sandbox", trust_env=False) as ctl:
+        assert ctl.patch("/config", json={"balance_shape": "agent"}).status_code == 200
+        assert ctl.patch("/config", json={"balance_shape": "other"}).status_code == 422
+    with client(sandbox) as c:
+        before = time.time() * 1000
+        body = c.get("/credits/balance").json()
+    assert set(body) == {"credits", "timestamp_ms", "agent_instructions"}
+    assert body["credits"] == 12 and isinstance(body["credits"], int)  # rounded down
+    assert isinstance(body["timestamp_ms"], int) and body["timestamp_ms"] >= before - 1000
+    assert isinstance(body["agent_instructions"], str) and body["agent_instructions"]
+    sandbox.reset()  # back to the first documented shape
+    with client(sandbox) as c:
+        assert set(c.get("/credits/balance").json()) == {"organization_id", "credits"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -73,13 +74,22 @@ def test_422_for_contacts_missing_required_fields(sandbox: Sandbox, bad: dict[st
     assert r.json()["detail"][0]["loc"][:3] == ["body", "contacts", 1]
 
 
+FIELDS = ("linkedin_url", "first_name", "last_name", "company_domain", "company_name")
+FULL = {**LI, "first_name": "Ann", "last_name": "Lee", "company_domain": "acme.com",
+        "company_name": "Acme"}  # fmt: skip
+
+
 @pytest.mark.parametrize("value", [3, 1.5, True, ["x"], {"a": 1}])
-def test_422_for_wrong_field_type(sandbox: Sandbox, value: object) -> None:
+@pytest.mark.parametrize("field", FIELDS)
+def test_422_for_wrong_field_type(sandbox: Sandbox, field: str, value: object) -> None:
+    """Spec §3.3: all five fields are strings; a wrong type is a 422 at its own ``loc``."""
     with client(sandbox) as c:
-        r = c.post("/enrich/bulk", json={"contacts": [{"linkedin_url": value}]})
+        r = c.post("/enrich/bulk", json={"contacts": [LI, {**FULL, field: value}, LI]})
     assert r.status_code == 422
-    locs = [e["loc"] for e in r.json()["detail"]]
-    assert ["body", "contacts", 0, "linkedin_url"] in locs
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "contacts", 1, field]
+    assert err["type"] == "string_type" and err["msg"] == "Input should be a valid string"
+    assert err["input"] == value
 
 
 @pytest.mark.parametrize(
@@ -236,3 +246,96 @@ def test_webhook_url_https_or_loopback(sandbox: Sandbox, url: str, ok: bool) -> 
     assert r.status_code == (200 if ok else 422), r.text
     if not ok:
         assert r.json()["detail"][0]["loc"] == ["body", "webhook_url"]
+
+
+NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        None,  # no header: FastAPI's strict_content_type does not guess
+    ],
+)
+def test_body_that_is_not_json_is_422(sandbox: Sandbox, content_type: str | None) -> None:
+    """Spec §1: the API is FastAPI; a body that is not sent as JSON is a 422 at ["body"]."""
+    raw = json.dumps({"contacts": [LI]}).encode()
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    with client(sandbox) as c:
+        r = c.post("/enrich/bulk", content=raw, headers=headers)
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["detail"]
+    assert err["type"] == "model_attributes_type" and err["loc"] == ["body"]
+    assert err["msg"] == NOT_AN_OBJECT and err["input"] == raw.decode()
+    assert sandbox.state.workflows == {}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/x+json"]
+)
+def test_json_content_types_are_read(sandbox: Sandbox, content_type: str) -> None:
+    with client(sandbox) as c:
+        r = c.post(
+            "/enrich/bulk",
+            content=json.dumps({"contacts": [LI]}).encode(),
+            headers={"Content-Type": content_type},
+        )
+    assert r.status_code == 200, r.text
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(sandbox: Sandbox) -> None:
+    """FastAPI answers a body its parser cannot handle with this 400."""
+    with client(sandbox) as c:
+        r1 = c.post("/enrich/bulk", content=b"[" * 100_000, headers=JSON)
+        r2 = c.post("/enrich/bulk", content=b'{"contacts": ' + b"[" * 100_000, headers=JSON)
+        r3 = c.post("/enrich/bulk", content=b'{"contacts": ["\xff\xfe"]}', headers=JSON)
+    for r in (r1, r2, r3):
+        assert (r.status_code, r.json()) == (400, {"detail": "There was an error parsing the body"})
+
+
+@pytest.mark.parametrize("depth", [10, 600, 950])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"contacts": [{"linkedin_url": V}]}',
+        '{"contacts": [{"first_name": "A", "x": V}]}',
+        '{"contacts": V}',
+        '{"enrichment_type": V, "contacts": [{"linkedin_url": "u"}]}',
+        '{"webhook_url": V, "contacts": [{"linkedin_url": "u"}]}',
+    ],
+)
+def test_nested_values_in_fields_get_a_422(sandbox: Sandbox, template: str, depth: int) -> None:
+    nested = "[" * depth + "1" + "]" * depth
+    with client(sandbox) as c:
+        r = c.post("/enrich/bulk", content=template.replace("V", nested).encode(), headers=JSON)
+    assert r.status_code in (400, 422), r.text
+    assert isinstance(r.json()["detail"], list)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize(
+    "field", ["linkedin_url", "first_name", "last_name", "company_domain", "company_name"]
+)
+def test_non_finite_numbers_get_a_422_at_their_loc(
+    sandbox: Sandbox, literal: str, field: str
+) -> None:
+    raw = '{"contacts": [{"linkedin_url": "u"}, {"linkedin_url": "u", "FIELD": VALUE}]}'
+    raw = raw.replace("FIELD", field).replace("VALUE", literal)
+    with client(sandbox) as c:
+        r = c.post("/enrich/bulk", content=raw.encode(), headers=JSON)
+        r2 = c.post(
+            "/enrich/bulk", content=b'{"contacts": %s}' % literal.encode(), headers=JSON
+        )
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "contacts", 1, field] and err["type"] == "string_type"
+    assert err["input"] == ("-Infinity" if literal == "-Infinity" else
+                            "NaN" if literal == "NaN" else "Infinity")  # fmt: skip
+    assert r2.status_code == 422 and r2.json()["detail"][0]["loc"] == ["body", "contacts"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import httpx
@@ -164,3 +165,114 @@ def test_python_deliveries_and_api_access(sandbox: Sandbox) -> None:
         sandbox.set_api_access(sandbox.organization_id, True)
         assert c.get("/credits/balance").status_code == 200
     assert sandbox.deliveries("public_bulk_nope") == []
+
+
+NONSENSE = [
+    b'{"credits": NaN}',
+    b'{"credits": Infinity}',
+    b'{"credits": -Infinity}',
+    b'{"credits": 1e400}',
+    b'{"credits": -1}',
+    b'{"credits": "5"}',
+    b'{"credits": true}',
+]
+
+
+@pytest.mark.parametrize("raw", NONSENSE)
+@pytest.mark.parametrize("route", ["/credits", "/organizations"])
+def test_control_credits_refuse_nonsense(sandbox: Sandbox, raw: bytes, route: str) -> None:
+    with _ctl(sandbox) as ctl:
+        r = ctl.post(route, content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert sandbox.balance() == 10_000
+    assert len(sandbox.state.orgs) == 1
+
+
+def test_python_credits_refuse_nonsense(sandbox: Sandbox) -> None:
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError):
+            sandbox.set_credits(bad)
+        with pytest.raises(ValueError):
+            sandbox.add_organization(credits=bad)
+    assert sandbox.balance() == 10_000
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        b'{"time_scale": -1}',
+        b'{"time_scale": 0}',
+        b'{"time_scale": NaN}',
+        b'{"time_scale": Infinity}',
+        b'{"tick_s": 0}',
+        b'{"task_failure_rate": 1.5}',
+        b'{"email_found_rate": -0.1}',
+        b'{"webhook_timeout_s": -10}',
+        b'{"webhook_attempts": 0}',
+        b'{"webhook_attempts": 2.5}',
+        b'{"webhook_backoff_s": [1, -2]}',
+        b'{"webhook_backoff_s": 3}',
+        b'{"results_limit": 0}',
+        b'{"rate_limit_per_org": -5}',
+        b'{"rate_limit_window_s": NaN}',
+        b'{"credit_rule": "generous"}',
+        b'{"task_time_min_s": 5, "task_time_max_s": 1}',
+        b'{"results_limit": 7, "time_scale": -1}',
+    ],
+)
+def test_control_config_refuses_nonsense(sandbox: Sandbox, patch: bytes) -> None:
+    before = dataclasses.asdict(sandbox.config)
+    with _ctl(sandbox) as ctl:
+        r = ctl.patch("/config", content=patch, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert dataclasses.asdict(sandbox.config) == before  # all or nothing
+
+
+def test_every_config_field_has_a_rule() -> None:
+    from cleanlist_pandas.sandbox.config import _RULES
+
+    assert set(_RULES) == {f.name for f in dataclasses.fields(SandboxConfig)}
+    assert SandboxConfig().problems() == []
+    with pytest.raises(ValueError, match="time_scale"):
+        Sandbox(config=SandboxConfig(time_scale=float("nan")))
+
+
+def test_readme_fidelity_table_names_real_tests() -> None:
+    """The README's table of documented facts names tests that exist (and each fact has
+    at least one)."""
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    readme = (tests.parent / "cleanlist_pandas" / "sandbox" / "README.md").read_text("utf-8")
+    section = readme.split("## Fidelity", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "::" in line]
+    assert len(rows) >= 40
+    for row in rows:
+        refs = re.findall(r"`([\w/]+\.py)::(test_\w+)`", row)
+        assert refs, row
+        for path, name in refs:
+            source = (tests / path).read_text("utf-8")
+            assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{path}::{name}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"endpoint": "bulk", "kind": "slow", "delay_s": NaN}',
+        b'{"endpoint": "bulk", "kind": "slow", "delay_s": Infinity}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 429, "retry_after": NaN}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 429, "retry_after": -1}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 503, "probability": NaN}',
+        b'{"endpoint": "bulk", "kind": "status", "status": "503"}',
+        b'{"endpoint": "bulk", "kind": "status", "status": 503, "times": 1.5}',
+        b"[" * 100_000,
+    ],
+)
+def test_control_faults_refuse_nonsense(sandbox: Sandbox, raw: bytes) -> None:
+    with _ctl(sandbox) as ctl:
+        r = ctl.post("/faults", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert ctl.get("/faults").json() == []
+        deep = ctl.post("/credits", content=b"[" * 100_000)
+    assert deep.status_code == 422

@@ -254,3 +254,47 @@ def test_rate_limit_can_be_disabled(make_sandbox: Callable[..., Sandbox]) -> Non
     sb = make_sandbox(config=SandboxConfig(time_scale=1.0, rate_limit_enabled=False))
     with client(sb) as c:
         assert all(c.get("/credits/balance").status_code == 200 for _ in range(70))
+
+
+class _Clock:
+    """A settable clock for the sandbox state (whole numbers stay exact as floats)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return 1_000_000.0 + self.offset
+
+
+def test_rate_limit_window_is_60_s_fixed_not_sliding(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spec §2 [doc]: a fixed 60-second window; ``Retry-After`` in whole seconds.
+
+    At time_scale 1 on a settable clock: the window starts at the first request, answers
+    429 with the seconds left until its end, and resets exactly at its boundary — after
+    which ``limit`` requests pass at once, which a sliding window would not allow.
+    """
+    sandbox.config.time_scale = 1.0
+    sandbox.config.rate_limit_per_org = 3
+    clock = _Clock()
+    monkeypatch.setattr(sandbox.state, "now", clock)
+
+    def at(t: float) -> httpx.Response:
+        clock.offset = t
+        return c.get("/credits/balance")
+
+    with client(sandbox) as c:
+        assert at(0.0).status_code == 200  # opens the window [0, 60)
+        assert at(50.0).status_code == 200
+        assert at(50.5).status_code == 200
+        r = at(51.0)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "9"
+        r = at(59.2)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        # the boundary: a fresh window, though 2 requests of the last 60 s were at 50 s
+        assert [at(t).status_code for t in (60.0, 60.1, 60.2)] == [200, 200, 200]
+        r = at(60.3)
+        assert r.status_code == 429 and r.headers["Retry-After"] == "60"
+        assert at(119.9).status_code == 429
+        assert at(120.0).status_code == 200

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sandbox_helpers import TERMINAL, client, contacts, submit, wait_terminal
+from sandbox_helpers import TERMINAL, client, contacts, receiver, submit, wait_terminal
 
 from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
 
@@ -210,3 +211,37 @@ def test_deliveries_empty_without_webhook_and_404(sandbox: Sandbox) -> None:
         r = c.get("/webhooks/deliveries")
         assert r.status_code == 422
         assert r.json()["detail"][0]["loc"] == ["query", "workflow_id"]
+
+
+def test_lead_list_is_the_users_default_list(sandbox: Sandbox) -> None:
+    """Spec §3.4/§4: one protected DEFAULT lead list per user, reused by every workflow."""
+    other_user = sandbox.add_key(sandbox.organization_id)  # same org, another user
+    with receiver() as rx, client(sandbox) as c, client(sandbox, other_user) as o:
+        w1 = submit(c, {"contacts": contacts(2)})
+        w2 = submit(c, {"enrichment_type": "none", "webhook_url": rx.url,
+                        "contacts": contacts(1)})  # fmt: skip
+        w3 = submit(o, {"contacts": contacts(1)})
+        ids = [wait_terminal(c, w["workflow_id"])["workflow"]["lead_list_id"] for w in (w1, w2)]
+        other = wait_terminal(o, w3["workflow_id"])["workflow"]["lead_list_id"]
+        hook = rx.wait_for(1)[0]["body"]
+    assert ids[0] == ids[1] == hook["lead_list_id"]
+    assert uuid.UUID(ids[0])
+    assert other != ids[0]
+
+
+def test_none_tasks_never_fail_unless_the_workflow_breaks(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    """Spec §5: ``none`` looks nothing up, so the look-up failure rate does not apply."""
+    sb = make_sandbox(config=SandboxConfig(time_scale=0.002, task_failure_rate=1.0))
+    with client(sb) as c:
+        body = wait_terminal(c, submit(c, {"enrichment_type": "none",
+                                           "contacts": contacts(40)})["workflow_id"])  # fmt: skip
+        sb.inject_fault("bulk", "fail_workflow")
+        broke = wait_terminal(c, submit(c, {"enrichment_type": "none",
+                                            "contacts": contacts(3)})["workflow_id"])  # fmt: skip
+    assert body["workflow"]["status"] == "completed"
+    assert all(r["status"] == "completed" and r["error"] is None for r in body["results"])
+    assert body["workflow"]["summary"]["failed"] == 0
+    assert broke["workflow"]["status"] == "failed"  # only an explicit fault fails it
+    assert all(r["status"] == "failed" for r in broke["results"])

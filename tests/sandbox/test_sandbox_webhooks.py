@@ -174,13 +174,16 @@ def test_truncation_prospecting_past_250(sandbox: Sandbox) -> None:
     assert len(body["results"]) == 250
     discovered_total = sum(len(r["discovered_contacts"]) for r in body["results"])
     assert discovered_total > 250
-    # the payload carries at most results_limit results (a prospecting task counts as its
-    # discovered contacts); results_truncated counts the rest
-    carried = sum(max(1, len(r["discovered_contacts"])) for r in p["results"])
+    # spec §4: the cap counts records, a task result 1 plus 1 per discovered contact;
+    # results_truncated counts the task results left out
+    carried = sum(1 + len(r["discovered_contacts"]) for r in p["results"])
     assert p["results_limit"] == 250
     assert carried <= 250
-    assert carried + p["results_truncated"] == discovered_total
+    assert len(p["results"]) + p["results_truncated"] == p["summary"]["total"] == 250
     assert p["results_truncated"] > 0
+    # whole results while they fit: the first one left out would not have fitted
+    first_out = body["results"][len(p["results"])]
+    assert carried + 1 + len(first_out["discovered_contacts"]) > 250
     assert p["results"] == body["results"][: len(p["results"])]
     assert p["results_endpoint"].endswith(out["workflow_id"])
 
@@ -230,3 +233,56 @@ def test_unicode_and_lone_surrogates_survive(sandbox: Sandbox) -> None:
     assert body["results"][0]["input"]["linkedin_url"] == "https://x/in/\ud800-josé"
     assert body["results"][1]["input"]["first_name"] == "José"
     assert hook["results"] == body["results"][: len(hook["results"])]
+
+
+@pytest.mark.parametrize("etype", ["partial", "prospecting_only"])
+def test_results_truncated_counts_task_results(
+    make_sandbox: Callable[..., Sandbox], etype: str
+) -> None:
+    """Spec §4: ``len(results) + results_truncated == summary.total`` for every type."""
+    cfg = SandboxConfig(
+        time_scale=0.002, results_limit=20, prospecting_discovery_cap=3, task_failure_rate=0.0
+    )
+    sb = make_sandbox(config=cfg)
+    with receiver() as rx, client(sb) as c:
+        submit(c, {"enrichment_type": etype, "webhook_url": rx.url, "contacts": contacts(30)})
+        p = rx.wait_for(1)[0]["body"]
+    assert len(p["results"]) + p["results_truncated"] == p["summary"]["total"] == 30
+    records = sum(1 + len(r.get("discovered_contacts") or ()) for r in p["results"])
+    assert records <= 20
+    if etype == "partial":
+        assert len(p["results"]) == 20 and p["results_truncated"] == 10
+    else:  # 1 + 2..3 discovered = 3 or 4 records per task: 5 to 6 whole results fit
+        assert 5 <= len(p["results"]) <= 6 and records > 20 - 4
+
+
+def test_webhook_timeout_is_10_s(make_sandbox: Callable[..., Sandbox]) -> None:
+    """Spec §4 [doc]: a 2xx within 10 seconds is success. Replies at 1.2x and 0.8x of the
+    (scaled) 10 s: the first attempt times out, the retry succeeds."""
+    scale = 0.1  # 10 s -> 1 s; replies at 1.2 s and 0.8 s (margins wide enough for CI)
+    cfg = SandboxConfig(
+        time_scale=scale, webhook_timeout_floor_s=0.0, webhook_attempts=2,
+        rate_limit_enabled=False,
+    )  # fmt: skip
+    sb = make_sandbox(config=cfg)
+    with receiver([1.2 * 10 * scale, 0.8 * 10 * scale]) as rx, client(sb) as c:
+        out = submit(c, {"webhook_url": rx.url, "contacts": contacts(1)})
+        rows = wait_deliveries(c, out["workflow_id"], 2)
+        rx.wait_for(2)
+    assert [r["status"] for r in rows] == ["failed", "success"]
+    assert rows[0]["response_status_code"] is None
+    assert rows[0]["error"] == "Timeout after 1s"
+    assert rows[1]["response_status_code"] == 200
+
+
+def test_deliveries_object_shape_option(make_sandbox: Callable[..., Sandbox]) -> None:
+    """Spec §3.5: the sandbox can serve ``{"deliveries": [...]}`` instead of a bare list."""
+    sb = make_sandbox(config=SandboxConfig(time_scale=0.002, deliveries_shape="object"))
+    with receiver([503]) as rx, client(sb) as c:
+        out = submit(c, {"webhook_url": rx.url, "contacts": contacts(1)})
+        rx.wait_for(2)
+        rows = wait_deliveries(c, out["workflow_id"], 2)
+        body = c.get("/webhooks/deliveries", params={"workflow_id": out["workflow_id"]})
+    assert body.json() == {"deliveries": rows}
+    assert [r["status"] for r in rows] == ["failed", "success"]
+    assert set(rows[0]) == ROW_KEYS and rows == sb.deliveries(out["workflow_id"])
