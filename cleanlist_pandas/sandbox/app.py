@@ -331,6 +331,10 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def control_stats() -> Response:
         return _json(state.stats())
 
+    @app.get("/_sandbox/schedule")
+    async def control_schedule() -> Response:
+        return _json(state.schedule())
+
     @app.get("/_sandbox/ledger")
     async def control_ledger() -> Response:
         return _json(state.ledger())

@@ -203,6 +203,14 @@ class Sandbox:
         """
         return self.state.ledger()
 
+    def schedule(self) -> dict[str, Any]:
+        """Each workflow's submission and scheduled completion time (sandbox clock, s).
+
+        >>> Sandbox().schedule()["workflows"]
+        []
+        """
+        return self.state.schedule()
+
     def stats(self) -> dict[str, Any]:
         """Requests answered by API route and status code.
 

@@ -398,6 +398,28 @@ class SandboxState:
         with self.lock:
             return [dict(row) for row in self._ledger]
 
+    def schedule(self) -> dict[str, Any]:
+        """Each workflow's schedule, for benchmarks that compute the best possible run:
+        ``{"now": t, "workflows": [{"workflow_id", "submitted", "finishes", "completed"}]}``
+        in seconds on the sandbox's monotonic clock (``finishes``: when its last task is
+        scheduled to end; ``completed``: when it was seen terminal, or None).
+
+        >>> SandboxState(SandboxConfig()).schedule()["workflows"]
+        []
+        """
+        self.advance()
+        with self.lock:
+            rows = [
+                {
+                    "workflow_id": wf.id,
+                    "submitted": wf.created_at,
+                    "finishes": max((t.finish_at for t in wf.tasks), default=wf.start_at),
+                    "completed": wf.completed_at,
+                }
+                for wf in self.workflows.values()
+            ]
+            return {"now": self.now(), "workflows": rows}
+
     # --- stats ----------------------------------------------------------------------------
     def record(self, endpoint: str, status: int | str, generation: int | None = None) -> None:
         """Count one answered API request (``status`` may be ``"dropped"``); a request that

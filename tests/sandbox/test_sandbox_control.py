@@ -276,3 +276,16 @@ def test_control_faults_refuse_nonsense(sandbox: Sandbox, raw: bytes) -> None:
         assert ctl.get("/faults").json() == []
         deep = ctl.post("/credits", content=b"[" * 100_000)
     assert deep.status_code == 422
+
+
+def test_schedule_gives_each_workflows_submission_and_finish(sandbox: Sandbox) -> None:
+    with _ctl(sandbox) as ctl, client(sandbox) as c:
+        wf = submit(c, {"contacts": contacts(20)})["workflow_id"]
+        row = next(r for r in sandbox.schedule()["workflows"] if r["workflow_id"] == wf)
+        start = sandbox.config.scaled(sandbox.config.workflow_start_delay_s)
+        assert row["finishes"] >= row["submitted"] + start + sandbox.config.scaled(0.5) - 1e-9
+        assert row["completed"] is None or row["completed"] >= row["finishes"]
+        wait_terminal(c, wf)
+        over_http = ctl.get("/schedule").json()
+        done = next(r for r in over_http["workflows"] if r["workflow_id"] == wf)
+        assert done["completed"] >= done["finishes"] and over_http["now"] >= done["completed"]
