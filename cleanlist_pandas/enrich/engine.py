@@ -37,6 +37,7 @@ request a second), most workflows are polled exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -98,7 +99,9 @@ class PollPolicy:
 
     ``first``: the first poll of a workflow before any workflow of the job has finished;
     after that the engine predicts from what it has seen. ``min_interval``/``max_interval``
-    bound every wait between two polls of one workflow.
+    bound every wait between two polls of one workflow. ``eager``: the wait between two
+    polls of a workflow that is due, while the rate window has room to spare (latency then
+    costs more than requests, which are free of credits).
 
     >>> PollPolicy(first=0.05, min_interval=0.01, max_interval=0.5).max_interval
     0.5
@@ -107,6 +110,20 @@ class PollPolicy:
     first: float = 5.0
     min_interval: float = 1.0
     max_interval: float = 30.0
+    eager: float = 0.5
+
+    def scaled(self, factor: float) -> PollPolicy:
+        """Every duration multiplied by ``factor`` (for a sandbox with a ``time_scale``).
+
+        >>> PollPolicy().scaled(0.1).first
+        0.5
+        """
+        return PollPolicy(
+            self.first * factor,
+            self.min_interval * factor,
+            self.max_interval * factor,
+            self.eager * factor,
+        )
 
 
 @dataclass(frozen=True)
@@ -259,6 +276,9 @@ class Engine:
         self._in_flight: dict[str, float] = {}  # workflow_id -> worst-case credits reserved
         self._changed: asyncio.Condition | None = None  # created in run(), on the loop
         self._durations: list[float] = []
+        self._learned: asyncio.Event | None = None  # set when a workflow's duration is known
+        self._scouting = False  # one poller probes early while the window binds
+        self._unsent = 0  # contacts of this run not handed to a submission yet
         self._pollers: set[asyncio.Task[None]] = set()
         self._submits: set[asyncio.Task[None]] = set()
 
@@ -313,6 +333,8 @@ class Engine:
         unfinished job: submitted ones are polled, ambiguous ones reported ``unknown``.
         """
         self._changed = asyncio.Condition()
+        self._learned = asyncio.Event()
+        self._unsent = len(to_send)
         self._last_ok = time.monotonic()
         resumed = [c for c in resume_chunks if c.state in (SUBMITTED, DONE) and c.workflow_id]
         unknown = [c for c in resume_chunks if c.state in (SENDING, AMBIGUOUS)]
@@ -373,6 +395,7 @@ class Engine:
             part = to_send[pos : pos + size]
             chunk = Chunk(number, tuple(fp for fp, _ in part), tuple(c for _, c in part))
             pos += size
+            self._unsent = len(to_send) - pos
             number += 1
             # Reserve the worst case before the request leaves.
             reservation = f"_chunk{chunk.number}"
@@ -598,6 +621,37 @@ class Engine:
         self._pollers.add(task)
         task.add_done_callback(self._pollers.discard)
 
+    def _spare(self) -> int:
+        """Requests the rate window can spend on early polls right now: its room, less what
+        the job still needs for sure (a submission per chunk not yet accepted, one final
+        read per workflow in flight). Positive: poll due workflows eagerly; otherwise every
+        extra poll delays a chunk, so poll only when a workflow is predicted done."""
+        pacer = getattr(self.client, "pacer", None)
+        room = getattr(pacer, "room", None)
+        if room is None:
+            return 0
+        chunks = -(-self._unsent // self.chunk_size) + len(self._submits)
+        return int(room()) - chunks - len(self._pollers)
+
+    async def _first_delay(self, submitted_at: float) -> float:
+        """When to read a new workflow first: when the job's finished workflows say it will
+        be done; before anything is learnt, after ``poll.first`` — but while the window binds
+        only one poller probes, and the others wait to learn from it."""
+        expected = self._expected_duration()
+        if expected is None and not (self._scouting and self._spare() <= 0):
+            self._scouting = True
+            return self.poll.first
+        if expected is None:
+            assert self._learned is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._learned.wait(), self.poll.max_interval)
+            expected = self._expected_duration()
+        elapsed = time.monotonic() - submitted_at
+        if expected is None:
+            return 0.0
+        factor = 0.95 if self._spare() > 0 else 1.05
+        return max(expected * factor - elapsed, 0.0)
+
     def _expected_duration(self) -> float | None:
         if not self._durations:
             return None
@@ -606,8 +660,12 @@ class Engine:
 
     def _next_delay(self, elapsed: float, completed: int, total: int) -> float:
         p = self.poll
+        if self._spare() > 0:
+            return p.eager  # the window has room: latency costs more than a free request
         expected = self._expected_duration()
-        if completed > 0 and total > completed:
+        if expected is not None and elapsed < expected:
+            guess = expected * 1.02 - elapsed  # the job's typical workflow is done by then
+        elif completed > 0 and total > completed:
             # Tasks run in parallel: the tail is long. Extrapolate the completion rate and
             # add a margin for the slowest tasks.
             rate = completed / max(elapsed, 1e-6)
@@ -631,8 +689,7 @@ class Engine:
         skip: frozenset[str] = frozenset(),
     ) -> None:
         if first_delay is None:
-            expected = self._expected_duration()
-            first_delay = expected * 1.05 if expected is not None else self.poll.first
+            first_delay = await self._first_delay(submitted_at)
         delay = first_delay
         last_seen_running = 0.0
         failures = 0
@@ -688,6 +745,8 @@ class Engine:
                     self._durations.append(
                         (last_seen_running + elapsed) / 2 if last_seen_running else elapsed
                     )
+                    if self._learned is not None:
+                        self._learned.set()
                     retry = self._collect(
                         workflow_id, fingerprints, task_ids, status, contacts, prepaid, skip
                     )

@@ -423,7 +423,8 @@ def test_wait_false_job(sandbox: Sandbox, client: Any) -> None:
 
 def test_wait_false_cancel_keeps_paid(make_sandbox: Any) -> None:
     sb = make_sandbox(time_scale=0.05)
-    client = client_for(sb)
+    # spaced submissions (burst=1): the cancel lands while chunks still wait for the pacer
+    client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=3.0, burst=1)
     job = leads(5000).cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False)
     time.sleep(0.15)
     job.cancel()

@@ -1,0 +1,229 @@
+"""Pace to the window: ``enrich()`` against what a user would write instead (issue 10).
+
+For each N, three ways, each on a fresh sandbox with the same seed and scaled clock:
+
+* **quickstart loop** — the API quickstart's shape: submit a chunk, poll it every 5 s until
+  it is done, then the next chunk;
+* **careful script** — submit every chunk at once, sleep ``Retry-After`` on a 429, poll all
+  unfinished workflows every 5 s;
+* **enrich()** — ``df.cleanlist.enrich()``.
+
+For each run: wall time (seconds of scaled time), requests the sandbox answered, 429s, and
+the **physical bound**: the best schedule that respects "at most 60 requests in any 60 s",
+knowing each workflow's real processing time from the sandbox's own schedule after the run —
+submissions as early as the window allows, one status read per workflow as soon as both its
+results and a slot exist. Ratios: wall / bound, and requests / 2·⌈N/250⌉.
+
+Run: ``.venv/bin/python benchmarks/bench_pace.py [--sizes 250 1000 5000 10000 50000]
+[--time-scale 0.1] [--seed 3] [--json benchmarks/results/pace.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import heapq
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+import cleanlist_pandas as clp
+from cleanlist_pandas._constants import RATE_LIMIT_PER_ORG, RATE_LIMIT_WINDOW_S
+from cleanlist_pandas.enrich.engine import PollPolicy
+
+CHUNK = 250
+TERMINAL = {"completed", "completed_with_errors", "failed"}
+
+
+def leads(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "First Name": [f"Ann{k}" for k in range(n)],
+            "Last Name": [f"Lee{k}" for k in range(n)],
+            "Website": [f"https://co{k % 997}.com" for k in range(n)],
+        }
+    )
+
+
+def contacts(n: int) -> list[dict[str, str]]:
+    return [
+        {"first_name": f"Ann{k}", "last_name": f"Lee{k}", "company_domain": f"co{k % 997}.com"}
+        for k in range(n)
+    ]
+
+
+# -- the bound -----------------------------------------------------------------------------
+def physical_bound(durations: list[float], window: float, limit: int) -> float:
+    """Makespan of the best greedy schedule: submissions first, as early as "``limit``
+    requests in any ``window``" allows; a status read per workflow as soon as it is done and
+    a slot is free. ``durations[i]`` is the i-th submission's processing time.
+
+    >>> physical_bound([5.0, 5.0], window=60.0, limit=60)
+    5.0
+    >>> physical_bound([1.0] * 40, window=60.0, limit=60)   # 40 + 20 in window 1, 20 later
+    60.0
+    """
+    sent: list[float] = []
+
+    def slot(at: float) -> float:
+        t = at
+        while True:
+            k = len(sent) - bisect.bisect_right(sent, t - window)
+            if k < limit:
+                return t
+            t = sent[len(sent) - limit] + window
+
+    ready: list[float] = []
+    t = 0.0
+    for d in durations:
+        t = slot(t)
+        bisect.insort(sent, t)
+        heapq.heappush(ready, t + d)
+    end = 0.0
+    while ready:
+        at = heapq.heappop(ready)
+        t = slot(max(at, sent[-1]))
+        bisect.insort(sent, t)
+        end = max(end, t)
+    return end
+
+
+# -- the three ways ------------------------------------------------------------------------
+def _http(sb: clp.Sandbox) -> httpx.Client:
+    return httpx.Client(
+        base_url=sb.base_url,
+        headers={"Authorization": f"Bearer {sb.api_key}"},
+        timeout=60,
+        trust_env=False,
+    )
+
+
+def _send(c: httpx.Client, method: str, path: str, **kw: Any) -> dict[str, Any]:
+    """One request; on a 429, sleep Retry-After and send it again (what a careful script does)."""
+    while True:
+        r = c.request(method, path, **kw)
+        if r.status_code == 429:
+            time.sleep(float(r.headers.get("retry-after", "1")))
+            continue
+        r.raise_for_status()
+        out: dict[str, Any] = r.json()
+        return out
+
+
+def quickstart_loop(sb: clp.Sandbox, n: int, ts: float) -> None:
+    people = contacts(n)
+    with _http(sb) as c:
+        for i in range(0, n, CHUNK):
+            body = {"enrichment_type": "partial", "contacts": people[i : i + CHUNK]}
+            wf = _send(c, "POST", "/enrich/bulk", json=body)["workflow_id"]
+            while True:
+                time.sleep(5.0 * ts)
+                st = _send(c, "GET", "/enrich/status", params={"workflow_id": wf})
+                if st["workflow"]["status"] in TERMINAL:
+                    break
+
+
+def careful_script(sb: clp.Sandbox, n: int, ts: float) -> None:
+    people = contacts(n)
+    with _http(sb) as c:
+        open_ids = [
+            _send(
+                c,
+                "POST",
+                "/enrich/bulk",
+                json={"enrichment_type": "partial", "contacts": people[i : i + CHUNK]},
+            )["workflow_id"]
+            for i in range(0, n, CHUNK)
+        ]
+        while open_ids:
+            time.sleep(5.0 * ts)
+            still = []
+            for wf in open_ids:
+                st = _send(c, "GET", "/enrich/status", params={"workflow_id": wf})
+                if st["workflow"]["status"] not in TERMINAL:
+                    still.append(wf)
+            open_ids = still
+
+
+def with_enrich(sb: clp.Sandbox, n: int, ts: float) -> None:
+    client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=RATE_LIMIT_WINDOW_S * ts)
+    poll = PollPolicy().scaled(ts)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = leads(n).cleanlist.enrich(client=client, poll=poll, progress=False)
+        assert not out["cl_status"].isin(["not_submitted", "unknown", "pending"]).any()
+    finally:
+        client.close()
+
+
+WAYS: dict[str, Callable[[clp.Sandbox, int, float], None]] = {
+    "quickstart loop": quickstart_loop,
+    "careful script": careful_script,
+    "enrich()": with_enrich,
+}
+
+
+def measure(way: str, n: int, ts: float, seed: int) -> dict[str, Any]:
+    os.environ["CLEANLIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-pace-")
+    with clp.Sandbox(credits=1e9, time_scale=ts, seed=seed) as sb:
+        t0 = time.perf_counter()
+        WAYS[way](sb, n, ts)
+        wall = time.perf_counter() - t0
+        stats = sb.stats()
+        sched = sorted(sb.schedule()["workflows"], key=lambda r: r["submitted"])
+    durations = [r["finishes"] - r["submitted"] for r in sched]
+    bound = physical_bound(durations, RATE_LIMIT_WINDOW_S * ts, RATE_LIMIT_PER_ORG)
+    throttled = sum(v.get("429", 0) for v in stats["by_endpoint"].values())
+    lower = 2 * math.ceil(n / CHUNK)
+    return {
+        "contacts": n,
+        "way": way,
+        "wall_s": round(wall, 3),
+        "requests": stats["total"],
+        "429s": throttled,
+        "bound_s": round(bound, 3),
+        "wall_vs_bound": round(wall / bound, 3),
+        "requests_vs_2ceil": round(stats["total"] / lower, 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 5000, 10000, 50000])
+    ap.add_argument("--time-scale", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--ways", nargs="+", default=list(WAYS), choices=list(WAYS))
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/pace.json"))
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    rows = []
+    for n in args.sizes:
+        for way in args.ways:
+            row = measure(way, n, args.time_scale, args.seed)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    frame = pd.DataFrame(rows)
+    best = frame[frame["way"] == "careful script"].set_index("contacts")["wall_s"]
+    frame["vs_careful"] = [
+        round(best.get(r.contacts, math.nan) / r.wall_s, 2) for r in frame.itertuples()
+    ]
+    print(f"\ntime_scale {args.time_scale} (multiply seconds by {1 / args.time_scale:g} "
+          "for real time), seed", args.seed)
+    print(frame.to_string(index=False))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
