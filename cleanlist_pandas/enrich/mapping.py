@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
-import urllib.parse
+import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,10 +206,17 @@ _HOST_RE = re.compile(
     r"(?>(?:[a-z][a-z0-9+.\-]*://|mailto:|//)?(?:[^@/?#\s]*@)?)"
     r"([^/?#:\s\ud800-\udfff]*+)(?![\ud800-\udfff])"
 )
-#: A ``/in/`` profile URL (a lone surrogate in the slug fails it).
+#: Characters a profile slug never holds raw: delimiters, whitespace, controls, surrogates.
+_SLUG_CHARS = r"[^/?#\s\x00-\x1f\x7f\ud800-\udfff]"
+#: A ``/in/`` profile URL; the slug (group 1) holds at least one letter or digit.
 _LI_RE = re.compile(
-    r"(?:https?://)?(?:[a-z0-9\-]+\.)?linkedin\.com/in/([^/?#\s\ud800-\udfff]++)(?:[/?#]\S*)?\Z"
+    r"(?:https?://)?(?:[a-z0-9\-]+\.)?linkedin\.com/in/"
+    rf"((?={_SLUG_CHARS}*?[^\W_]){_SLUG_CHARS}++)(?:[/?#]\S*)?\Z"
 )
+#: A run of percent-escapes (the URL is lower-cased first).
+_PCT_RUN = re.compile(r"(?:%[0-9a-f]{2})+")
+#: ASCII characters an escape may be decoded to in a slug: RFC 3986 "unreserved" ones.
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 LINKEDIN_PREFIX = "https://www.linkedin.com/in/"
 
@@ -222,7 +229,12 @@ _LAST_BAD = 16
 _COMPANY_MISSING = 32
 _DOMAIN_BAD = 64
 _EMPTY = 128
+_LI_SLUG = 256
 _LINKEDIN_REASON = "invalid linkedin_url: not a profile URL (/in/…)"
+_SLUG_REASON = (
+    "invalid linkedin_url: the profile name is blank or holds an encoded space, control or "
+    "reserved character (%20, %0A, %2F, %3F, %23 …)"
+)
 
 # Unusable cells: a value that cannot be read as text (list, dict, set, bytearray: pandas
 # cannot even hash it) or text with a lone surrogate (not valid Unicode: it cannot be sent
@@ -556,24 +568,43 @@ def _walk_suffix_trie(trie: Any, labels: list[str]) -> str | None:
     return ".".join(labels[suffix_idx - 1 :]) if domain else None
 
 
-def _canonical_slug(slug: str) -> str:
-    if "%" in slug:
-        slug = urllib.parse.unquote(slug).lower()
-    return slug
+def _canonical_slug(slug: str) -> str | None:
+    """A lower-cased slug with percent-escapes, canonical; None when it is no profile name.
 
-
-def canonical_linkedin_urls(values: Any) -> np.ndarray:
-    """Canonical LinkedIn profile URLs (object array; None = not a ``/in/`` profile URL).
-
-    ``https://www.linkedin.com/in/<slug>``: scheme, country subdomain, trailing slash, query,
-    fragment and sub-pages dropped; the slug lower-cased. Percent-encoded slugs are decoded
-    to Unicode (``j%C3%BCrgen`` → ``jürgen``), so each profile has one spelling whichever
-    way it was copied; JSON carries the Unicode text as is.
-
-    >>> canonical_linkedin_urls(["linkedin.com/in/John-Doe/?utm=x",
-    ...                          "https://www.linkedin.com/company/acme"]).tolist()
-    ['https://www.linkedin.com/in/john-doe', None]
+    Escapes of unreserved ASCII characters (letters, digits, ``-._~``) and of UTF-8 encoded
+    non-ASCII letters are decoded (``j%c3%bcrgen`` → ``jürgen``). Reserved characters,
+    whitespace and controls are never decoded: an escape of one (``%2f``, ``%3f``, ``%23``,
+    ``%20``, ``%0a``), an escape that is not UTF-8, or a stray ``%`` makes the slug invalid,
+    as does a slug without a letter or digit once decoded.
     """
+    ok = True
+
+    def decode(m: re.Match[str]) -> str:
+        nonlocal ok
+        try:
+            text = bytes.fromhex(m.group().replace("%", "")).decode("utf-8")
+        except UnicodeDecodeError:
+            ok = False
+            return m.group()
+        for ch in text:
+            allowed = ch.lower() in _UNRESERVED if ch.isascii() else _printable_non_space(ch)
+            ok = ok and allowed
+        return text
+
+    out = _PCT_RUN.sub(decode, slug).lower()
+    if not ok or "%" in out or not any(ch.isalnum() for ch in out):
+        return None
+    return out
+
+
+def _printable_non_space(ch: str) -> bool:
+    """A non-ASCII character that may stand in a slug: not a control, format or space."""
+    return unicodedata.category(ch)[0] not in "CZ"
+
+
+def _linkedin_urls(values: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`canonical_linkedin_urls`, and per value True where the profile slug is invalid
+    (None when no slug is): blank or holding an escaped reserved character."""
     arr = np.asarray(values, dtype=object)
     out = np.empty(len(arr), dtype=object)
     match = _LI_RE.match
@@ -586,9 +617,36 @@ def canonical_linkedin_urls(values: Any) -> np.ndarray:
         for v in arr
     ]
     pct = [i for i, v in enumerate(out) if v is not None and "%" in v]
+    bad_slug: np.ndarray | None = None
     for i in pct:
-        out[i] = prefix + _canonical_slug(out[i][len(prefix) :])
-    return out
+        slug = _canonical_slug(out[i][len(prefix) :])
+        if slug is None:
+            if bad_slug is None:
+                bad_slug = np.zeros(len(arr), dtype=bool)
+            bad_slug[i] = True
+            out[i] = None
+        else:
+            out[i] = prefix + slug
+    return out, bad_slug
+
+
+def canonical_linkedin_urls(values: Any) -> np.ndarray:
+    """Canonical LinkedIn profile URLs (object array; None = not a ``/in/`` profile URL).
+
+    ``https://www.linkedin.com/in/<slug>``: scheme, country subdomain, trailing slash, query,
+    fragment and sub-pages dropped; the slug lower-cased. Percent-escapes of letters, digits
+    and ``-._~`` are decoded, also to Unicode (``j%C3%BCrgen`` → ``jürgen``), so each
+    profile has one spelling whichever way it was copied; JSON carries the Unicode text as
+    is. Reserved characters are never decoded (``a%2Fb`` is not ``a/b``, another profile):
+    a slug with an escaped reserved character, space or control (``%2F``, ``%3F``, ``%23``,
+    ``%20``, ``%0A``), or without a letter or digit, is not a profile URL (None).
+
+    >>> canonical_linkedin_urls(["linkedin.com/in/John-Doe/?utm=x",
+    ...                          "https://www.linkedin.com/company/acme",
+    ...                          "linkedin.com/in/a%2Fb", "linkedin.com/in/%20"]).tolist()
+    ['https://www.linkedin.com/in/john-doe', None, None, None]
+    """
+    return _linkedin_urls(values)[0]
 
 
 def _split_full_names(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -899,15 +957,18 @@ def map_contacts(
         mapping.pop("email", None)
     if dom is not None:
         fields["company_domain"] = dom
+    slug_bad_rows: np.ndarray | None = None
     if "linkedin_url" in pos:
         codes, vals, kinds = _factorize(df.iloc[:, pos["linkedin_url"]], clean=False)
-        li = canonical_linkedin_urls(vals)
+        li, slug_bad = _linkedin_urls(vals)
         bad = _bad_mask(vals, li)
         # a surrogate in the slug fails _LI_RE: look for one among the (few) failures only
         li_sur = _surrogates_at(vals, bad)
         flag(codes, surrogate_kinds(kinds, li_sur), "linkedin_url")
         if li_sur is not None:
             bad &= ~li_sur
+        if slug_bad is not None:
+            slug_bad_rows = np.append(slug_bad, False).take(codes)
         fields["linkedin_url"] = FieldColumn(codes, li, bad)
     for f in CONTACT_FIELDS:
         fields.setdefault(f, _empty_field(n))
@@ -929,7 +990,8 @@ def map_contacts(
     valid = present["linkedin_url"] | names_ok
 
     problems = np.zeros(n, dtype=np.uint32)
-    problems |= np.where(malformed["linkedin_url"], _LI_BAD, 0).astype(np.uint32)
+    li_bit = _LI_BAD if slug_bad_rows is None else np.where(slug_bad_rows, _LI_SLUG, _LI_BAD)
+    problems |= np.where(malformed["linkedin_url"], li_bit, 0).astype(np.uint32)
     problems |= np.where(
         ~present["first_name"] & ~malformed["first_name"], _FIRST_MISSING, 0
     ).astype(np.uint32)
@@ -985,6 +1047,8 @@ def _reason_text(bits: int, mapping: Mapping[str, Hashable]) -> str | None:
     parts = []
     if bits & _LI_BAD:
         parts.append(_LINKEDIN_REASON)
+    if bits & _LI_SLUG:
+        parts.append(_SLUG_REASON)
     missing = [
         name
         for bit, name in ((_FIRST_MISSING, "first_name"), (_LAST_MISSING, "last_name"))

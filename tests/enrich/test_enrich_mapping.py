@@ -537,3 +537,52 @@ def test_the_clean_frame_pays_no_check() -> None:
     assert mp._surrogates(["ascii", "latin-1 ä", "wide ☃"]) is None
     assert mp._surrogates(["ok", SURROGATE]).tolist() == [False, True]
 
+
+# ----------------------------------------------------------------- LinkedIn percent-escapes
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "linkedin.com/in/a%2Fb",  # was /in/a/b: another profile
+        "linkedin.com/in/a%2fb/",
+        "linkedin.com/in/%20",  # was a blank slug, sent as valid
+        "linkedin.com/in/%20%20/",
+        "linkedin.com/in/ann%0A",  # was a newline in the slug
+        "linkedin.com/in/ann%3Fx=1",  # was ?x=1 in the slug
+        "linkedin.com/in/ann%23top",  # was #top in the slug
+        "linkedin.com/in/ann%25",  # an escaped %
+        "linkedin.com/in/ann%",  # a stray %
+        "linkedin.com/in/ann%ff",  # not UTF-8
+        "linkedin.com/in/ann%c2%a0lee",  # a no-break space
+        "linkedin.com/in/ann%e2%80%8blee",  # a zero-width space
+        "linkedin.com/in/%2e%2e",  # ".." has no letter
+        "linkedin.com/in/a%00b",
+    ],
+)
+def test_linkedin_escapes_of_reserved_characters_are_not_decoded(raw: str) -> None:
+    """Issue 7 item 10: percent-decoding turned these into other profiles or bad slugs."""
+    assert canonical_linkedin_urls([raw]).tolist() == [None]
+    m = map_contacts(pd.DataFrame({"LinkedIn": [raw, "linkedin.com/in/ok"]}))
+    assert m.valid.tolist() == [False, True]
+    assert m.reason[0].startswith("invalid linkedin_url: the profile name is blank or holds")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("linkedin.com/in/%41da-lee", "ada-lee"),
+        ("linkedin.com/in/ann%2Dlee%5F1%2e2%7e", "ann-lee_1.2~"),
+        ("linkedin.com/in/j%C3%9Crgen", "jürgen"),
+        ("linkedin.com/in/%E7%8E%8B%E5%B0%8F%E6%98%8E", "王小明"),
+        ("linkedin.com/in/100%25done", None),
+    ],
+)
+def test_linkedin_escapes_of_letters_are_decoded(raw: str, expected: str | None) -> None:
+    want = None if expected is None else "https://www.linkedin.com/in/" + expected
+    assert canonical_linkedin_urls([raw]).tolist() == [want]
+
+
+def test_linkedin_slug_needs_a_letter_or_digit() -> None:
+    assert canonical_linkedin_urls(["linkedin.com/in/--/", "linkedin.com/in/../x"]).tolist() == [
+        None,
+        None,
+    ]
