@@ -1,4 +1,4 @@
-"""Cells that are not usable text, end to end: estimate() and enrich() skip their rows."""
+"""Bad input end to end: cells that are not usable text, an http:// webhook_url."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.errors import InputValidationError
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
@@ -74,3 +75,45 @@ def test_estimate_with_only_a_lone_surrogate(sandbox: Sandbox, client: Any) -> N
     assert est.counts["invalid"] == 1 and est.counts["to_send"] == 3
     (reason,) = est.counts["invalid_by_reason"]
     assert reason.startswith("unusable first_name in column 'First Name'")
+
+
+# -- webhook_url (issue 7 item 11) ---------------------------------------------------------
+HTTP_HOOK = "http://example.com/hook"
+
+
+def _requests(sb: Sandbox) -> dict[str, Any]:
+    return dict(sb.stats()["by_endpoint"])
+
+
+def test_enrich_never_sends_an_http_webhook_nor_fails_rows_for_it(
+    sandbox: Sandbox, client: Any
+) -> None:
+    """Every row used to come back ``failed`` after a 422 on each bulk request."""
+    df = _frame().drop(index=[1, 3])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = df.cleanlist.enrich(
+                client=client, poll=FAST, progress=False, webhook_url=HTTP_HOOK
+            )
+    except InputValidationError as exc:  # once job.py checks it up front (see below)
+        assert "webhook_url" in str(exc)
+    else:
+        assert "failed" not in out["cl_status"].tolist()
+    assert "POST /enrich/bulk" not in _requests(sandbox)
+    assert sandbox.ledger() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs job.py (_check_options) to call config.validate_webhook_url before any "
+    "request; the lead wires it (issue 7 item 11). Remove this mark then.",
+)
+def test_enrich_refuses_an_http_webhook_before_any_request(
+    sandbox: Sandbox, client: Any
+) -> None:
+    df = _frame().drop(index=[1, 3])
+    with pytest.raises(InputValidationError, match="webhook_url"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df.cleanlist.enrich(client=client, poll=FAST, progress=False, webhook_url=HTTP_HOOK)
+    assert _requests(sandbox) == {}
