@@ -445,16 +445,14 @@ def _bad_mask(raw: np.ndarray, result: np.ndarray) -> np.ndarray:
 
 
 def _surrogates_at(values: np.ndarray, where: np.ndarray) -> np.ndarray | None:
-    """Bool per value, True where ``where`` holds and the text has a lone surrogate."""
-    hits = [
-        i
-        for i in np.flatnonzero(where).tolist()
-        if isinstance(v := values[i], str) and _SURROGATE_RE.search(v) is not None
-    ]
-    if not hits:
+    """Bool per value, True where ``where`` holds and the text has a lone surrogate
+    (None when there is none); ``values[where]`` are str."""
+    idx = np.flatnonzero(where)
+    sur = _surrogates(values[idx].tolist())
+    if sur is None:
         return None
     out = np.zeros(len(values), dtype=bool)
-    out[hits] = True
+    out[idx[sur]] = True
     return out
 
 
