@@ -435,12 +435,24 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 
 def _bad_mask(raw: np.ndarray, result: np.ndarray) -> np.ndarray:
-    """Raw value present (and not a blank word) but normalized to nothing."""
-    bad = ~_missing(raw) & _missing(result)
-    for i in np.flatnonzero(bad):
-        v = raw[i]
-        if isinstance(v, str) and (not v.strip() or v.strip().casefold() in _BLANK_WORDS):
-            bad[i] = False
+    """Raw value present (and not a blank word) but normalized to nothing.
+
+    Only the raw values whose result is missing are read: the raw strings are the
+    caller's, scattered in memory, and one pass over all of them costs ~0.3 µs each in
+    cache misses (the results are fresh and compact).
+    """
+    bad = np.zeros(len(raw), dtype=bool)
+    idx = np.flatnonzero(_missing(result))
+    if not len(idx):
+        return bad
+    sub = raw[idx]
+    present = ~_missing(sub)
+    hits = [
+        i
+        for i, v in zip(idx[present].tolist(), sub[present].tolist(), strict=True)
+        if not isinstance(v, str) or (v.strip() and v.strip().casefold() not in _BLANK_WORDS)
+    ]
+    bad[hits] = True
     return bad
 
 
