@@ -49,6 +49,7 @@ from cleanlist_pandas.config import (
     get_config,
     mask_key,
     resolve_api_key,
+    validate_webhook_url,
 )
 from cleanlist_pandas.errors import (
     AuthenticationError,
@@ -352,12 +353,14 @@ class AsyncClient:
     ) -> Submission:
         """``POST /enrich/bulk``: start a workflow for 1 to 250 contacts.
 
-        Contacts are checked locally first (:func:`validate_contacts`); nothing is sent if
-        one fails. The request is re-sent only when it provably never reached the server
-        (refused connection, DNS failure, 429, 503); a time-out or dropped connection after
-        sending raises :class:`AmbiguousSubmissionError` with the contacts concerned.
-        ``send_hooks`` (:class:`~cleanlist_pandas._http.SendHooks`) lets a journal record
-        the moment each attempt can leave the machine, and veto it.
+        Contacts are checked locally first (:func:`validate_contacts`), and so is
+        ``webhook_url`` (:func:`~cleanlist_pandas.config.validate_webhook_url`: https, or
+        http on loopback); nothing is sent if one fails. The request is re-sent only when it
+        provably never reached the server (refused connection, DNS failure, 429, 503); a
+        time-out or dropped connection after sending raises
+        :class:`AmbiguousSubmissionError` with the contacts concerned. ``send_hooks``
+        (:class:`~cleanlist_pandas._http.SendHooks`) lets a journal record the moment each
+        attempt can leave the machine, and veto it.
 
         >>> job = await client.submit([{"linkedin_url": "https://linkedin.com/in/x"}],
         ...                           webhook_url="https://example.com/hook")  # doctest: +SKIP
@@ -365,7 +368,7 @@ class AsyncClient:
         """
         cleaned = validate_contacts(contacts, enrichment_type)
         if webhook_url is not None:
-            _check_webhook_url(webhook_url)
+            validate_webhook_url(webhook_url)
         body: dict[str, Any] = {"enrichment_type": enrichment_type, "contacts": cleaned}
         if webhook_url is not None:
             body["webhook_url"] = webhook_url
@@ -521,15 +524,6 @@ class AsyncClient:
             "set, will still fire.",
             workflow_id=workflow_id,
             last=last,
-        )
-
-
-def _check_webhook_url(url: str) -> None:
-    parts = httpx.URL(url)
-    if parts.scheme not in ("http", "https") or not parts.host:
-        raise InputValidationError(
-            f"webhook_url {url!r} must be an absolute http(s) URL.",
-            [(None, "webhook_url", "not an http(s) URL")],
         )
 
 

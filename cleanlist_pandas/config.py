@@ -31,7 +31,7 @@ from cleanlist_pandas._constants import (
     RATE_LIMIT_WINDOW_S,
     is_loopback_host,
 )
-from cleanlist_pandas.errors import ConfigurationError
+from cleanlist_pandas.errors import ConfigurationError, InputValidationError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -50,6 +50,7 @@ __all__ = [
     "reset_config",
     "resolve_api_key",
     "validate_api_key",
+    "validate_webhook_url",
 ]
 
 ENV_API_KEY: Final = "CLEANLIST_API_KEY"
@@ -153,6 +154,54 @@ def normalize_base_url(url: str) -> str:
             f"Base URL {raw!r} must end in {API_PREFIX!r} (e.g. {DEFAULT_BASE_URL!r})."
         )
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def validate_webhook_url(url: str) -> str:
+    """Check a ``webhook_url`` locally (no request) and return it unchanged.
+
+    The rule is the API's: an absolute ``https://`` URL; plain ``http://`` only for loopback
+    hosts (a local :class:`~cleanlist_pandas.webhooks.WebhookReceiver`, the sandbox), as for
+    the base URL. Anything else raises :class:`~cleanlist_pandas.errors.InputValidationError`
+    (a ``ValueError``) naming ``webhook_url``, before anything is sent or paid for.
+
+    >>> validate_webhook_url("https://hooks.example.com/cleanlist")
+    'https://hooks.example.com/cleanlist'
+    >>> validate_webhook_url("http://example.com/hook")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InputValidationError: webhook_url 'http://example.com/hook': refusing plain http:// ...
+    """
+    if not isinstance(url, str):
+        raise InputValidationError(
+            f"webhook_url must be a str URL, not {type(url).__name__}.",
+            [(None, "webhook_url", "not a string")],
+        )
+    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise InputValidationError(
+            f"webhook_url {url!r} is empty or contains whitespace or control characters.",
+            [(None, "webhook_url", "whitespace or control characters")],
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        host = None
+        parts = urllib.parse.SplitResult("", "", "", "", "")
+    if parts.scheme not in ("http", "https") or not host:
+        raise InputValidationError(
+            f"webhook_url {url!r} must be an absolute https:// URL, e.g. "
+            "'https://hooks.example.com/cleanlist'.",
+            [(None, "webhook_url", "not an absolute http(s) URL")],
+        )
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise InputValidationError(
+            f"webhook_url {url!r}: refusing plain http:// for {host!r}, Cleanlist would "
+            "refuse it too (the results would travel unencrypted). Use https:// (http:// is "
+            "allowed only for loopback hosts such as 127.0.0.1, e.g. a local "
+            "WebhookReceiver). Nothing was sent.",
+            [(None, "webhook_url", "http:// off loopback")],
+        )
+    return url
 
 
 @dataclass(frozen=True)

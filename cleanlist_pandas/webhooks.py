@@ -4,7 +4,9 @@ Cleanlist POSTs one JSON payload to the ``webhook_url`` of a bulk request when t
 ends (spec §4). Payloads are **not signed**, so the receiver defends itself the way the
 webhook guide says: it accepts only workflow ids it was told to expect (others get ``404``)
 and it is idempotent on ``workflow_id`` (a second delivery of the same workflow is
-acknowledged with ``200`` and ignored). At most 250 results ride in a payload; when
+acknowledged with ``200`` and ignored). A body that is not a JSON object with a
+``workflow_id`` gets ``400``, one over ``max_body`` bytes ``413`` (unread), one that does not
+arrive within ``read_timeout`` seconds ``408``. At most 250 results ride in a payload; when
 ``results_truncated`` is more than 0 the rest must be read from the status endpoint —
 :attr:`WebhookPayload.complete` says whether that is needed.
 
@@ -17,13 +19,26 @@ acknowledged with ``200`` and ignored). At most 250 results ride in a payload; w
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cleanlist_pandas._constants import is_loopback_host
+
+#: Largest webhook body the receiver reads (bytes). A payload carries at most 250 results,
+#: a few hundred kB; anything bigger is answered ``413`` without being read.
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+#: Seconds a request may take to arrive (headers, then the whole body), and the longest
+#: an idle connection is kept: a sender that stalls gets ``408`` and frees its thread.
+DEFAULT_READ_TIMEOUT = 10.0
+#: After refusing a body unread, at most this many bytes / seconds of it are discarded so
+#: that closing does not reset the connection before the sender reads the answer.
+_LINGER_BYTES = 1024 * 1024
+_LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +99,10 @@ class WebhookReceiver:
 
     ``expect(workflow_id)`` registers an id; deliveries for other ids get ``404``
     (``accept_unknown=True`` takes everything). Each workflow's first delivery is kept;
-    duplicates are answered ``200`` and counted in ``duplicates``.
+    duplicates are answered ``200`` and counted in ``duplicates``. A body over ``max_body``
+    bytes is refused unread (``413``); one that does not arrive within ``read_timeout``
+    seconds gets ``408``, so no sender can hold a handler thread. Refusals are counted in
+    ``rejected``.
 
     >>> rx = WebhookReceiver().start(); rx.url.startswith("http://127.0.0.1:")
     True
@@ -98,9 +116,15 @@ class WebhookReceiver:
         *,
         path: str = "/cleanlist/webhook",
         accept_unknown: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError("WebhookReceiver binds loopback hosts only; put a proxy in front")
+        if max_body < 1 or not read_timeout > 0:
+            raise ValueError("max_body must be >= 1 byte and read_timeout > 0 seconds")
+        self.max_body = max_body
+        self.read_timeout = read_timeout
         self.host = host
         self.port = port
         self.path = path
@@ -142,12 +166,19 @@ class WebhookReceiver:
                 raise TimeoutError(f"no webhook for {workflow_id} within {timeout} s")
             return self._payloads[workflow_id]
 
+    def _reject(self, code: int) -> int:
+        with self._cond:
+            self.rejected += 1
+        return code
+
     def _receive(self, body: bytes) -> int:
         try:
-            payload = WebhookPayload.from_dict(json.loads(body))
-        except (ValueError, TypeError):
-            self.rejected += 1
-            return 400
+            data = json.loads(body)
+            if not isinstance(data, dict):  # [1, 2], "x", 7, null: not a payload
+                return self._reject(400)
+            payload = WebhookPayload.from_dict(data)
+        except (ValueError, TypeError, RecursionError):
+            return self._reject(400)
         with self._cond:
             if not self.accept_unknown and payload.workflow_id not in self._expected:
                 self.rejected += 1
@@ -164,16 +195,83 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # a socket timeout on every read: a stalled sender cannot hold this thread
+            timeout = receiver.read_timeout
+
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                code = receiver._receive(body) if self.path == receiver.path else 404
+                if self.path != receiver.path:
+                    self._refuse(404)
+                    return
+                raw_length = self.headers.get("Content-Length")
+                if raw_length is None:
+                    self._refuse(receiver._reject(411))
+                    return
+                try:
+                    length = int(raw_length)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self._refuse(receiver._reject(400))
+                elif length > receiver.max_body:
+                    self._refuse(receiver._reject(413))  # never read, never buffered
+                else:
+                    body = self._read_body(length)
+                    if body is None:
+                        self._answer(receiver._reject(408), close=True)
+                    else:
+                        self._answer(receiver._receive(body))
+
+            def _read_body(self, length: int) -> bytes | None:
+                """The body, or None if it is not all there within ``read_timeout``."""
+                deadline = time.monotonic() + receiver.read_timeout
+                parts: list[bytes] = []
+                left = length
+                try:
+                    while left > 0:
+                        if time.monotonic() > deadline:
+                            return None
+                        chunk = self.rfile.read1(min(left, 65536))
+                        if not chunk:  # the sender closed before the end
+                            return None
+                        parts.append(chunk)
+                        left -= len(chunk)
+                except OSError:  # TimeoutError: nothing arrived for read_timeout
+                    return None
+                return b"".join(parts)
+
+            def _refuse(self, code: int) -> None:
+                """Answer without reading the body, then close, letting the answer arrive."""
+                self._answer(code, close=True)
+                try:
+                    self.connection.shutdown(socket.SHUT_WR)
+                    deadline = time.monotonic() + min(receiver.read_timeout, _LINGER_SECONDS)
+                    left = _LINGER_BYTES
+                    while left > 0:
+                        wait = deadline - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self.connection.settimeout(wait)
+                        chunk = self.connection.recv(min(left, 65536))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
+                except OSError:
+                    pass
+
+            def _answer(self, code: int, *, close: bool = False) -> None:
                 out = json.dumps({"ok": code == 200}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                if close:  # unread bytes may follow: this connection is done
+                    self.close_connection = True
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(out)))
+                    if close:
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(out)
+                except OSError:  # the sender is gone: nothing to tell
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: a notebook must not fill with access logs

@@ -40,7 +40,7 @@ import pandas as pd
 from cleanlist_pandas._constants import ENRICHMENT_TYPES, MAX_UNIT_COST
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
-from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
+from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE, validate_webhook_url
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.events import (
     Event,
@@ -142,6 +142,8 @@ def _check_options(o: Options) -> None:
         raise ValueError(f"errors={o.errors!r}: use 'warn', 'raise' or 'ignore'")
     if o.max_credits is not None and o.max_credits < 0:
         raise ValueError(f"max_credits must be >= 0, got {o.max_credits}")
+    if o.webhook_url is not None:
+        validate_webhook_url(o.webhook_url)  # before any request, not per chunk
 
 
 def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:

@@ -189,6 +189,64 @@ def test_invalid_submit_sends_no_request() -> None:
     assert sent == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",  # issue 7 item 11: was sent, and the 422 blamed contacts
+        "http://10.0.0.5:8080/hook",
+        "http://127.0.0.1.example.com/hook",
+        "ftp://example.com/hook",
+        "https:///hook",
+        "hooks.example.com/cl",
+        "https://example.com/ho ok",
+        " https://example.com/hook",
+        "https://example.com:99999999/hook",
+        "",
+    ],
+)
+def test_webhook_url_off_loopback_must_be_https_and_nothing_is_sent(url: str) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"workflow_id": "public_bulk_x", "task_ids": ["t"]})
+
+    client = Client(api_key=KEY, base_url="http://127.0.0.1:9",
+                    transport=httpx.MockTransport(handler))
+    try:
+        with pytest.raises(InputValidationError, match="webhook_url"):
+            client.submit([{"linkedin_url": "https://www.linkedin.com/in/x"}], webhook_url=url)
+    finally:
+        client.close()
+    assert sent == []
+    with pytest.raises(InputValidationError, match="webhook_url") as info:
+        cfg.validate_webhook_url(url)
+    assert info.value.problems[0][:2] == (None, "webhook_url")
+
+
+def test_webhook_url_http_names_the_host_and_the_way_out() -> None:
+    with pytest.raises(InputValidationError) as info:
+        cfg.validate_webhook_url("http://example.com/hook")
+    msg = str(info.value)
+    assert "webhook_url" in msg and "'example.com'" in msg and "https://" in msg
+    assert "loopback" in msg and "contacts" not in msg
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/cl",
+        "https://hooks.example.com:8443/cl?token=abc",
+        "http://127.0.0.1:9/cl",
+        "http://localhost:9/cl",
+        "http://[::1]:9/cl",
+        "HTTPS://Hooks.Example.com/cl",
+    ],
+)
+def test_webhook_url_accepted(url: str) -> None:
+    assert cfg.validate_webhook_url(url) == url
+
+
 # --- tolerant reader -------------------------------------------------------------------
 
 RESULT = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import numpy as np
@@ -16,6 +17,7 @@ from cleanlist_pandas.enrich.mapping import (
     map_contacts,
     normalize_domains,
 )
+from cleanlist_pandas.enrich.plan import plan
 from cleanlist_pandas.errors import CleanlistError
 
 
@@ -408,3 +410,179 @@ def test_object_factorize_equals_pd_factorize(pool: int) -> None:
     np.testing.assert_array_equal(codes, want_codes)
     assert uniques.dtype == object
     assert uniques.tolist() == list(want_uniques)
+
+
+# ----------------------------------------------------------------- cells that are not text
+SURROGATE = json.loads('"Ada\\ud800"')  # a lone surrogate, as JSON-sourced frames carry
+
+
+def _frame_with(label: str, bad: object) -> pd.DataFrame:
+    """Three valid lead rows; row 1 gets ``bad`` in column ``label``."""
+    cols: dict[str, list[object]] = {
+        "First Name": ["Ann", "Bob", "Cy"],
+        "Last Name": ["Lee", "Ray", "Fox"],
+        "Company": ["Acme", "Beta", "Corp"],
+        "Website": ["acme.com", "beta.io", "corp.de"],
+        "Work Email": ["ann@acme.com", "bob@beta.io", "cy@corp.de"],
+        "LinkedIn": ["linkedin.com/in/ann", "linkedin.com/in/bob", "linkedin.com/in/cy"],
+    }
+    if label == "Work Email":  # e-mail is read only where the website gives no domain
+        cols["Website"][1] = None
+    cols[label][1] = bad
+    return pd.DataFrame(cols, dtype=object)
+
+
+def _encodable(m: mp.MappedContacts) -> bool:
+    for f in CONTACT_FIELDS:
+        for v in m.contacts[f].dropna():
+            v.encode("utf-8")
+    return True
+
+
+#: Text with a lone surrogate in the part of each column that is used.
+SURROGATE_IN = {
+    "First Name": SURROGATE,
+    "Last Name": "Ray\udfff",
+    "Company": "Beta\ud800 GmbH",
+    "Website": "https://beta\udc80.io/about",
+    "Work Email": "bob@beta\udc80.io",
+    "LinkedIn": "linkedin.com/in/b\ud83dob",
+}
+BAD_TEXT = {
+    "surrogate": (None, "lone surrogate"),
+    "list": (["Ada", "L"], "not text"),
+    "dict": ({"name": "Ada"}, "not text"),
+    "set": ({"Ada"}, "not text"),
+    "bytearray": (bytearray(b"Ada"), "not text"),
+}
+
+
+@pytest.mark.parametrize(
+    "label", ["First Name", "Last Name", "Company", "Website", "Work Email", "LinkedIn"]
+)
+@pytest.mark.parametrize("kind", list(BAD_TEXT))
+def test_a_cell_that_is_not_text_skips_its_row_naming_the_column(label: str, kind: str) -> None:
+    """Issue 7 items 8 and 9: a lone surrogate or an unhashable cell used to crash
+    (UnicodeEncodeError in plan/with pyarrow; TypeError: unhashable type in factorize)."""
+    value, what = BAD_TEXT[kind]
+    df = _frame_with(label, SURROGATE_IN[label] if value is None else value)
+    before = df.copy()
+    m = map_contacts(df)
+    assert m.valid.tolist() == [True, False, True]
+    reason = m.reason[1]
+    assert f"column {label!r}" in reason and what in reason, reason
+    assert m.reason_counts() == {reason: 1}
+    assert _encodable(m)
+    p = plan(m, "partial")  # fingerprints every contact as UTF-8
+    assert p.n_valid == 2 and p.n_to_send == 2
+    assert all(c.get("first_name") != "Bob" for c in p.chunk(0).contacts)
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_a_surrogate_in_a_full_name_names_that_column() -> None:
+    df = pd.DataFrame(
+        {"Name": ["Ann Lee", SURROGATE + " Lee"], "Company": ["A", "B"]}, dtype=object
+    )
+    m = map_contacts(df)
+    assert m.valid.tolist() == [True, False]
+    assert m.reason[1].startswith("unusable full_name in column 'Name'")
+
+
+def test_a_surrogate_outside_the_sent_part_is_ignored_like_the_rest_of_it() -> None:
+    """The path of a website, the user of an e-mail, the query of a LinkedIn URL are
+    dropped by normalization anyway: a surrogate there does not skip the row."""
+    df = pd.DataFrame(
+        {
+            "First Name": ["Ann", "Bob"],
+            "Last Name": ["Lee", "Ray"],
+            "Website": ["acme.com/\udc80", None],
+            "Email": [None, "b\udc80@beta.io"],
+            "LinkedIn": ["linkedin.com/in/ann?x=\udc80", None],
+        },
+        dtype=object,  # with pyarrow, a "str" column cannot even hold a surrogate
+    )
+    m = map_contacts(df)
+    assert m.valid.tolist() == [True, True]
+    assert m.contacts["company_domain"].tolist() == ["acme.com", "beta.io"]
+    assert m.contacts.loc[0, "linkedin_url"] == "https://www.linkedin.com/in/ann"
+
+
+def test_a_surrogate_with_pyarrow_strings() -> None:
+    """With pyarrow installed, ``string`` arrays are Arrow (UTF-8): map_contacts raised
+    UnicodeEncodeError building them."""
+    pytest.importorskip("pyarrow")
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        m = map_contacts(_frame_with("First Name", SURROGATE))
+        assert m.valid.tolist() == [True, False, True]
+        assert plan(m, "partial").n_to_send == 2
+
+
+def test_unhashable_cells_in_a_big_object_column() -> None:
+    """The sampled hash-table path (≥ 65,536 rows) finds them too; codes stay exact."""
+    n = 70_000
+    first = np.array([f"Ann{i % 500}" for i in range(n)], dtype=object)
+    first[[3, 40_000, 69_999]] = [["x"], {"a": 1}, {"x"}]
+    df = pd.DataFrame({"First Name": first, "Last Name": "Lee", "Company": "Acme"})
+    m = map_contacts(df)
+    assert np.flatnonzero(~m.valid).tolist() == [3, 40_000, 69_999]
+    assert m.contacts.loc[4, "first_name"] == "Ann4"
+    assert m.contacts["first_name"].isna().sum() == 3
+
+
+def test_the_clean_frame_pays_no_check() -> None:
+    """No unusable cell: no kinds array, and the row bits stay None (the hot path)."""
+    codes, vals, kinds = mp._factorize(pd.Series(["a", "b", "a", None], dtype=object))
+    assert vals.tolist() == ["a", "b"]
+    assert kinds is None and codes.tolist() == [0, 1, 0, -1]
+    assert mp._surrogates(["ascii", "latin-1 ä", "wide ☃"]) is None
+    assert mp._surrogates(["ok", SURROGATE]).tolist() == [False, True]
+
+
+# ----------------------------------------------------------------- LinkedIn percent-escapes
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "linkedin.com/in/a%2Fb",  # was /in/a/b: another profile
+        "linkedin.com/in/a%2fb/",
+        "linkedin.com/in/%20",  # was a blank slug, sent as valid
+        "linkedin.com/in/%20%20/",
+        "linkedin.com/in/ann%0A",  # was a newline in the slug
+        "linkedin.com/in/ann%3Fx=1",  # was ?x=1 in the slug
+        "linkedin.com/in/ann%23top",  # was #top in the slug
+        "linkedin.com/in/ann%25",  # an escaped %
+        "linkedin.com/in/ann%",  # a stray %
+        "linkedin.com/in/ann%ff",  # not UTF-8
+        "linkedin.com/in/ann%c2%a0lee",  # a no-break space
+        "linkedin.com/in/ann%e2%80%8blee",  # a zero-width space
+        "linkedin.com/in/%2e%2e",  # ".." has no letter
+        "linkedin.com/in/a%00b",
+    ],
+)
+def test_linkedin_escapes_of_reserved_characters_are_not_decoded(raw: str) -> None:
+    """Issue 7 item 10: percent-decoding turned these into other profiles or bad slugs."""
+    assert canonical_linkedin_urls([raw]).tolist() == [None]
+    m = map_contacts(pd.DataFrame({"LinkedIn": [raw, "linkedin.com/in/ok"]}))
+    assert m.valid.tolist() == [False, True]
+    assert m.reason[0].startswith("invalid linkedin_url: the profile name is blank or holds")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("linkedin.com/in/%41da-lee", "ada-lee"),
+        ("linkedin.com/in/ann%2Dlee%5F1%2e2%7e", "ann-lee_1.2~"),
+        ("linkedin.com/in/j%C3%9Crgen", "jürgen"),
+        ("linkedin.com/in/%E7%8E%8B%E5%B0%8F%E6%98%8E", "王小明"),
+        ("linkedin.com/in/100%25done", None),
+    ],
+)
+def test_linkedin_escapes_of_letters_are_decoded(raw: str, expected: str | None) -> None:
+    want = None if expected is None else "https://www.linkedin.com/in/" + expected
+    assert canonical_linkedin_urls([raw]).tolist() == [want]
+
+
+def test_linkedin_slug_needs_a_letter_or_digit() -> None:
+    assert canonical_linkedin_urls(["linkedin.com/in/--/", "linkedin.com/in/../x"]).tolist() == [
+        None,
+        None,
+    ]
