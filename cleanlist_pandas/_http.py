@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import hashlib
 import json
 import logging
 import math
@@ -28,6 +29,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -63,6 +65,7 @@ __all__ = [
     "backoff_delay",
     "parse_retry_after",
     "retry_decision",
+    "shared_pacer",
 ]
 
 logger = logging.getLogger("cleanlist_pandas.http")
@@ -328,6 +331,27 @@ class Pacer:
                 waited_s=self._waited,
                 retry_wait_s=self._retry_waited,
             )
+
+
+_shared: weakref.WeakValueDictionary[tuple[Any, ...], Pacer] = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_pacer(base_url: str, api_key: str, rate: int, per: float, burst: int | None) -> Pacer:
+    """The pacer of every client of this key (so of its organization) in this process: the
+    API's limit is per organization, so two notebooks' clients in one kernel share it.
+
+    >>> shared_pacer("u", "k", 60, 60.0, None) is shared_pacer("u", "k", 60, 60.0, None)
+    True
+    """
+    digest = hashlib.sha256(api_key.encode()).hexdigest()  # never keep the key itself
+    key = (base_url, digest, rate, per, burst)
+    with _shared_lock:
+        pacer = _shared.get(key)
+        if pacer is None:
+            pacer = Pacer(rate, per, burst)
+            _shared[key] = pacer
+        return pacer
 
 
 # --------------------------------------------------------------------------------------

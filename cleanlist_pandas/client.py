@@ -41,6 +41,7 @@ from cleanlist_pandas._http import (
     RetryScheduled,
     SendHooks,
     Sleep,
+    shared_pacer,
 )
 from cleanlist_pandas._http import Submission as _SubmissionInfo
 from cleanlist_pandas.config import (
@@ -247,6 +248,10 @@ class AsyncClient:
         self._settings = settings
         self._clock = clock or time.monotonic
         self._sleep: Sleep = sleep or asyncio.sleep
+        if pacer is None and clock is None and sleep is None:
+            # one window per organization: clients of the same key in this process share it
+            s = settings
+            pacer = shared_pacer(s.base_url, key, s.rate, s.per, s.burst)
         self.pacer = pacer or Pacer(
             settings.rate, settings.per, settings.burst, clock=self._clock, sleep=self._sleep
         )
