@@ -20,7 +20,12 @@ from typing import Any
 from cleanlist_pandas import accessor as _accessor  # noqa: F401  (registers df.cleanlist)
 
 if importlib.util.find_spec("polars") is not None:  # optional: the extra [polars]
-    from cleanlist_pandas import polars as _polars  # noqa: F401  (registers pl_df.cleanlist)
+    try:
+        from cleanlist_pandas import polars as _polars  # noqa: F401  (pl_df.cleanlist)
+    except ImportError as _exc:  # a broken Polars install must not break pandas users
+        import warnings as _warnings
+
+        _warnings.warn(f"pl_df.cleanlist is not available: {_exc}", RuntimeWarning, 2)
 
 __version__ = "0.1.0"
 

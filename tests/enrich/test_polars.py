@@ -348,3 +348,17 @@ def test_pyarrow_missing_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
     with pytest.raises(ImportError, match=r"cleanlist-pandas\[polars\]"):
         pl.DataFrame({"LinkedIn": ["x"]}).cleanlist.mapping()
+
+
+def test_without_polars_the_pandas_accessor_still_registers() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['polars'] = None\n"  # as if Polars were not installed
+        "import pandas as pd, cleanlist_pandas\n"
+        "assert hasattr(pd.DataFrame(), 'cleanlist')\n"
+        "assert 'cleanlist_pandas.polars' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr
