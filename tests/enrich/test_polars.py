@@ -362,3 +362,13 @@ def test_without_polars_the_pandas_accessor_still_registers() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr
+
+
+def test_every_public_accessor_method_exists_on_polars_frames_too() -> None:
+    """Parity: a method added to ``df.cleanlist`` (e.g. ``pilot``) needs its Polars twin."""
+    from cleanlist_pandas.accessor import CleanlistAccessor
+    from cleanlist_pandas.polars import CleanlistPolarsNamespace
+
+    public = {n for n in dir(CleanlistAccessor) if not n.startswith("_")}
+    missing = public - set(dir(CleanlistPolarsNamespace))
+    assert not missing, f"pl_df.cleanlist lacks {sorted(missing)}: add them to polars.py"
