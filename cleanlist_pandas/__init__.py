@@ -1,7 +1,8 @@
 """cleanlist-pandas: Cleanlist contact enrichment for pandas and Jupyter.
 
-Importing the package registers the ``df.cleanlist`` accessor; everything else is imported
-lazily on first use, so ``import cleanlist_pandas`` stays cheap.
+Importing the package registers the ``df.cleanlist`` accessor (and ``pl_df.cleanlist`` on
+Polars frames when Polars is installed); everything else is imported lazily on first use, so
+``import cleanlist_pandas`` stays cheap.
 
 >>> import pandas as pd, cleanlist_pandas as clp
 >>> clp.__version__
@@ -13,9 +14,18 @@ True
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from cleanlist_pandas import accessor as _accessor  # noqa: F401  (registers df.cleanlist)
+
+if importlib.util.find_spec("polars") is not None:  # optional: the extra [polars]
+    try:
+        from cleanlist_pandas import polars as _polars  # noqa: F401  (pl_df.cleanlist)
+    except ImportError as _exc:  # a broken Polars install must not break pandas users
+        import warnings as _warnings
+
+        _warnings.warn(f"pl_df.cleanlist is not available: {_exc}", RuntimeWarning, 2)
 
 __version__ = "0.1.0"
 

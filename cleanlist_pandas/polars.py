@@ -1,0 +1,320 @@
+"""``pl_df.cleanlist``: the same enrichment for a ``polars.DataFrame``, Polars in, Polars out.
+
+``import cleanlist_pandas`` registers this namespace when Polars is importable (the extra
+``cleanlist-pandas[polars]`` installs Polars and pyarrow). Every method takes the arguments
+of the pandas accessor (:class:`cleanlist_pandas.accessor.CleanlistAccessor`) and runs the
+very same pandas path; only the frames are converted at the edges:
+
+- **in**: only the columns the run reads (the mapped contact columns, and any column that
+  starts with ``prefix``, so a name clash is reported exactly as for pandas) are handed to
+  pandas, through Arrow without a copy (``to_pandas(use_pyarrow_extension_array=True)``);
+  the other columns never leave Polars.
+- **out**: the ``cl_*`` columns go back through Arrow (``pl.from_pandas``) and are appended
+  to the caller's frame with ``hstack``: the input columns come back as they went in (same
+  dtypes, nothing converted twice), and rows keep their order. Polars has no index, so row
+  *position* is the key, as it is on the pandas side; a resume (run the same call again)
+  is keyed by the contacts, so its rows come back in the same order too.
+
+Frames returned inside exceptions (``EnrichmentInterrupted.partial_result``, the
+``partial_result`` of ``errors="raise"``) are Polars frames as well. ``wait=False``
+returns a :class:`PolarsEnrichmentJob` whose ``result()`` is a Polars frame.
+
+>>> import polars as pl, cleanlist_pandas
+>>> hasattr(pl.DataFrame(), "cleanlist")
+True
+>>> df = pl.DataFrame({"First Name": ["Ada"], "Last Name": ["Lovelace"], "Notes": ["x"]})
+>>> df.cleanlist.mapping().mapping
+{'first_name': 'First Name', 'last_name': 'Last Name'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import polars as pl
+
+from cleanlist_pandas.accessor import CleanlistAccessor
+
+if TYPE_CHECKING:
+    from cleanlist_pandas.enrich.engine import PollPolicy
+    from cleanlist_pandas.enrich.job import EnrichmentJob, Errors, Estimate
+    from cleanlist_pandas.enrich.mapping import MappedContacts
+
+
+# --------------------------------------------------------------------------- conversion
+def source_columns(
+    df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None = None, prefix: str = "cl_"
+) -> list[str]:
+    """The columns of ``df`` a run reads: the mapped contact columns (auto-detected from the
+    headers, or ``columns=``), plus every column starting with ``prefix`` (so a clash with
+    an output column is reported as on the pandas side). In ``df``'s order.
+
+    Raises :class:`~cleanlist_pandas.MappingError` as the pandas accessor would (it lists
+    every column of ``df``).
+
+    >>> df = pl.DataFrame({"Notes": [1], "LinkedIn": ["x"], "Vorname": ["A"], "cl_x": [0]})
+    >>> source_columns(df, {"first_name": "Vorname"})
+    ['LinkedIn', 'Vorname', 'cl_x']
+    """
+    from cleanlist_pandas.enrich.mapping import map_contacts
+
+    # the mapping is decided by the headers only: a frame with the same names and no rows
+    probe = pd.DataFrame({name: pd.Series([], dtype=object) for name in df.columns})
+    used = set(map_contacts(probe, columns).mapping.values())
+    return [c for c in df.columns if c in used or (prefix and c.startswith(prefix))]
+
+
+def to_pandas_input(
+    df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None = None, prefix: str = "cl_"
+) -> pd.DataFrame:
+    """The pandas frame a run works on: :func:`source_columns` of ``df``, Arrow-backed
+    (no copy of the data), ``RangeIndex`` by row position.
+
+    >>> df = pl.DataFrame({"LinkedIn": ["linkedin.com/in/ada", None], "Notes": [1, 2]})
+    >>> sub = to_pandas_input(df)
+    >>> list(sub.columns), len(sub), sub["LinkedIn"].isna().tolist()
+    (['LinkedIn'], 2, [False, True])
+    """
+    try:
+        import pyarrow  # noqa: F401  (Polars converts to and from pandas through Arrow)
+    except ImportError as exc:  # not installed, or built for another numpy
+        raise ImportError(
+            f"Polars frames need a working pyarrow ({exc}): pip install "
+            "'cleanlist-pandas[polars]' (with numpy 1.x, pyarrow<26)"
+        ) from exc
+    return df.select(source_columns(df, columns, prefix)).to_pandas(
+        use_pyarrow_extension_array=True
+    )
+
+
+def with_output_columns(df: pl.DataFrame, out: pd.DataFrame, n_input: int) -> pl.DataFrame:
+    """``df`` (Polars, untouched) with the output columns of ``out`` (the pandas result of
+    a run on ``n_input`` of its columns) appended, by row position.
+
+    >>> df = pl.DataFrame({"a": [1, 2]})
+    >>> out = pd.DataFrame({"a": [1, 2], "cl_status": pd.array(["enriched", None], "string")})
+    >>> with_output_columns(df, out, 1).rows()
+    [(1, 'enriched'), (2, None)]
+    """
+    if len(out) != df.height:
+        raise ValueError(f"the result has {len(out)} rows, the frame {df.height}")
+    new = out.iloc[:, n_input:]
+    if new.shape[1] == 0:
+        return df.clone()
+    return df.hstack(pl.from_pandas(new.reset_index(drop=True)))
+
+
+class _Edges:
+    """One run's conversion: the Polars frame, and the pandas frame handed to the run."""
+
+    def __init__(
+        self, df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None, prefix: str
+    ) -> None:
+        self.df = df
+        self.pandas = to_pandas_input(df, columns, prefix)
+
+    def back(self, out: pd.DataFrame) -> pl.DataFrame:
+        return with_output_columns(self.df, out, self.pandas.shape[1])
+
+    def convert_partial(self, exc: BaseException) -> None:
+        """An exception carrying a pandas ``partial_result`` now carries the Polars one."""
+        partial = getattr(exc, "partial_result", None)
+        if isinstance(partial, pd.DataFrame):
+            exc.partial_result = self.back(partial)  # type: ignore[attr-defined]
+
+
+class PolarsEnrichmentJob:
+    """The handle of ``pl_df.cleanlist.enrich(wait=False)``: an
+    :class:`~cleanlist_pandas.EnrichmentJob` whose :meth:`result` is a ``polars.DataFrame``.
+
+    Every other attribute (``job_id``, ``progress``, ``done()``, ``cancel()``, the reprs)
+    is the pandas job's; ``prospects`` is converted to Polars.
+
+    >>> job = pl_df.cleanlist.enrich(wait=False)   # doctest: +SKIP
+    >>> out = job.result()                         # a polars.DataFrame  # doctest: +SKIP
+    """
+
+    def __init__(self, job: EnrichmentJob, edges: _Edges) -> None:
+        self._job = job
+        self._edges = edges
+        self._frame: pl.DataFrame | None = None
+
+    def result(self, timeout: float | None = None) -> pl.DataFrame:
+        """Wait for the end and return the enriched Polars frame (raises/warns per
+        ``errors=``)."""
+        if self._frame is None:
+            try:
+                out = self._job.result(timeout)
+            except BaseException as exc:
+                self._edges.convert_partial(exc)
+                raise
+            self._frame = self._edges.back(out)
+        return self._frame
+
+    @property
+    def prospects(self) -> pl.DataFrame | None:
+        """``prospecting_only``: the long frame of discovered contacts, as Polars."""
+        p = self._job.prospects
+        return None if p is None else pl.from_pandas(p)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._job, name)
+
+    def __repr__(self) -> str:
+        return repr(self._job)
+
+    def _repr_html_(self) -> str:
+        return self._job._repr_html_()
+
+
+# --------------------------------------------------------------------------- namespace
+@pl.api.register_dataframe_namespace("cleanlist")
+class CleanlistPolarsNamespace:
+    """Cleanlist enrichment for a Polars frame of leads: ``pl_df.cleanlist.enrich()``.
+
+    Same methods and arguments as the pandas accessor; frames come back as Polars.
+
+    >>> import polars as pl
+    >>> pl.DataFrame({"LinkedIn": ["x"]}).cleanlist.mapping().mapping
+    {'linkedin_url': 'LinkedIn'}
+    """
+
+    def __init__(self, df: pl.DataFrame) -> None:
+        self._df = df
+
+    def enrich(
+        self,
+        enrichment_type: str = "partial",
+        columns: Mapping[str, Hashable | None] | None = None,
+        *,
+        prefix: str = "cl_",
+        max_credits: float | None = None,
+        cache: bool = True,
+        progress: bool = True,
+        webhook_url: str | None = None,
+        wait: bool = True,
+        errors: Errors = "warn",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+        resend_unknown: bool = False,
+        poll: PollPolicy | None = None,
+    ) -> pl.DataFrame | PolarsEnrichmentJob:
+        """Enrich the rows; return a NEW Polars frame: the input's columns, then the
+        ``cl_*`` columns, same row order. See the pandas ``df.cleanlist.enrich()`` for the
+        arguments; ``wait=False`` returns a :class:`PolarsEnrichmentJob`.
+
+        >>> out = pl_df.cleanlist.enrich("full")                  # doctest: +SKIP
+        >>> out.select("cl_email", "cl_phone", "cl_status")       # doctest: +SKIP
+        """
+        edges = _Edges(self._df, columns, prefix)
+        kwargs = {k: v for k, v in locals().items() if k not in ("self", "edges")}
+        try:
+            result = CleanlistAccessor(edges.pandas).enrich(**kwargs)
+        except BaseException as exc:
+            edges.convert_partial(exc)
+            raise
+        if isinstance(result, pd.DataFrame):
+            return edges.back(result)
+        return PolarsEnrichmentJob(result, edges)
+
+    async def aenrich(
+        self,
+        enrichment_type: str = "partial",
+        columns: Mapping[str, Hashable | None] | None = None,
+        *,
+        prefix: str = "cl_",
+        **kwargs: Any,
+    ) -> pl.DataFrame:
+        """``await pl_df.cleanlist.aenrich()``: :meth:`enrich` for async code (keyword
+        arguments as for :meth:`enrich`, without ``wait``).
+
+        >>> out = await pl_df.cleanlist.aenrich("full")           # doctest: +SKIP
+        """
+        edges = _Edges(self._df, columns, prefix)
+        try:
+            out = await CleanlistAccessor(edges.pandas).aenrich(
+                enrichment_type, columns, prefix=prefix, **kwargs
+            )
+        except BaseException as exc:
+            edges.convert_partial(exc)
+            raise
+        return edges.back(out)
+
+    def estimate(
+        self,
+        enrichment_type: str = "partial",
+        columns: Mapping[str, Hashable | None] | None = None,
+        *,
+        max_credits: float | None = None,
+        cache: bool = True,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+    ) -> Estimate:
+        """What :meth:`enrich` would do (rows, valid, duplicates, cached, to send,
+        worst-case credits, balance); spends nothing and sends no bulk request.
+
+        >>> pl_df.cleanlist.estimate("full")                      # doctest: +SKIP
+        Cleanlist estimate
+          rows                10,000 ...
+        """
+        edges = _Edges(self._df, columns, "")
+        return CleanlistAccessor(edges.pandas).estimate(
+            enrichment_type,
+            columns,
+            max_credits=max_credits,
+            cache=cache,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+        )
+
+    def mapping(self, columns: Mapping[str, Hashable | None] | None = None) -> MappedContacts:
+        """The detected column mapping and the normalized contacts (no network).
+
+        >>> m = pl.DataFrame({"Full Name": ["Ada Lovelace"], "Company": ["X"]}).cleanlist.mapping()
+        >>> m.contacts[["first_name", "last_name"]].values.tolist()
+        [['Ada', 'Lovelace']]
+        """
+        return CleanlistAccessor(_Edges(self._df, columns, "").pandas).mapping(columns)
+
+    def prospects(
+        self, columns: Mapping[str, Hashable | None] | None = None, **kwargs: Any
+    ) -> pl.DataFrame:
+        """``prospecting_only``: the discovered contacts as a long Polars frame, one row per
+        (input row, contact), linked by ``input_position`` (and ``input_index``, the same
+        position: Polars has no index). Keyword arguments as for :meth:`enrich`.
+
+        >>> pl_df.cleanlist.prospects(max_credits=100)            # doctest: +SKIP
+        """
+        edges = _Edges(self._df, columns, kwargs.get("prefix", "cl_"))
+        return pl.from_pandas(CleanlistAccessor(edges.pandas).prospects(columns, **kwargs))
+
+    def resume(self, job_id: str, **kwargs: Any) -> pl.DataFrame | PolarsEnrichmentJob:
+        """Resume journaled job ``job_id`` on this frame (the same rows it was started on);
+        journaled workflows are polled, never submitted again. Keyword arguments as for
+        :meth:`enrich`; the enrichment type comes from the journal.
+
+        >>> out = pl_df.cleanlist.resume("job_3f2a9c...")         # doctest: +SKIP
+        """
+        edges = _Edges(self._df, kwargs.get("columns"), kwargs.get("prefix", "cl_"))
+        try:
+            result = CleanlistAccessor(edges.pandas).resume(job_id, **kwargs)
+        except BaseException as exc:
+            edges.convert_partial(exc)
+            raise
+        if isinstance(result, pd.DataFrame):
+            return edges.back(result)
+        return PolarsEnrichmentJob(result, edges)
+
+
+__all__ = [
+    "CleanlistPolarsNamespace",
+    "PolarsEnrichmentJob",
+    "source_columns",
+    "to_pandas_input",
+    "with_output_columns",
+]
