@@ -211,6 +211,9 @@ def main() -> None:
     # suffix trie: ~0.2 s of CPU) is paid before timing, as it is before a notebook's second
     # call; at time_scale 0.1 it would otherwise count as 2 s of service time.
     leads(3).cleanlist.mapping()
+    import cleanlist_pandas.progress
+    import cleanlist_pandas.runner  # noqa: F401
+
     rows = []
     for n in args.sizes:
         for way in args.ways:

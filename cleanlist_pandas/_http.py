@@ -64,6 +64,7 @@ __all__ = [
     "SendHooks",
     "backoff_delay",
     "parse_retry_after",
+    "reset_shared_pacers",
     "retry_decision",
     "shared_pacer",
 ]
@@ -352,6 +353,13 @@ def shared_pacer(base_url: str, api_key: str, rate: int, per: float, burst: int 
             pacer = Pacer(rate, per, burst)
             _shared[key] = pacer
         return pacer
+
+
+def reset_shared_pacers() -> None:
+    """Forget the shared pacers: clients created afterwards start with an empty window (for
+    tests, where one sandbox key serves many independent scenarios)."""
+    with _shared_lock:
+        _shared.clear()
 
 
 # --------------------------------------------------------------------------------------

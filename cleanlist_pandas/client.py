@@ -62,6 +62,7 @@ from cleanlist_pandas.models import (
     Balance,
     DeliveryLog,
     KeyInfo,
+    StatusSnapshot,
     Submission,
     TaskResult,
     Workflow,
@@ -415,6 +416,21 @@ class AsyncClient:
             "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
         )
         return Workflow.from_api(
+            self._expect_mapping(body, "status", path), workflow_id=workflow_id
+        )
+
+    async def status_snapshot(self, workflow_id: str) -> StatusSnapshot:
+        """``GET /enrich/status?workflow_id=`` read for a poller: the status, the summary's
+        counts and the result objects as decoded, not copied (:class:`StatusSnapshot`).
+
+        >>> snap = await client.status_snapshot("public_bulk_...")      # doctest: +SKIP
+        >>> snap.is_terminal, snap.completed, snap.total                # doctest: +SKIP
+        """
+        path = "/enrich/status"
+        body = await self._loop.request(
+            "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
+        )
+        return StatusSnapshot.from_api(
             self._expect_mapping(body, "status", path), workflow_id=workflow_id
         )
 

@@ -29,6 +29,7 @@ __all__ = [
     "DeliveryLog",
     "KeyInfo",
     "Prospect",
+    "StatusSnapshot",
     "Submission",
     "TaskResult",
     "Workflow",
@@ -357,11 +358,8 @@ class Workflow:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, workflow_id: str | None = None) -> Workflow:
+        wf, results = _unwrap_status(data)
         inner = data.get("workflow")
-        wf: Mapping[str, Any] = inner if isinstance(inner, Mapping) else data
-        results = data.get("results")
-        if results is None:
-            results = wf.get("results")
         outer_extra = (
             {k: v for k, v in data.items() if k not in ("workflow", "results")}
             if isinstance(inner, Mapping)
@@ -383,6 +381,58 @@ class Workflow:
             ),
             extra=_freeze(extra),
             raw=_freeze(data),
+        )
+
+
+def _unwrap_status(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
+    """The tolerant reader of a status body (spec §3.4): the workflow fields inside a
+    ``workflow`` object or at the top level; ``results`` beside it or inside it."""
+    inner = data.get("workflow")
+    wf: Mapping[str, Any] = inner if isinstance(inner, Mapping) else data
+    results = data.get("results")
+    if results is None:
+        results = wf.get("results")
+    return wf, results
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What a poller needs from ``GET /enrich/status``, read without copying the results.
+
+    :class:`Workflow` deep-freezes every result (a read-only copy for users); a poller that
+    reads thousands of results only hands them on, so ``results`` holds the result objects
+    exactly as decoded from the body (do not modify them).
+
+    >>> snap = StatusSnapshot.from_api({"workflow": {"workflow_id": "w", "status": "completed",
+    ...     "summary": {"total": 1, "completed": 1}}, "results": [{"task_id": "t"}]})
+    >>> snap.status, snap.completed, snap.total, snap.results[0]["task_id"], snap.is_terminal
+    ('completed', 1, 1, 't', True)
+    """
+
+    workflow_id: str
+    status: str
+    completed: int
+    total: int
+    results: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the status is completed, completed_with_errors or failed."""
+        return self.status in TERMINAL_WORKFLOW_STATUSES
+
+    @classmethod
+    def from_api(
+        cls, data: Mapping[str, Any], *, workflow_id: str | None = None
+    ) -> StatusSnapshot:
+        wf, results = _unwrap_status(data)
+        summary = WorkflowSummary.from_api(wf.get("summary"))
+        items = tuple(r for r in (results or ()) if isinstance(r, Mapping))
+        return cls(
+            workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
+            status=str(wf.get("status") or "processing"),
+            completed=summary.completed,
+            total=summary.total or _int(wf.get("total_contacts")) or 0,
+            results=items,
         )
 
 

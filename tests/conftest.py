@@ -13,9 +13,17 @@ from typing import Any
 
 import pytest
 
+from cleanlist_pandas._http import reset_shared_pacers
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST_TIME_SCALE = 0.002
+
+
+@pytest.fixture(autouse=True)
+def _own_pacers() -> None:
+    """Clients of one key share a pacer in a process (the limit is per organization); every
+    test starts with an empty window, so one test's 429 hold or requests never slow another."""
+    reset_shared_pacers()
 
 
 @pytest.fixture(scope="session")

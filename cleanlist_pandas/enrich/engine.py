@@ -73,6 +73,7 @@ from cleanlist_pandas.errors import (
     InsufficientCreditsError,
     RateLimitError,
 )
+from cleanlist_pandas.models import StatusSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -185,24 +186,6 @@ def is_credit_failure(result: Mapping[str, Any]) -> bool:
     return "insufficient credit" in error or "not enough credit" in error
 
 
-def _thaw(value: Any) -> Any:
-    """Plain JSON types again: mappings to dicts, tuples to lists (for merge and the cache)."""
-    if isinstance(value, Mapping):
-        return {str(k): _thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_thaw(v) for v in value]
-    return value
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    """A result object as the API's plain dict (the client's dataclasses keep ``raw``)."""
-    raw = obj if isinstance(obj, Mapping) else getattr(obj, "raw", None)
-    if not isinstance(raw, Mapping):
-        raise TypeError(f"cannot read a result object of type {type(obj).__name__}")
-    out: dict[str, Any] = _thaw(raw)
-    return out
-
-
 def _echo_mismatch(echo: Any, sent: Mapping[str, str] | None) -> bool:
     """True when the API echoed an input that is not the contact we sent at that position."""
     if not isinstance(echo, Mapping) or sent is None:
@@ -212,15 +195,6 @@ def _echo_mismatch(echo: Any, sent: Mapping[str, str] | None) -> bool:
         if got is not None and str(got).strip().lower() != str(value).strip().lower():
             return True
     return False
-
-
-def _summary_counts(status: Any) -> tuple[int, int]:
-    summary = getattr(status, "summary", None)
-    if isinstance(summary, Mapping):
-        return int(summary.get("completed") or 0), int(summary.get("total") or 0)
-    if summary is not None:
-        return int(getattr(summary, "completed", 0) or 0), int(getattr(summary, "total", 0) or 0)
-    return 0, 0
 
 
 class Engine:
@@ -277,7 +251,7 @@ class Engine:
         self._changed: asyncio.Condition | None = None  # created in run(), on the loop
         self._durations: list[float] = []
         self._learned: asyncio.Event | None = None  # set when a workflow's duration is known
-        self._scouting = False  # one poller probes early while the window binds
+        self._scout: str | None = None  # the workflow that probes while the window binds
         self._unsent = 0  # contacts of this run not handed to a submission yet
         self._pollers: set[asyncio.Task[None]] = set()
         self._submits: set[asyncio.Task[None]] = set()
@@ -623,34 +597,40 @@ class Engine:
 
     def _spare(self) -> int:
         """Requests the rate window can spend on early polls right now: its room, less what
-        the job still needs for sure (a submission per chunk not yet accepted, one final
-        read per workflow in flight). Positive: poll due workflows eagerly; otherwise every
-        extra poll delays a chunk, so poll only when a workflow is predicted done."""
+        the job still needs for sure (a submission and a final read per chunk not yet
+        accepted, one final read per workflow in flight). Positive: some early polls are
+        free; otherwise every extra poll delays a chunk or a final read."""
         pacer = getattr(self.client, "pacer", None)
         room = getattr(pacer, "room", None)
         if room is None:
             return 0
-        chunks = -(-self._unsent // self.chunk_size) + len(self._submits)
-        return int(room()) - chunks - len(self._pollers)
+        return int(room()) - 2 * self._chunks_ahead() - len(self._pollers)
 
-    async def _first_delay(self, submitted_at: float) -> float:
-        """When to read a new workflow first: when the job's finished workflows say it will
-        be done; before anything is learnt, after ``poll.first`` — but while the window binds
-        only one poller probes, and the others wait to learn from it."""
-        expected = self._expected_duration()
-        if expected is None and not (self._scouting and self._spare() <= 0):
-            self._scouting = True
-            return self.poll.first
-        if expected is None:
+    def _chunks_ahead(self) -> int:
+        return -(-self._unsent // self.chunk_size) + len(self._submits)
+
+    def _eager(self) -> bool:
+        """Whether every workflow of the run (in flight or still to submit) can afford an
+        extra read before the window binds — room to spare for all of them, not one."""
+        return self._spare() >= max(1, len(self._pollers) + self._chunks_ahead())
+
+    async def _until_learnt(self, workflow_id: str, submitted_at: float) -> float | None:
+        """While the window binds and no workflow of the job has finished yet, one poller
+        (the scout) probes; the others wait to learn from it, then poll when the job's
+        finished workflows predict them done. Returns that delay, or None for the scout
+        (and for anyone when the window has room to spare)."""
+        if self._expected_duration() is None:
+            if self._eager() or self._scout in (None, workflow_id):
+                self._scout = workflow_id
+                return None
             assert self._learned is not None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._learned.wait(), self.poll.max_interval)
-            expected = self._expected_duration()
-        elapsed = time.monotonic() - submitted_at
+        expected = self._expected_duration()
         if expected is None:
             return 0.0
-        factor = 0.95 if self._spare() > 0 else 1.05
-        return max(expected * factor - elapsed, 0.0)
+        factor = 0.95 if self._eager() else 1.05
+        return max(expected * factor - (time.monotonic() - submitted_at), 0.0)
 
     def _expected_duration(self) -> float | None:
         if not self._durations:
@@ -659,21 +639,28 @@ class Engine:
         return recent[len(recent) // 2]
 
     def _next_delay(self, elapsed: float, completed: int, total: int) -> float:
+        """The wait before reading a workflow that was still running ``elapsed`` s after its
+        submission, with ``completed`` of ``total`` tasks done.
+
+        Room for every workflow in flight to read once more: poll again soon (``eager``).
+        Some room: extrapolate the completion rate (tasks run in parallel, so this is early
+        for the slowest ones). No room: every extra read pushes a final read into the next
+        window, so wait until the workflow is surely done (the slowest seen so far, + 10 %).
+        """
         p = self.poll
-        if self._spare() > 0:
-            return p.eager  # the window has room: latency costs more than a free request
-        expected = self._expected_duration()
-        if expected is not None and elapsed < expected:
-            guess = expected * 1.02 - elapsed  # the job's typical workflow is done by then
-        elif completed > 0 and total > completed:
-            # Tasks run in parallel: the tail is long. Extrapolate the completion rate and
-            # add a margin for the slowest tasks.
-            rate = completed / max(elapsed, 1e-6)
-            guess = (total - completed) / rate * 0.5
-        elif expected is not None:
-            guess = max(expected - elapsed, expected * 0.25)
+        spare = self._spare()
+        if self._eager():
+            return p.eager  # latency costs more than a free request
+        if completed > 0 and total > completed:
+            guess = (total - completed) * elapsed / completed
         else:
             guess = max(elapsed, p.first)
+        expected = self._expected_duration()
+        if expected is not None and elapsed < expected:
+            guess = max(guess, expected * 1.02 - elapsed)
+        if spare <= 0:
+            longest = max(self._durations, default=expected or elapsed)
+            guess = max(guess, longest * 1.1 - elapsed, 0.25 * elapsed)
         return min(max(guess, p.min_interval), p.max_interval)
 
     async def _poll_workflow(
@@ -689,7 +676,8 @@ class Engine:
         skip: frozenset[str] = frozenset(),
     ) -> None:
         if first_delay is None:
-            first_delay = await self._first_delay(submitted_at)
+            learnt = await self._until_learnt(workflow_id, submitted_at)
+            first_delay = self.poll.first if learnt is None else learnt
         delay = first_delay
         last_seen_running = 0.0
         failures = 0
@@ -701,7 +689,7 @@ class Engine:
                     return
                 self.outcome.requests_status += 1
                 try:
-                    status = await self.client.status(workflow_id)
+                    status = await self.client.status_snapshot(workflow_id)
                 except RateLimitError as exc:
                     # another client of the organization may be using the budget: wait
                     if await self._wait_out_rate_limit(exc, submitting=False):
@@ -736,8 +724,7 @@ class Engine:
                 failures = 0
                 self._last_ok = time.monotonic()
                 elapsed = time.monotonic() - submitted_at
-                completed, total = _summary_counts(status)
-                state = str(getattr(status, "status", ""))
+                completed, total, state = status.completed, status.total, status.status
                 self._emit(
                     WorkflowProgress(workflow_id, completed, total or len(fingerprints), state)
                 )
@@ -754,6 +741,10 @@ class Engine:
                     return
                 last_seen_running = elapsed
                 delay = self._next_delay(elapsed, completed, total)
+                if not self._eager() and self._expected_duration() is None:
+                    learnt = await self._until_learnt(workflow_id, submitted_at)
+                    if learnt is not None:
+                        delay = learnt
         finally:
             self._in_flight.pop(workflow_id, None)
             await self._notify()
@@ -764,7 +755,7 @@ class Engine:
         workflow_id: str,
         fingerprints: Sequence[str],
         task_ids: Sequence[str],
-        status: Any,
+        status: StatusSnapshot,
         contacts: Sequence[Mapping[str, str]] = (),
         prepaid: bool = False,
         skip: frozenset[str] = frozenset(),
@@ -772,12 +763,12 @@ class Engine:
         """Take a terminal workflow's results; return the contacts it could not pay for."""
         by_task: dict[str, dict[str, Any]] = {}
         unpaid: list[str] = []
-        for item in getattr(status, "results", None) or ():
-            row = _as_dict(item)
+        for item in status.results:
+            row = dict(item)  # shallow: the engine pops "input"; nothing nested is changed
             tid = row.get("task_id")
             if tid is not None:
                 by_task[str(tid)] = row
-        wf_status = str(getattr(status, "status", ""))
+        wf_status = status.status
         fresh: list[tuple[str, dict[str, Any]]] = []
         for i, fp in enumerate(fingerprints):
             if fp in skip:
