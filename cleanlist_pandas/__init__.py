@@ -67,10 +67,10 @@ _LAZY: dict[str, str] = {
     "validate_contacts": "cleanlist_pandas.client",
     "Pacer": "cleanlist_pandas._http",
     "PacerStats": "cleanlist_pandas._http",
-    "RetryScheduled": "cleanlist_pandas._http",
-    "PacerWait": "cleanlist_pandas._http",
-    "RequestSent": "cleanlist_pandas._http",
-    "ResponseReceived": "cleanlist_pandas._http",
+    "RetryScheduled": "cleanlist_pandas.events",
+    "PacerWait": "cleanlist_pandas.events",
+    "RequestSent": "cleanlist_pandas.events",
+    "ResponseReceived": "cleanlist_pandas.events",
     **{
         name: _ERRORS
         for name in (

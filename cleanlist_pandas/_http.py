@@ -2,12 +2,13 @@
 
 Pieces, each usable on its own:
 
-* :class:`Pacer` — a token bucket (GCRA) shared by all requests of a client, thread-safe and
-  not bound to an event loop; counters for benchmarks (:meth:`Pacer.stats`).
+* :class:`Pacer` — the sliding rate window shared by all requests of a client (and by every
+  client of the same key in the process), thread-safe and not bound to an event loop;
+  counters for benchmarks (:meth:`Pacer.stats`).
 * :func:`retry_decision` — the pure table of what is retried, raised, or ambiguous.
 * :func:`parse_retry_after` and :func:`backoff_delay` — server-directed and computed delays.
-* Events (frozen dataclasses) passed to an ``on_event`` callback: :class:`RequestSent`,
-  :class:`ResponseReceived`, :class:`RetryScheduled`, :class:`PacerWait`.
+* Events (:mod:`cleanlist_pandas.events`) passed to ``on_event`` listeners: ``RequestSent``,
+  ``ResponseReceived``, ``RetryScheduled``, ``PacerWait``.
 * :class:`RequestLoop` — sends one logical request through all of the above.
 
 >>> retry_decision("POST", exc=httpx.ReadTimeout("timed out"))
@@ -50,17 +51,21 @@ from cleanlist_pandas.errors import (
     ValidationError,
     status_error_class,
 )
+from cleanlist_pandas.events import (
+    ClientEvent,
+    Listener,
+    PacerWait,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    emit,
+)
 
 __all__ = [
-    "ClientEvent",
     "Decision",
     "Pacer",
     "PacerStats",
-    "PacerWait",
     "RequestLoop",
-    "RequestSent",
-    "ResponseReceived",
-    "RetryScheduled",
     "SendHooks",
     "backoff_delay",
     "parse_retry_after",
@@ -77,55 +82,6 @@ USER_AGENT: Final = "cleanlist-pandas/0.1.0"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-# --------------------------------------------------------------------------------------
-# events
-
-
-@dataclass(frozen=True)
-class RequestSent:
-    """An attempt is about to go on the wire (``attempt`` counts from 1)."""
-
-    method: str
-    path: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class ResponseReceived:
-    """An answer came back for an attempt."""
-
-    method: str
-    path: str
-    attempt: int
-    status_code: int
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class RetryScheduled:
-    """Attempt ``attempt`` failed with ``reason``; the next one follows in ``delay`` s."""
-
-    method: str
-    path: str
-    attempt: int
-    delay: float
-    reason: str
-    status_code: int | None = None
-
-
-@dataclass(frozen=True)
-class PacerWait:
-    """A request waits ``delay`` s for the client's rate limit (not an error)."""
-
-    method: str
-    path: str
-    delay: float
-
-
-ClientEvent = RequestSent | ResponseReceived | RetryScheduled | PacerWait
-EventCallback = Callable[[ClientEvent], None]
 
 
 # --------------------------------------------------------------------------------------
@@ -574,16 +530,33 @@ class Submission:
 class SendHooks:
     """Callbacks around each attempt of one request, for a caller that journals submissions.
 
-    ``before_send`` runs after the pacer has granted the slot, with no ``await`` between it
-    and handing the bytes to httpx: it is the moment the request can leave the machine. It
-    may raise (e.g. the run was stopped meanwhile): then nothing is sent and the exception
-    propagates. ``not_sent`` runs when an attempt provably was not processed (no
-    connection, 429, 503) and the loop is about to wait for another attempt, so a journal
-    can take back its "sending" mark while the request waits again.
+    ``before_send`` runs after the pacer has granted the slot, before anything else: it may
+    raise (e.g. the run was stopped meanwhile), and then nothing is sent and the exception
+    propagates. ``on_wire`` runs at the instant the request's first bytes are written to
+    the connection (httpcore's ``send_request_headers`` trace; with a custom transport,
+    which may not trace, right before the request is handed to it): before it nothing can
+    have reached the server, so a journal marks "sending" there. ``not_sent`` runs when an
+    attempt provably was not processed (no connection, 429, 503) and the loop is about to
+    wait for another attempt, so a journal can take back its "sending" mark meanwhile.
     """
 
     before_send: Callable[[], None]
+    on_wire: Callable[[], None] = lambda: None
     not_sent: Callable[[], None] = lambda: None
+
+
+def _on_headers(callback: Callable[[], None]) -> Callable[[str, Any], Awaitable[None]]:
+    """An httpcore ``trace`` callback that calls ``callback`` once, as the request's headers
+    start to be written (HTTP/1.1 or HTTP/2)."""
+    fired = False
+
+    async def trace(event: str, info: Any) -> None:
+        nonlocal fired
+        if not fired and event.endswith("send_request_headers.started"):
+            fired = True
+            callback()
+
+    return trace
 
 
 class RequestLoop:
@@ -601,7 +574,7 @@ class RequestLoop:
         api_key: str,
         *,
         pacer: Pacer,
-        on_event: EventCallback | None = None,
+        on_event: Listener | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -611,7 +584,7 @@ class RequestLoop:
         self.settings = settings
         self._api_key = api_key
         self.pacer = pacer
-        self._listeners: list[EventCallback] = [on_event] if on_event else []
+        self._listeners: list[Listener] = [on_event] if on_event else []
         self._transport = transport
         self._clock = clock
         self._sleep = sleep
@@ -627,19 +600,15 @@ class RequestLoop:
 
     # -- events -------------------------------------------------------------------------
 
-    def add_listener(self, callback: EventCallback) -> None:
+    def add_listener(self, callback: Listener) -> None:
         self._listeners.append(callback)
 
-    def remove_listener(self, callback: EventCallback) -> None:
+    def remove_listener(self, callback: Listener) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
 
     def _emit(self, event: ClientEvent) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback(event)
-            except Exception:  # a broken progress bar must not break a request
-                logger.exception("on_event callback failed for %s", type(event).__name__)
+        emit(list(self._listeners), event)  # a broken progress bar must not break a request
 
     # -- httpx client -------------------------------------------------------------------
 
@@ -848,8 +817,13 @@ class RequestLoop:
                 waited = slot.sent - asked_at
                 if waited > 0.001:
                     self._emit(PacerWait(method, path, waited))
+                extensions: dict[str, Any] | None = None
                 if hooks is not None:
-                    hooks.before_send()  # no await from here until httpx takes the bytes
+                    hooks.before_send()
+                    if self._transport is None:
+                        extensions = {"trace": _on_headers(hooks.on_wire)}
+                    else:
+                        hooks.on_wire()
                 self._emit(RequestSent(method, path, attempt))
                 logger.debug("-> %s %s (attempt %d)", method, path, attempt)
                 started = time.monotonic()
@@ -859,6 +833,7 @@ class RequestLoop:
                     params=dict(params) if params else None,
                     content=content,
                     headers=headers,
+                    extensions=extensions,
                 )
             except httpx.HTTPError as exc:
                 failure = exc

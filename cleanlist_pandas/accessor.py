@@ -94,10 +94,17 @@ class CleanlistAccessor:
         >>> out[["cl_email", "cl_email_status", "cl_status"]]  # doctest: +SKIP
         """
         from cleanlist_pandas.enrich.job import Options, enrich
+        from cleanlist_pandas.progress import progress_view
 
         options = Options(**_option_args(locals()))
         return enrich(
-            self._obj, options, api_key=api_key, base_url=base_url, client=client, wait=wait
+            self._obj,
+            options,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            wait=wait,
+            view=progress_view,
         )
 
     async def aenrich(
@@ -124,10 +131,12 @@ class CleanlistAccessor:
         >>> out = await df.cleanlist.aenrich("full")          # doctest: +SKIP
         """
         from cleanlist_pandas.enrich.job import Options, aenrich
+        from cleanlist_pandas.progress import progress_view
 
         options = Options(**_option_args(locals()))
         return await aenrich(
-            self._obj, options, api_key=api_key, base_url=base_url, client=client
+            self._obj, options, api_key=api_key, base_url=base_url, client=client,
+            view=progress_view,
         )
 
     def estimate(
@@ -182,12 +191,13 @@ class CleanlistAccessor:
         >>> df.cleanlist.prospects(max_credits=100)           # doctest: +SKIP
         """
         from cleanlist_pandas.enrich.job import Options, enrich
+        from cleanlist_pandas.progress import progress_view
 
         kwargs.pop("wait", None)
         conn = {k: kwargs.pop(k) for k in ("api_key", "base_url", "client") if k in kwargs}
         options = Options(enrichment_type="prospecting_only", columns=columns, **kwargs)
         out: list[pd.DataFrame | None] = []
-        enrich(self._obj, options, prospects_out=out, **conn)
+        enrich(self._obj, options, prospects_out=out, view=progress_view, **conn)
         result = out[0] if out else None
         return result if result is not None else pd.DataFrame()
 
@@ -199,24 +209,9 @@ class CleanlistAccessor:
 
         >>> out = df.cleanlist.resume("job_3f2a9c...")        # doctest: +SKIP
         """
-        from cleanlist_pandas.cache import default_cache_dir
-        from cleanlist_pandas.enrich.job import JOURNAL_FILENAME, job_key
-        from cleanlist_pandas.enrich.journal import Journal
-        from cleanlist_pandas.enrich.mapping import map_contacts
-        from cleanlist_pandas.enrich.plan import plan
+        from cleanlist_pandas.enrich.prepare import journaled_type
 
-        journal = Journal(default_cache_dir() / JOURNAL_FILENAME)
-        try:
-            job = journal.job(job_id)
-        finally:
-            journal.close()
-        if job is None:
-            raise KeyError(f"no journaled job {job_id!r} (see cleanlist_pandas.jobs())")
-        mapped = map_contacts(self._obj, kwargs.get("columns"))
-        if job_key(job.enrichment_type, plan(mapped, job.enrichment_type).fingerprints) != job.key:
-            raise ValueError(
-                f"job {job_id} was started on other rows or another column mapping; pass the "
-                "same frame (and columns=) it was started with"
-            )
-        kwargs["enrichment_type"] = job.enrichment_type
+        kwargs["enrichment_type"] = journaled_type(
+            self._obj, job_id, kwargs.get("columns"), kwargs.get("cache_dir")
+        )
         return self.enrich(**kwargs)

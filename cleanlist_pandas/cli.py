@@ -168,6 +168,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
 
     from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options
     from cleanlist_pandas.enrich.job import enrich as run_enrich
+    from cleanlist_pandas.progress import progress_view
 
     df = read_leads(args.input)
     out_path = args.output or args.input.with_suffix(".enriched.csv")
@@ -187,7 +188,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CleanlistWarning)
                 try:
-                    out = run_enrich(df, options, client=client)
+                    out = run_enrich(df, options, client=client, view=progress_view)
                     assert isinstance(out, pd.DataFrame)
                 except EnrichmentInterrupted as exc:
                     exc.partial_result.to_csv(out_path, index=False)

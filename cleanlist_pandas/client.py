@@ -32,13 +32,9 @@ from cleanlist_pandas._constants import (
     MAX_CONTACTS_PER_REQUEST,
 )
 from cleanlist_pandas._http import (
-    ClientEvent,
-    EventCallback,
     Pacer,
     PacerStats,
-    PacerWait,
     RequestLoop,
-    RetryScheduled,
     SendHooks,
     Sleep,
     shared_pacer,
@@ -58,6 +54,7 @@ from cleanlist_pandas.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
+from cleanlist_pandas.events import Event, Listener, PacerWait, RetryScheduled
 from cleanlist_pandas.models import (
     Balance,
     DeliveryLog,
@@ -225,7 +222,7 @@ class AsyncClient:
         burst: int | None = None,
         progress: bool | None = None,
         pacer: Pacer | None = None,
-        on_event: EventCallback | None = None,
+        on_event: Listener | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Sleep | None = None,
@@ -283,11 +280,11 @@ class AsyncClient:
         """Pacer counters: requests, 429s seen, retries, seconds waited."""
         return self.pacer.stats()
 
-    def add_listener(self, callback: EventCallback) -> None:
+    def add_listener(self, callback: Listener) -> None:
         """Also send client events to ``callback`` (in addition to ``on_event``)."""
         self._loop.add_listener(callback)
 
-    def remove_listener(self, callback: EventCallback) -> None:
+    def remove_listener(self, callback: Listener) -> None:
         self._loop.remove_listener(callback)
 
     def __repr__(self) -> str:
@@ -485,7 +482,7 @@ class AsyncClient:
         show = self._settings.progress if progress is None else progress
         bar = _WaitBar(show, workflow_id)
 
-        def _listen(event: ClientEvent) -> None:
+        def _listen(event: Event) -> None:
             if isinstance(event, PacerWait) and event.delay >= 0.5:
                 bar.note(f"waiting {event.delay:.1f}s on the rate limit")
             elif isinstance(event, RetryScheduled):
@@ -590,7 +587,7 @@ class Client:
         progress: bool | None = None,
         loop_strategy: LoopStrategy | None = None,
         pacer: Pacer | None = None,
-        on_event: EventCallback | None = None,
+        on_event: Listener | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Sleep | None = None,
@@ -647,10 +644,10 @@ class Client:
         """Pacer counters: requests, 429s seen, retries, seconds waited."""
         return self._async.stats()
 
-    def add_listener(self, callback: EventCallback) -> None:
+    def add_listener(self, callback: Listener) -> None:
         self._async.add_listener(callback)
 
-    def remove_listener(self, callback: EventCallback) -> None:
+    def remove_listener(self, callback: Listener) -> None:
         self._async.remove_listener(callback)
 
     def __repr__(self) -> str:
@@ -745,7 +742,7 @@ class Client:
             latest.append(wf)
             del latest[:-1]
 
-        def _listen(event: ClientEvent) -> None:  # on the loop thread
+        def _listen(event: Event) -> None:  # on the loop thread
             if isinstance(event, PacerWait) and event.delay >= 0.5:
                 notes.append(f"waiting {event.delay:.1f}s on the rate limit")
             elif isinstance(event, RetryScheduled):

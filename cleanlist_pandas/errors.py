@@ -9,6 +9,9 @@ The tree::
     CleanlistError
     ├── ConfigurationError (also ValueError)      bad/missing key, base URL, option
     ├── InputValidationError (also ValueError)    a contact fails the API's rule; nothing sent
+    ├── MappingError (also ValueError)            enrich() cannot find or tell apart columns
+    ├── OutputColumnCollision (also ValueError)   an output column exists already; nothing sent
+    ├── JobBusyError                              the same run is going on in another process
     ├── LoopThreadError (also RuntimeError)       sync call made from the client's own loop
     ├── WaitTimeoutError (also TimeoutError)      wait() gave up; the workflow keeps running
     └── APIError                                  anything that came from talking to the API
@@ -26,6 +29,11 @@ The tree::
             ├── RateLimitError           429  (retry_after)
             └── ServerError              5xx
 
+Besides: :class:`CleanlistWarning` (a run finished with rows left over) and
+:class:`EnrichmentInterrupted` (Ctrl-C during ``enrich()``; a ``KeyboardInterrupt``). Any
+error that stops an ``enrich()`` run carries the rows finished so far in ``partial_result``
+and the journal's ``job_id`` (None elsewhere).
+
 No message, ``repr`` or attribute of these exceptions ever contains an API key: the request
 loop never hands the key to them, and scrubs it from any text the server echoes.
 """
@@ -33,7 +41,10 @@ loop never hands the key to them, and scrubs it from any text the server echoes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "APIConnectionError",
@@ -44,11 +55,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CleanlistError",
+    "CleanlistWarning",
     "ConfigurationError",
+    "EnrichmentInterrupted",
     "InputValidationError",
     "InsufficientCreditsError",
+    "JobBusyError",
     "LoopThreadError",
+    "MappingError",
     "NotFoundError",
+    "OutputColumnCollision",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -60,7 +76,43 @@ __all__ = [
 
 
 class CleanlistError(Exception):
-    """Base class of every error raised by cleanlist-pandas."""
+    """Base class of every error raised by cleanlist-pandas.
+
+    ``partial_result`` and ``job_id`` are set when the error stopped an ``enrich()`` run
+    (``errors="raise"``): the rows finished so far, and the journal job to resume.
+    """
+
+    partial_result: pd.DataFrame | None = None
+    job_id: str | None = None
+
+
+class MappingError(CleanlistError, ValueError):
+    """The contact columns could not be found or are ambiguous; the message says what to do."""
+
+
+class OutputColumnCollision(CleanlistError, ValueError):
+    """An output column would overwrite an input column (checked before any request)."""
+
+
+class JobBusyError(CleanlistError):
+    """The same job is being run by another process (another kernel or script)."""
+
+
+class CleanlistWarning(UserWarning):
+    """A run finished with rows left over (budget, credits, an ambiguous submission...)."""
+
+
+class EnrichmentInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``enrich()``: ``partial_result`` holds every row finished so far.
+
+    The journal keeps every submitted workflow: run the same call again to resume (nothing
+    already submitted is paid twice).
+    """
+
+    def __init__(self, message: str, *, partial_result: pd.DataFrame, job_id: str):
+        super().__init__(message)
+        self.partial_result = partial_result
+        self.job_id = job_id
 
 
 class ConfigurationError(CleanlistError, ValueError):

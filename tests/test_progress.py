@@ -1,12 +1,15 @@
-"""The progress bar: counters from events, drawing from the thread that calls refresh()."""
+"""The progress bar: it draws the run's state, from the thread that calls refresh()."""
 
 from __future__ import annotations
 
 import io
 import threading
+from typing import Any
 
-from cleanlist_pandas.enrich.events import (
+from cleanlist_pandas.enrich.state import RunState
+from cleanlist_pandas.events import (
     ContactsDone,
+    Event,
     JobFinished,
     JobPlanned,
     RunStopped,
@@ -20,18 +23,32 @@ def planned(to_send: int = 500, cached: int = 0) -> JobPlanned:
                       worst_case_credits=500.0)
 
 
-def test_counters_and_text_bar() -> None:
+def viewed(**kw: Any) -> tuple[ProgressBar, Any]:
+    """A bar on a fresh state, and a feed that updates the state, then the bar (the order in
+    which a run subscribes them)."""
+    state = RunState()
+    bar = ProgressBar(state, **kw)
+
+    def feed(event: Event) -> None:
+        state(event)
+        bar(event)
+
+    return bar, feed
+
+
+def test_text_bar_draws_the_state() -> None:
     out = io.StringIO()
-    bar = ProgressBar(file=out, mininterval=0)
-    bar(planned(cached=100))
-    bar(Waiting(2.0, "rate limit (60 requests/min)"))
-    bar(ContactsDone(done=250, total=500, found=200, credits=200.0, in_flight=1))
+    bar, feed = viewed(file=out, mininterval=0)
+    feed(planned(cached=100))
+    assert "100 from cache" in out.getvalue()
+    feed(Waiting(2.0, "rate-limited (HTTP 429), waiting 2s"))
+    assert "waiting 2s" in out.getvalue()
+    feed(ContactsDone(done=250, total=500, found=200, credits=200.0, in_flight=1))
     text = out.getvalue()
     assert "250/500" in text and "found 200" in text and "credits 200" in text
-    assert "waiting 2s: rate limit" in text and "100 from cache" in text
-    bar(ContactsDone(done=500, total=500, found=390, credits=390.0, in_flight=0))
-    bar(JobFinished("job_1", counts={"enriched": 390}, credits=390.0))
-    assert bar.finished and "500/500" in out.getvalue()
+    feed(ContactsDone(done=500, total=500, found=390, credits=390.0, in_flight=0))
+    feed(JobFinished("job_1", counts={"enriched": 390}, credits=390.0))
+    assert bar.closed and "500/500" in out.getvalue()
     size = len(out.getvalue())
     bar.refresh()  # closed: no new bar
     assert len(out.getvalue()) == size
@@ -39,19 +56,19 @@ def test_counters_and_text_bar() -> None:
 
 def test_draws_only_in_the_refreshing_thread() -> None:
     out = io.StringIO()
-    bar = ProgressBar(file=out, mininterval=0, draw_on_event=False)
-    t = threading.Thread(target=lambda: bar(planned()))
+    bar, feed = viewed(file=out, mininterval=0, draw_on_event=False)
+    t = threading.Thread(target=lambda: feed(planned()))
     t.start()
     t.join()
-    assert out.getvalue() == ""  # the loop thread only counted
+    assert out.getvalue() == ""  # the loop thread only updated the state
     bar.refresh()
     assert "0/500" in out.getvalue()
 
 
 def test_stopped_run_and_disabled_bar() -> None:
-    bar = ProgressBar(disable=True)
-    bar(planned())
-    bar(RunStopped("InsufficientCreditsError (402)", not_submitted=250))
-    assert bar.failed and "stopped" in bar.note
+    bar, feed = viewed(disable=True)
+    feed(planned())
+    feed(RunStopped("InsufficientCreditsError (402)", not_submitted=250))
+    assert "stopped" in bar.postfix() and bar.state.snapshot().stopped
     bar.close()
     bar.close()

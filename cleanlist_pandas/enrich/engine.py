@@ -49,16 +49,6 @@ from typing import Any
 from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
 from cleanlist_pandas._http import SendHooks
 from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
-from cleanlist_pandas.enrich.events import (
-    ChunkAmbiguous,
-    ChunkSubmitted,
-    ContactsDone,
-    Listener,
-    RunStopped,
-    Waiting,
-    WorkflowProgress,
-    emit,
-)
 from cleanlist_pandas.enrich.journal import (
     AMBIGUOUS,
     AWAITING_CREDITS,
@@ -72,6 +62,16 @@ from cleanlist_pandas.errors import (
     CleanlistError,
     InsufficientCreditsError,
     RateLimitError,
+)
+from cleanlist_pandas.events import (
+    ChunkAmbiguous,
+    ChunkSubmitted,
+    ContactsDone,
+    Listener,
+    RunStopped,
+    Waiting,
+    WorkflowProgress,
+    emit,
 )
 from cleanlist_pandas.models import StatusSnapshot
 
@@ -315,13 +315,13 @@ class Engine:
         self._total = len(to_send) + sum(len(c.fingerprints) for c in resumed)
         for c in unknown:
             self.journal.record_ambiguous(
-                self.job_id, c.chunk, c.note or "interrupted while sending"
+                self.job_id, c.number, c.note or "interrupted while sending"
             )
-            self.outcome.ambiguous_chunks.append(c.chunk)
-            self._mark(c.fingerprints, "unknown", _ambiguous_message(c.chunk, c.note))
+            self.outcome.ambiguous_chunks.append(c.number)
+            self._mark(c.fingerprints, "unknown", _ambiguous_message(c.number, c.note))
         for c in resumed:
             self._start_poller(
-                c.chunk,
+                c.number,
                 c.workflow_id,
                 c.fingerprints,
                 c.task_ids,
@@ -412,11 +412,13 @@ class Engine:
 
     # -- submitting ---------------------------------------------------------------------
     def _before_send(self, chunk: Chunk) -> None:
-        """The pacer granted the slot: re-check every stop condition, then journal the chunk
-        as ``sending``. Runs on the loop thread with no ``await`` until httpx takes the
-        bytes, so ``sending`` in the journal always means "may have left the machine"."""
+        """The pacer granted the slot: re-check every stop condition right before sending."""
         if self._stop:
             raise _StoppedBeforeSend()
+
+    def _sending(self, chunk: Chunk) -> None:
+        """The request's first bytes are being written: journal the chunk as ``sending``
+        (from here on it may have reached the server; before, it provably has not)."""
         self.journal.record_sending(self.job_id, chunk.number, chunk.fingerprints)
         self._on_wire.add(chunk.number)
         self.outcome.requests_submit += 1
@@ -457,6 +459,7 @@ class Engine:
     async def _submit(self, chunk: Chunk, reservation: str, sem: asyncio.Semaphore) -> None:
         hooks = SendHooks(
             before_send=functools.partial(self._before_send, chunk),
+            on_wire=functools.partial(self._sending, chunk),
             not_sent=functools.partial(self._not_sent, chunk),
         )
         try:

@@ -1,18 +1,23 @@
-"""One enrichment run from a DataFrame: map → plan → submit/poll → merge, and its handle.
+"""One enrichment run from a DataFrame, start to end, and its handle.
 
-:func:`enrich` is what ``df.cleanlist.enrich()`` calls. It maps and plans (network-free),
-asks the journal whether the same call was started before (then it *resumes*: journaled
-workflows are polled, never submitted again), runs the async :class:`Engine` on the client's
-loop thread, writes finished results to the cache, and merges everything back onto the
-caller's rows. :class:`EnrichmentJob` is the handle of a run started with ``wait=False``.
+:func:`enrich` is what ``df.cleanlist.enrich()`` calls. It checks everything local before
+paying (options, output names, configuration), maps and plans (:mod:`.prepare`), attaches to
+the same run if it is already going on in this process, opens or resumes the journal's job,
+runs the async :class:`~cleanlist_pandas.enrich.engine.Engine` on the client's loop thread,
+then merges and reports (:mod:`.report`). :class:`EnrichmentJob` is the handle of a run
+started with ``wait=False``.
+
+The run's state lives in a :class:`~cleanlist_pandas.enrich.state.RunState` fed by the
+engine's and the client's events; views (a progress bar, given by the caller as a factory)
+and the job handle only read it. This module imports no UI.
 
 Statuses of ``cl_status``: ``enriched``, ``not_found``, ``failed``, ``skipped`` (invalid
 input, never sent), ``not_submitted`` (the run stopped before this row: budget, 401/403,
 cancel), ``awaiting_credits`` (the organization could not pay for it: a 402, or a task that
 failed for lack of credits; the next identical call after a top-up sends exactly these rows),
-``unknown`` (an ambiguous submission, spec §7: never resent on its own), and
-``pending`` (submitted, but the run was interrupted before its result came back: re-run the
-same call to collect it, at no new cost).
+``unknown`` (an ambiguous submission, spec §7: never resent on its own), and ``pending``
+(submitted, but the run was interrupted before its result came back: re-run the same call
+to collect it, at no new cost).
 
 >>> import pandas as pd, cleanlist_pandas                    # doctest: +SKIP
 >>> out = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada"]}).cleanlist.enrich()  # doctest: +SKIP
@@ -22,63 +27,37 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
-import hashlib
 import html
 import logging
-import os
 import threading
-import warnings
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from cleanlist_pandas._constants import ENRICHMENT_TYPES, MAX_UNIT_COST
-from cleanlist_pandas._display import html_table, text_table
-from cleanlist_pandas.cache import ResultCache, default_cache_dir
-from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE, validate_webhook_url
+from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
-from cleanlist_pandas.enrich.events import (
-    Event,
-    JobFinished,
-    JobPlanned,
-    Listener,
-    Waiting,
-    emit,
+from cleanlist_pandas.enrich.estimate import Estimate, estimate
+from cleanlist_pandas.enrich.merge import check_output_names
+from cleanlist_pandas.enrich.options import Errors, Options, check_options, job_key
+from cleanlist_pandas.enrich.prepare import JOURNAL_FILENAME, Prepared, sync_client_for
+from cleanlist_pandas.enrich.report import (
+    abalance_or_none,
+    balance_or_none,
+    check_balance,
+    counts_text,
+    finalize,
+    report,
 )
-from cleanlist_pandas.enrich.journal import (
-    AMBIGUOUS,
-    AWAITING_CREDITS,
-    DONE,
-    SENDING,
-    SUBMITTED,
-    Journal,
-)
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.merge import (
-    FlattenedResults,
-    OutputColumnCollision,
-    build_output,
-    check_output_names,
-    discovered_contacts_frame,
-)
-from cleanlist_pandas.enrich.plan import Plan, plan
-from cleanlist_pandas.errors import (
-    AuthenticationError,
-    CleanlistError,
-    InsufficientCreditsError,
-    PermissionDeniedError,
-)
-from cleanlist_pandas.progress import ProgressBar
+from cleanlist_pandas.enrich.state import RunSnapshot, RunState
+from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
+from cleanlist_pandas.events import Event, JobFinished, Listener, View, emit
 
 log = logging.getLogger(__name__)
 
-Errors = Literal["warn", "raise", "ignore"]
-JOURNAL_FILENAME = "journal.sqlite3"
+#: Makes the view of a run (e.g. a progress bar) from its state; the bool says whether the
+#: view may draw when an event arrives (False: only when the waiting thread refreshes it).
+ViewFactory = Callable[[RunState, bool], View]
 
 _running: set[EnrichmentJob] = set()
 _running_lock = threading.Lock()
@@ -94,482 +73,95 @@ def running_jobs() -> list[EnrichmentJob]:
         return sorted(_running, key=lambda j: j.job_id)
 
 
-class JobBusyError(CleanlistError):
-    """The same job is being run by another process (another kernel or script)."""
-
-
-class CleanlistWarning(UserWarning):
-    """A run finished with rows left over (budget, credits, an ambiguous submission...)."""
-
-
-class EnrichmentInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``enrich()``: ``partial_result`` holds every row finished so far.
-
-    The journal keeps every submitted workflow: run the same call again to resume (nothing
-    already submitted is paid twice).
-    """
-
-    def __init__(self, message: str, *, partial_result: pd.DataFrame, job_id: str):
-        super().__init__(message)
-        self.partial_result = partial_result
-        self.job_id = job_id
-
-
-@dataclass(frozen=True)
-class Options:
-    """The options of one run (see :func:`enrich`)."""
-
-    enrichment_type: str = "partial"
-    columns: Mapping[str, Hashable | None] | None = None
-    prefix: str = "cl_"
-    max_credits: float | None = None
-    cache: bool = True
-    progress: bool = True
-    webhook_url: str | None = None
-    errors: Errors = "warn"
-    resend_unknown: bool = False
-    poll: PollPolicy | None = None
-    cache_dir: Path | None = None
-    max_age: float | None = None
-
-
-def _check_options(o: Options) -> None:
-    if o.enrichment_type not in ENRICHMENT_TYPES:
-        raise ValueError(
-            f"enrichment_type={o.enrichment_type!r} is not one of {list(ENRICHMENT_TYPES)}"
-        )
-    if o.errors not in ("warn", "raise", "ignore"):
-        raise ValueError(f"errors={o.errors!r}: use 'warn', 'raise' or 'ignore'")
-    if o.max_credits is not None and o.max_credits < 0:
-        raise ValueError(f"max_credits must be >= 0, got {o.max_credits}")
-    if o.webhook_url is not None:
-        validate_webhook_url(o.webhook_url)  # before any request, not per chunk
-
-
-def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:
-    """The journal key of a call: the type and the set of unique contacts.
-
-    >>> job_key("partial", np.array(["b", "a"], dtype=object)) == job_key(
-    ...     "partial", np.array(["a", "b"], dtype=object))
-    True
-    """
-    h = hashlib.blake2b(enrichment_type.encode(), digest_size=16)
-    for fp in np.sort(fingerprints.astype(str)):
-        h.update(fp.encode())
-    return h.hexdigest()
-
-
 def _running_with_key(key: str) -> EnrichmentJob | None:
     with _running_lock:
         return next((j for j in _running if j.key == key), None)
 
 
-class _AlreadyRunning(Exception):
-    """The same call is already running in this process (e.g. a re-run cell, wait=False)."""
+class _Run:
+    """One run's wiring: the prepared plan, the run's state and views, and the listeners on
+    the client's events. :meth:`close` releases all of it, once."""
 
-    def __init__(self, job: EnrichmentJob) -> None:
-        super().__init__(job.job_id)
-        self.job = job
-
-
-class _Prepared:
-    """Everything decided before the first request: mapping, plan, journal job, to-send."""
-
-    def __init__(self, df: pd.DataFrame, options: Options, *, create_job: bool = True) -> None:
-        _check_options(options)
-        if create_job:  # estimate() reports collisions instead of raising
-            check_output_names(df, options.enrichment_type, options.prefix)
-        self.options = options
-        self._owns_job = False  # this process created or locked the journal job
+    def __init__(
+        self,
+        prep: Prepared,
+        aclient: Any,
+        view: ViewFactory | None,
+        *,
+        draw_on_event: bool,
+        listeners: Sequence[Listener],
+    ) -> None:
+        self.prep = prep
+        self.aclient = aclient
+        self.state = RunState()
+        self.views: list[View] = [view(self.state, draw_on_event)] if view else []
+        # the state first, so every view draws what the state already knows
+        self.listeners: list[Listener] = [self.state, *self.views, *listeners]
+        for listener in self.listeners:
+            aclient.add_listener(listener)
+        self._detached = False
         self._closed = False
-        self.job_id = ""
-        self._lock_fd: int | None = None
-        self._lock_path: Path | None = None
-        base = options.cache_dir or default_cache_dir()
-        self.cache: ResultCache | None = None
-        if options.cache:
-            kw: dict[str, Any] = {} if options.max_age is None else {"max_age": options.max_age}
-            self.cache = ResultCache(base, **kw)
-        self.journal = Journal(Path(base) / JOURNAL_FILENAME)
-        try:
-            self._prepare(df, options, Path(base), create_job)
-        except BaseException:
-            self.close()  # every lock and file handle, on every exit path
-            raise
 
-    def _prepare(self, df: pd.DataFrame, options: Options, base: Path, create_job: bool) -> None:
-        self.mapped = map_contacts(df, options.columns)
-        t = options.enrichment_type
-        cache = self.cache
-        lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
-        self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup)
-        self.key = job_key(t, self.plan.fingerprints)
-        if create_job:
-            running = _running_with_key(self.key)
-            if running is not None:
-                raise _AlreadyRunning(running)
-        # estimate() only looks: it must not leave a job behind in the journal
-        job = (
-            self.journal.open_job(self.key, t, rows=self.plan.n_rows)
-            if create_job
-            else self.journal.find_open(self.key)
-        )
-        self.job_id = job.job_id if job is not None else ""
-        if create_job:
-            self._lock_job(base)
-            self._owns_job = True
-        chunks = self.journal.chunks(self.job_id) if job is not None else []
-        cached = self.plan.cached
-        journaled: set[str] = set()
-        #: contacts an earlier run of this job could not pay for (sent again now)
-        self.awaiting: set[str] = set()
-        self.resume_chunks = []
-        for c in chunks:
-            if c.state in (SENDING, AMBIGUOUS) and options.resend_unknown:
-                if create_job:
-                    self.journal.forget_chunk(self.job_id, c.chunk)  # the user settled it
-                continue
-            self.awaiting.update(c.retry)
-            if c.state == AWAITING_CREDITS:
-                if create_job:
-                    self.journal.forget_chunk(self.job_id, c.chunk)  # this run sends them
-                continue
-            journaled.update(c.fingerprints)
-            journaled.difference_update(c.retry)
-            if c.state == DONE and all(fp in cached or fp in c.retry for fp in c.fingerprints):
-                continue  # every result of it is in the cache: no need to poll again
-            if c.state in (SUBMITTED, DONE, SENDING, AMBIGUOUS):
-                self.resume_chunks.append(c)
-        fps = self.plan.fingerprints
-        ids = self.plan.send_ids
-        self.to_send: list[tuple[str, dict[str, str]]] = []
-        keep = [i for i in ids.tolist() if fps[i] not in journaled]
-        if keep:
-            contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
-            self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
-        self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
-        # Results are flattened as each workflow arrives, so the final merge only gathers.
-        self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
+    def emit(self, event: Event) -> None:
+        emit(self.listeners, event)
 
-    @functools.cached_property
-    def fp_index(self) -> dict[str, int]:
-        """fingerprint -> unique id in the plan."""
-        return dict(zip(self.plan.fingerprints.tolist(), range(self.plan.n_unique), strict=True))
+    def refresh(self) -> None:
+        """Redraw the views (from the thread that waits for the run)."""
+        for v in self.views:
+            v.refresh()
 
-    def on_results(self, workflow_id: str, fresh: list[tuple[str, dict[str, Any]]]) -> None:
-        """Per finished workflow (loop thread): cache its results and flatten them now, while
-        the run still waits on the network, instead of all at the end."""
-        if self.cache is not None:
-            self.cache.put_many(
-                [(fp, res, workflow_id, res.get("task_id")) for fp, res in fresh],
-                self.options.enrichment_type,
-            )
-        index = self.fp_index
-        self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
-
-    def awaiting_rows(self) -> int:
-        """Rows whose contact an earlier run of this job could not pay for (a 402)."""
-        if not self.awaiting:
-            return 0
-        p = self.plan
-        unique = np.isin(p.fingerprints.astype(str), np.array(sorted(self.awaiting)))
-        codes = p.row_codes[p.row_codes >= 0]
-        return int(unique[codes].sum())
-
-    @property
-    def worst_case(self) -> float:
-        """Worst-case credits of what this run may submit (capped by ``max_credits``)."""
-        worst = float(len(self.to_send) * MAX_UNIT_COST[self.options.enrichment_type])
-        if self.options.max_credits is not None:
-            worst = min(worst, float(self.options.max_credits))
-        return worst
-
-    def planned_event(self) -> JobPlanned:
-        p = self.plan
-        return JobPlanned(
-            job_id=self.job_id,
-            rows=p.n_rows,
-            unique=p.n_unique,
-            cached=p.n_cached,
-            to_send=len(self.to_send)
-            + sum(len(c.fingerprints) for c in self.resume_chunks if c.state != AMBIGUOUS),
-            chunks=-(-len(self.to_send) // 250),
-            worst_case_credits=self.worst_case,
-            resumed_workflows=self.resumed_workflows,
-        )
+    def detach(self) -> None:
+        """Stop listening to the client (idempotent)."""
+        if not self._detached:
+            self._detached = True
+            for listener in self.listeners:
+                self.aclient.remove_listener(listener)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_job and self.job_id and not self.journal.chunks(self.job_id):
-            # nothing was ever sent for it (an error before the first request, or a run
-            # served from the cache): no open job left behind for `cleanlist-pandas jobs`
-            self.journal.discard_job(self.job_id)
-            self.remove_lock_file()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
-        if self.cache is not None:
-            self.cache.close()
-        self.journal.close()
+        """Detach, close the views and the prepared run (idempotent)."""
+        self.detach()
+        if not self._closed:
+            self._closed = True
+            for v in self.views:
+                v.close()
+            self.prep.close()
 
-    def remove_lock_file(self) -> None:
-        """Once the job is finished its lock file is not needed any more."""
-        if self._lock_path is not None:
-            self._lock_path.unlink(missing_ok=True)
-
-    def _lock_job(self, base: Path) -> None:
-        """Hold an advisory lock on the job while this process runs it, so a second kernel
-        running the same call cannot submit the same contacts; the OS drops it if the
-        process dies (so a killed run can be resumed)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no cross-process guard
-            return
-        path = Path(base) / f"{self.job_id}.lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise JobBusyError(
-                f"Cleanlist job {self.job_id} (the same rows and enrichment type) is running in "
-                "another process right now. Wait for it to finish, then run this call again: "
-                "its results will come from the cache."
-            ) from None
-        self._lock_fd = fd
-        self._lock_path = path
-
-
-def _finalize(
-    df: pd.DataFrame, prep: _Prepared, outcome: EngineOutcome, in_flight_note: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
-    """Merge cache hits and fresh results onto ``df`` (by unique contact, then by row)."""
-    p = prep.plan
-    # cache hits pre-filled (decoded in one pass); fresh results go in by unique id
-    results, workflow_ids, statuses = p.initial_results()
-    errors: list[str | None] = [None] * p.n_unique
-    index = prep.fp_index
-    fresh_ids = np.fromiter(
-        (index[fp] for fp in outcome.results), dtype=np.int64, count=len(outcome.results)
-    )
-    for u, (res, wf) in zip(fresh_ids.tolist(), outcome.results.values(), strict=True):
-        results[u], workflow_ids[u] = res, wf
-    for fp, (status, error) in outcome.missing.items():
-        u = index[fp]
-        if results[u] is None:
-            statuses[u], errors[u] = status, error
-    # what is left was never submitted (or was in flight when the run was interrupted)
-    for u in np.flatnonzero(
-        np.fromiter((r is None for r in results), bool, count=p.n_unique)
-    ).tolist():
-        if statuses[u] is None:
-            if outcome.interrupted and in_flight_note:
-                statuses[u], errors[u] = "pending", in_flight_note
-            else:
-                reason = outcome.stop_reason or "the run stopped"
-                statuses[u] = "not_submitted"
-                errors[u] = f"not submitted: {reason}. Re-run the same call to continue."
-    out = build_output(
-        df,
-        p,
-        results,
-        statuses=statuses,
-        errors=errors,
-        workflow_ids=workflow_ids,
-        prefix=prep.options.prefix,
-        flat=prep.flat,
-    )
-    # cl_credits is what *this run* paid for the row: a duplicate row shares its first
-    # occurrence's lookup and a cache hit costs nothing, so both show 0 and the column sums
-    # to the run's spend.
-    credits_col = prep.options.prefix + "credits"
-    if credits_col in out.columns and len(out):
-        paid_once = np.zeros(len(out), dtype=bool)
-        paid_ids = np.fromiter(
-            (index[fp] for fp in outcome.results if fp not in outcome.prepaid), dtype=np.int64
+    def engine(self) -> Engine:
+        o = self.prep.options
+        assert self.prep.journal is not None
+        return Engine(
+            client=self.aclient,
+            journal=self.prep.journal,
+            job_id=self.prep.job_id,
+            enrichment_type=o.enrichment_type,
+            webhook_url=o.webhook_url,
+            max_credits=o.max_credits,
+            poll=o.poll,
+            listeners=self.listeners,
+            on_results=self.prep.on_results,
+            rate_limit_patience=getattr(
+                getattr(self.aclient, "settings", None),
+                "rate_limit_patience",
+                DEFAULT_RATE_LIMIT_PATIENCE,
+            ),
         )
-        paid_once[p.first_rows[paid_ids]] = True
-        col = out[credits_col].copy()
-        col[~paid_once & col.notna().to_numpy()] = 0
-        out[credits_col] = col
-    prospects = None
-    if p.enrichment_type == "prospecting_only":
-        prospects = discovered_contacts_frame(df, results, p.row_codes)
-    counts = {str(k): int(v) for k, v in out[prep.options.prefix + "status"].value_counts().items()}
-    return out, prospects, counts
 
-
-def _left_over(counts: Mapping[str, int]) -> int:
-    return sum(
-        counts.get(s, 0) for s in ("not_submitted", "awaiting_credits", "unknown", "pending")
-    )
-
-
-def _report(
-    prep: _Prepared, outcome: EngineOutcome, frame: pd.DataFrame, counts: Mapping[str, int]
-) -> None:
-    """Warn or raise (per ``errors=``) when rows are left over; finish the journal job."""
-    left = _left_over(counts)
-    if not left and not outcome.ambiguous_chunks:
-        prep.journal.finish_job(prep.job_id)
-        prep.remove_lock_file()
-    if prep.options.errors == "ignore":
-        return
-    exc = outcome.stop_error
-    if not left and exc is None:
-        return
-    parts = [f"Cleanlist job {prep.job_id}: {_counts_text(counts)}."]
-    if exc is not None:
-        parts.append(f"Stopped by {type(exc).__name__}: {exc}")
-    if counts.get("not_submitted"):
-        parts.append(
-            f"{counts['not_submitted']} rows were not submitted; fix the cause, then run the "
-            "same call again: finished rows come from the cache and cost nothing."
-        )
-    if counts.get("awaiting_credits"):
-        n = counts["awaiting_credits"]
-        parts.append(
-            f"{n} rows are 'awaiting_credits': the organization could not pay for them and "
-            f"nothing was charged. They need at most {_awaiting_worst(prep, outcome):,.0f} "
-            "credits (the worst case). Top up, then run the same call again "
-            f"({_call_text(prep.options)}): it sends exactly these rows and pays for nothing "
-            "twice."
-        )
-    if counts.get("unknown"):
-        parts.append(
-            f"{counts['unknown']} rows are 'unknown' (a submission whose outcome is not known, "
-            "never resent automatically); see cl_error, then re-run with resend_unknown=True "
-            "if they were not processed."
-        )
-    if counts.get("pending"):
-        parts.append(
-            f"{counts['pending']} rows are 'pending': submitted, but their results were not "
-            "read back; run the same call again to collect them (no new charge)."
-        )
-    message = " ".join(parts)
-    if prep.options.errors == "raise":
-        if exc is not None:
-            exc.add_note(message)
-            exc.partial_result = frame  # type: ignore[attr-defined]
-            exc.job_id = prep.job_id  # type: ignore[attr-defined]
-            raise exc
-        err = CleanlistError(message)
-        err.partial_result = frame  # type: ignore[attr-defined]
-        raise err
-    warnings.warn(message, CleanlistWarning, stacklevel=4)
-
-
-def _awaiting_worst(prep: _Prepared, outcome: EngineOutcome) -> float:
-    n = sum(1 for st, _ in outcome.missing.values() if st == AWAITING_CREDITS)
-    return float(n * MAX_UNIT_COST[prep.options.enrichment_type])
-
-
-def _call_text(o: Options) -> str:
-    """The call that continues a run, e.g. ``df.cleanlist.enrich("full", max_credits=500)``.
-
-    >>> _call_text(Options(enrichment_type="full", max_credits=500))
-    "df.cleanlist.enrich('full', max_credits=500)"
-    """
-    args = [repr(o.enrichment_type)]
-    defaults = Options()
-    for name in ("columns", "prefix", "max_credits", "webhook_url", "cache_dir"):
-        value = getattr(o, name)
-        if value != getattr(defaults, name):
-            args.append(f"{name}={value!r}")
-    return f"df.cleanlist.enrich({', '.join(args)})"
-
-
-def _counts_text(counts: Mapping[str, int]) -> str:
-    order = [
-        "enriched",
-        "not_found",
-        "failed",
-        "skipped",
-        "not_submitted",
-        "awaiting_credits",
-        "unknown",
-        "pending",
-    ]
-    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
-
-
-def _client_listener(listeners: list[Listener]) -> Any:
-    """Turn the client's pacing/retry events into the engine's ``Waiting`` event."""
-
-    def on_client_event(ev: Any) -> None:
-        name = type(ev).__name__
-        delay = float(getattr(ev, "delay", 0.0) or getattr(ev, "seconds", 0.0) or 0.0)
-        if name == "PacerWait" and delay >= 1.0:
-            emit(listeners, Waiting(delay, "rate limit (60 requests/min)"))
-        elif name == "RetryScheduled":
-            reason = getattr(ev, "reason", "") or "retry"
-            emit(listeners, Waiting(delay, f"retrying: {reason}"))
-
-    return on_client_event
-
-
-def _make_sync_client(api_key: str | None, base_url: str | None, client: Any) -> tuple[Any, bool]:
-    if client is not None:
-        return client, False
-    from cleanlist_pandas.client import Client
-
-    return Client(api_key=api_key, base_url=base_url), True
-
-
-def _balance_failed(exc: CleanlistError) -> None:
-    """The balance pre-check is advisory (the server's 402 still guards the spend): a key or
-    plan problem stops the run before anything is sent; a 429 storm or an outage of the
-    balance endpoint does not."""
-    if isinstance(exc, AuthenticationError | PermissionDeniedError):
-        raise exc
-    log.warning(
-        "balance not read (%s: %s); submitting without the pre-check", type(exc).__name__, exc
-    )
-
-
-def _balance_or_none(read: Any) -> float | None:
-    try:
-        return float(read().credits)
-    except CleanlistError as exc:
-        _balance_failed(exc)
-        return None
-
-
-async def _abalance_or_none(read: Any) -> float | None:
-    try:
-        return float((await read()).credits)
-    except CleanlistError as exc:
-        _balance_failed(exc)
-        return None
-
-
-def _check_balance(prep: _Prepared, credits: float | None) -> None:
-    worst = prep.worst_case
-    if credits is None or worst <= credits:
-        return
-    msg = (
-        f"The worst case of this run is {worst:,.0f} credits but the balance is "
-        f"{credits:,.2f}. Lookups that find nothing are free, so it may still fit; if "
-        "credits run out, the run stops, keeps every paid result and marks the rest "
-        "awaiting_credits. Pass max_credits= to cap the spend, or top up first."
-    )
-    if prep.options.errors == "raise":
-        raise InsufficientCreditsError(
-            "Nothing was submitted (errors='raise'). " + msg,
-            status_code=402,
-            detail="worst case exceeds balance",
-        )
-    if prep.options.errors == "warn":
-        warnings.warn(msg, CleanlistWarning, stacklevel=4)
+    def finish(
+        self, df: pd.DataFrame, outcome: EngineOutcome
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
+        """Merge, say the run is over, and warn or raise per ``errors=``."""
+        frame, prospects, counts = finalize(df, self.prep, outcome)
+        self.emit(JobFinished(self.prep.job_id, counts, outcome.credits))
+        report(self.prep, outcome, frame, counts)
+        return frame, prospects, counts
 
 
 class EnrichmentJob:
     """The handle of a run started with ``wait=False``; the work goes on in the background.
 
-    ``progress`` (counters), ``done()``, ``result(timeout=None)`` (blocks, returns the
-    frame), ``cancel()`` (stop submitting; what is in flight is still collected and paid
+    ``progress`` (a :class:`~cleanlist_pandas.enrich.state.RunSnapshot` as a dict),
+    ``state()`` (the snapshot itself), ``done()``, ``result(timeout=None)`` (blocks, returns
+    the frame), ``cancel()`` (stop submitting; what is in flight is still collected and paid
     results are kept), ``prospects`` (``prospecting_only``: the long frame of discovered
     contacts), ``job_id`` (resume with ``df.cleanlist.resume(job_id)``).
 
@@ -582,23 +174,21 @@ class EnrichmentJob:
     def __init__(
         self,
         df: pd.DataFrame,
-        prep: _Prepared,
+        run: _Run,
         engine: Engine,
-        bar: ProgressBar,
         future: concurrent.futures.Future[EngineOutcome],
         loop: asyncio.AbstractEventLoop,
-        cleanup: Any,
+        release_client: Callable[[], None],
     ) -> None:
-        self.job_id = prep.job_id
-        self.key = prep.key
-        self.enrichment_type = prep.options.enrichment_type
+        self.job_id = run.prep.job_id
+        self.key = run.prep.key
+        self.enrichment_type = run.prep.options.enrichment_type
         self._df: pd.DataFrame | None = df
-        self._prep = prep
+        self._run = run
         self._engine = engine
-        self._bar = bar
         self._future = future
         self._loop = loop
-        self._cleanup = cleanup
+        self._release_client = release_client
         self._lock = threading.Lock()
         self._frame: pd.DataFrame | None = None
         self._error: BaseException | None = None
@@ -612,17 +202,21 @@ class EnrichmentJob:
         with _running_lock:
             _running.discard(self)
 
+    def state(self) -> RunSnapshot:
+        """The run's state now (readable from any thread, with or without a progress bar)."""
+        return self._run.state.snapshot()
+
     @property
     def progress(self) -> dict[str, Any]:
         """Counters so far: contacts done/total, found, credits, workflows in flight."""
-        b = self._bar
+        s = self.state()
         return {
-            "done": b.done,
-            "total": b.total,
-            "found": b.found,
-            "credits": b.credits,
-            "in_flight": b.in_flight,
-            "note": b.note,
+            "done": s.done,
+            "total": s.total,
+            "found": s.found,
+            "credits": s.credits,
+            "in_flight": s.in_flight,
+            "note": s.note,
             "finished": self._future.done(),
         }
 
@@ -658,19 +252,18 @@ class EnrichmentJob:
                 ) from None
             finally:
                 if self._future.done():
-                    self._cleanup()
+                    self._run.detach()
+                    self._release_client()
             assert self._df is not None
             try:
-                frame, self.prospects, self.counts = _finalize(self._df, self._prep, outcome)
+                frame, self.prospects, self.counts = self._run.finish(self._df, outcome)
                 self._frame = frame
                 self._df = None  # do not keep the caller's frame alive
-                _report(self._prep, outcome, frame, self.counts)
             except BaseException as exc:
                 self._error = exc
                 raise
             finally:
-                self._bar.close()
-                self._prep.close()
+                self._run.close()
             return frame
 
     def __repr__(self) -> str:
@@ -687,33 +280,6 @@ class EnrichmentJob:
         )
 
 
-def _prepare_run(
-    df: pd.DataFrame, options: Options, listeners: list[Listener], *, draw_on_event: bool = True
-) -> tuple[_Prepared, ProgressBar, list[Listener]]:
-    prep = _Prepared(df, options)
-    bar = ProgressBar(disable=not options.progress, draw_on_event=draw_on_event)
-    all_listeners: list[Listener] = [bar, *listeners]
-    return prep, bar, all_listeners
-
-
-def _new_engine(prep: _Prepared, aclient: Any, listeners: list[Listener]) -> Engine:
-    o = prep.options
-    return Engine(
-        client=aclient,
-        journal=prep.journal,
-        job_id=prep.job_id,
-        enrichment_type=o.enrichment_type,
-        webhook_url=o.webhook_url,
-        max_credits=o.max_credits,
-        poll=o.poll,
-        listeners=listeners,
-        on_results=prep.on_results,
-        rate_limit_patience=getattr(
-            getattr(aclient, "settings", None), "rate_limit_patience", DEFAULT_RATE_LIMIT_PATIENCE
-        ),
-    )
-
-
 def enrich(
     df: pd.DataFrame,
     options: Options,
@@ -722,54 +288,61 @@ def enrich(
     base_url: str | None = None,
     client: Any = None,
     wait: bool = True,
-    listeners: list[Listener] | None = None,
+    listeners: Sequence[Listener] = (),
     prospects_out: list[pd.DataFrame | None] | None = None,
+    view: ViewFactory | None = None,
 ) -> pd.DataFrame | EnrichmentJob:
     """Run a whole enrichment from synchronous code (script, IPython, Jupyter).
 
     See :meth:`cleanlist_pandas.accessor.CleanlistAccessor.enrich` for the parameters.
+    ``listeners`` receive every event of the run; ``view`` makes the run's view (e.g.
+    :func:`cleanlist_pandas.progress.progress_view`) when ``options.progress``;
     ``prospects_out``, if given, receives the long frame of discovered contacts.
+
+    >>> out = enrich(df, Options("partial"), client=client)   # doctest: +SKIP
     """
     from cleanlist_pandas.runner import get_loop_thread, run_sync
 
-    # Check before paying: options and configuration (key, base URL) fail here, before any
-    # journal row or job lock exists.
-    _check_options(options)
-    sync_client, owned = _make_sync_client(api_key, base_url, client)
-    # wait=True: the caller's thread draws the bar (run_sync's tick), never the loop thread
+    # Check before paying: options, output names and configuration (key, base URL) fail
+    # here, before any journal row or job lock exists.
+    check_options(options)
+    check_output_names(df, options.enrichment_type, options.prefix)
+    sync_client, owned = sync_client_for(api_key, base_url, client)
+
+    def release_client() -> None:
+        if owned:
+            sync_client.close()
+
     try:
-        prep, bar, all_listeners = _prepare_run(
-            df, options, list(listeners or ()), draw_on_event=not wait
-        )
-    except _AlreadyRunning as running:
-        if owned:
-            sync_client.close()
-        # The same call is still running in the background (a re-run cell): attach to it
-        # rather than submit the same contacts a second time.
-        log.info("attaching to the running job %s", running.job.job_id)
-        return running.job.result() if wait else running.job
+        prep = Prepared(df, options)
+        running = _running_with_key(prep.key)
+        if running is not None:
+            # The same call is still running in the background (a re-run cell): attach to
+            # it rather than submit the same contacts a second time.
+            prep.close()
+            release_client()
+            log.info("attaching to the running job %s", running.job_id)
+            return running.result() if wait else running
+        prep.open_job(create=True)
     except BaseException:
-        if owned:
-            sync_client.close()
+        release_client()
         raise
-    emit(all_listeners, prep.planned_event())
-    aclient = sync_client.aio
-    hook = _client_listener(all_listeners)
-    aclient.add_listener(hook)
-
-    def cleanup() -> None:
-        aclient.remove_listener(hook)
-        if owned:
-            sync_client.close()
-
-    engine = _new_engine(prep, aclient, all_listeners)
+    # wait=True: the caller's thread draws the view (run_sync's tick), never the loop thread
+    run = _Run(
+        prep,
+        sync_client.aio,
+        view if options.progress else None,
+        draw_on_event=not wait,
+        listeners=listeners,
+    )
     try:
+        run.emit(prep.planned_event())
+        engine = run.engine()
         if prep.to_send:
-            _check_balance(prep, _balance_or_none(sync_client.balance))
+            check_balance(prep, balance_or_none(sync_client.balance))
     except BaseException:
-        cleanup()
-        bar.close()
-        prep.close()
+        run.close()
+        release_client()
         raise
 
     def coro() -> Any:
@@ -778,43 +351,40 @@ def enrich(
     if not wait:
         lt = get_loop_thread()
         future = asyncio.run_coroutine_threadsafe(coro(), lt.loop)
-        return EnrichmentJob(df, prep, engine, bar, future, lt.loop, cleanup)
+        return EnrichmentJob(df, run, engine, future, lt.loop, release_client)
 
     try:
-        outcome = run_sync(coro, tick=bar.refresh)
+        outcome = run_sync(coro, tick=run.refresh)
     except KeyboardInterrupt:
-        cleanup()
+        run.detach()
+        release_client()
         note = (
             "submitted, but the run was interrupted before the result came back; run the "
             "same call again to collect it (no new charge)"
         )
         try:
-            frame, _, counts = _finalize(df, prep, engine.outcome, in_flight_note=note)
+            frame, _, counts = finalize(df, prep, engine.outcome, in_flight_note=note)
         finally:
-            bar.close()
-            prep.close()
+            run.close()
         raise EnrichmentInterrupted(
-            f"Interrupted. Cleanlist job {prep.job_id}: {_counts_text(counts)}. Every "
+            f"Interrupted. Cleanlist job {prep.job_id}: {counts_text(counts)}. Every "
             "submitted workflow is journaled: run the same call again to resume without "
             "paying twice. The rows so far are in this exception's .partial_result.",
             partial_result=frame,
             job_id=prep.job_id,
         ) from None
     except BaseException:
-        cleanup()
-        bar.close()
-        prep.close()
+        run.close()
+        release_client()
         raise
-    cleanup()
+    run.detach()
+    release_client()
     try:
-        frame, prospects, counts = _finalize(df, prep, outcome)
+        frame, prospects, _counts = run.finish(df, outcome)
         if prospects_out is not None:
             prospects_out.append(prospects)
-        emit(all_listeners, JobFinished(prep.job_id, counts, outcome.credits))
-        _report(prep, outcome, frame, counts)
     finally:
-        bar.close()
-        prep.close()
+        run.close()
     return frame
 
 
@@ -825,169 +395,67 @@ async def aenrich(
     api_key: str | None = None,
     base_url: str | None = None,
     client: Any = None,
-    listeners: list[Listener] | None = None,
+    listeners: Sequence[Listener] = (),
+    view: ViewFactory | None = None,
 ) -> pd.DataFrame:
-    """The async twin of :func:`enrich`, for code already running in an event loop."""
+    """The async twin of :func:`enrich`, for code already running in an event loop.
+
+    >>> out = await aenrich(df, Options("partial"))   # doctest: +SKIP
+    """
     from cleanlist_pandas.client import AsyncClient
 
-    _check_options(options)
+    check_options(options)
+    check_output_names(df, options.enrichment_type, options.prefix)
     owned = client is None
     aclient = client if client is not None else AsyncClient(api_key=api_key, base_url=base_url)
     try:
-        prep, bar, all_listeners = _prepare_run(df, options, list(listeners or ()))
-    except _AlreadyRunning as running:
-        if owned:
-            await aclient.aclose()
-        return await asyncio.to_thread(running.job.result)
+        prep = Prepared(df, options)
+        running = _running_with_key(prep.key)
+        if running is not None:
+            prep.close()
+            if owned:
+                await aclient.aclose()
+            return await asyncio.to_thread(running.result)
+        prep.open_job(create=True)
     except BaseException:
         if owned:
             await aclient.aclose()
         raise
-    hook = _client_listener(all_listeners)
-    aclient.add_listener(hook)
+    run = _Run(
+        prep,
+        aclient,
+        view if options.progress else None,
+        draw_on_event=True,
+        listeners=listeners,
+    )
     try:
-        emit(all_listeners, prep.planned_event())
+        run.emit(prep.planned_event())
         if prep.to_send:
-            _check_balance(prep, await _abalance_or_none(aclient.balance))
-        engine = _new_engine(prep, aclient, all_listeners)
-        outcome = await engine.run(prep.to_send, resume_chunks=prep.resume_chunks)
-        frame, _p, counts = _finalize(df, prep, outcome)
-        emit(all_listeners, JobFinished(prep.job_id, counts, outcome.credits))
-        _report(prep, outcome, frame, counts)
+            check_balance(prep, await abalance_or_none(aclient.balance))
+        outcome = await run.engine().run(prep.to_send, resume_chunks=prep.resume_chunks)
+        run.detach()
+        frame, _p, _counts = run.finish(df, outcome)
         return frame
     finally:
-        aclient.remove_listener(hook)
+        run.close()
         if owned:
             await aclient.aclose()
-        bar.close()
-        prep.close()
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What a run would do, computed without spending anything or sending a bulk request.
-
-    Text (``print``/``repr``) and HTML (Jupyter) forms; ``to_series()`` for pandas.
-    """
-
-    counts: Mapping[str, Any]
-    balance: float | None
-    resumable_workflows: int = 0
-    note: str | None = None
-    mapping: str = ""
-
-    @property
-    def worst_case_credits(self) -> float:
-        """The most the run can cost."""
-        return float(self.counts["worst_case_credits"])
-
-    @property
-    def sufficient(self) -> bool | None:
-        """Whether the balance covers the worst case (None when the balance is unknown)."""
-        if self.balance is None:
-            return None
-        return self.balance >= self.worst_case_credits
-
-    def to_series(self) -> pd.Series:
-        """The numbers as a ``pandas.Series``."""
-        data = {k: v for k, v in self.counts.items() if k != "invalid_by_reason"}
-        for reason, n in self.counts.get("invalid_by_reason", {}).items():
-            data[f"invalid: {reason}"] = n
-        data["balance"] = self.balance
-        data["sufficient"] = self.sufficient
-        return pd.Series(data, dtype=object, name="estimate")
-
-    def _lines(self) -> list[tuple[str, str]]:
-        c = self.counts
-        rows = [
-            ("enrichment type", str(c["enrichment_type"])),
-            ("rows", f"{c['rows']:,}"),
-            ("valid", f"{c['valid']:,}"),
-            ("invalid", f"{c['invalid']:,}"),
-        ]
-        rows += [(f"  {r}", f"{n:,}") for r, n in c.get("invalid_by_reason", {}).items()]
-        rows += [
-            ("duplicates", f"{c['duplicates']:,}"),
-            ("already cached", f"{c['cached']:,}"),
-            ("to send", f"{c['to_send']:,}"),
-            *(
-                [("  awaiting credits", f"{c['awaiting_credits']:,} rows")]
-                if c.get("awaiting_credits")
-                else []
-            ),
-            ("chunks (requests)", f"{c['chunks']:,}"),
-            ("worst-case credits", f"{c['worst_case_credits']:,.0f}"),
-            ("balance", "unknown" if self.balance is None else f"{self.balance:,.2f}"),
-            (
-                "sufficient",
-                {None: "unknown", True: "yes", False: "no"}[self.sufficient],
-            ),
-        ]
-        if self.resumable_workflows:
-            rows.append(("resumable workflows", str(self.resumable_workflows)))
-        if self.note:
-            rows.append(("note", self.note))
-        return rows
-
-    def __repr__(self) -> str:
-        return text_table("Cleanlist estimate", self._lines())
-
-    def _repr_html_(self) -> str:
-        return html_table("Cleanlist estimate", self._lines(), align="right")
-
-
-def estimate(
-    df: pd.DataFrame,
-    options: Options,
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    client: Any = None,
-) -> Estimate:
-    """Plan a run and read the balance (a free GET); no bulk request, nothing spent."""
-    prep = _Prepared(df, options, create_job=False)
-    try:
-        counts = prep.plan.counts()
-        counts["to_send"] = len(prep.to_send)
-        counts["chunks"] = -(-len(prep.to_send) // 250)
-        counts["worst_case_credits"] = prep.worst_case
-        counts["awaiting_credits"] = prep.awaiting_rows()
-        balance: float | None = None
-        notes: list[str] = []
-        try:
-            check_output_names(df, options.enrichment_type, options.prefix)
-        except OutputColumnCollision as exc:
-            notes.append(f"enrich() would refuse to start: {exc}")
-        try:
-            sync_client, owned = _make_sync_client(api_key, base_url, client)
-            try:
-                balance = float(sync_client.balance().credits)
-            finally:
-                if owned:
-                    sync_client.close()
-        except CleanlistError as exc:
-            notes.append(f"balance not read: {type(exc).__name__}: {exc}")
-        return Estimate(
-            counts=counts,
-            balance=balance,
-            resumable_workflows=prep.resumed_workflows,
-            note=" ".join(notes) or None,
-            mapping=prep.mapped.describe(),
-        )
-    finally:
-        prep.close()
 
 
 __all__ = [
+    "JOURNAL_FILENAME",
     "CleanlistWarning",
     "EnrichmentInterrupted",
     "EnrichmentJob",
+    "Errors",
     "Estimate",
-    "Event",
     "JobBusyError",
     "Options",
+    "PollPolicy",
+    "ViewFactory",
     "aenrich",
     "enrich",
     "estimate",
+    "job_key",
     "running_jobs",
 ]

@@ -93,7 +93,7 @@ class ChunkRecord:
     """One journaled chunk: the contacts' fingerprints in the order they were sent."""
 
     job_id: str
-    chunk: int
+    number: int
     state: str
     fingerprints: tuple[str, ...]
     workflow_id: str | None

@@ -30,7 +30,7 @@ import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.errors import MappingError
 
 __all__ = [
     "EXTRA_SOURCES",
@@ -42,10 +42,6 @@ __all__ = [
     "map_contacts",
     "normalize_domains",
 ]
-
-
-class MappingError(CleanlistError, ValueError):
-    """The contact columns could not be found or are ambiguous; the message says what to do."""
 
 
 #: Source keys accepted by ``columns=`` besides the five contact fields.

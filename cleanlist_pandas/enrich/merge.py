@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.errors import OutputColumnCollision
 
 # pandas' C helper: list of dicts → 2-D object array (row-major, fast); private, so optional
 _dicts_to_array: Any = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
@@ -76,10 +76,6 @@ ROW_STATUSES = (
     "pending",
     "awaiting_credits",
 )
-
-
-class OutputColumnCollision(CleanlistError, ValueError):
-    """An output column would overwrite an input column."""
 
 
 # name (without prefix) → (section, key, kind); section None = top level
@@ -626,7 +622,7 @@ def check_collisions(df: pd.DataFrame, names: Sequence[Hashable], prefix: str) -
     >>> check_collisions(pd.DataFrame({"cl_email": [1]}), ["cl_email"], "cl_")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    cleanlist_pandas.enrich.merge.OutputColumnCollision: output column(s) ['cl_email'] ...
+    cleanlist_pandas.errors.OutputColumnCollision: output column(s) ['cl_email'] ...
     """
     taken = _taken_names(df)
     clash = [

@@ -19,9 +19,6 @@ import pytest
 from cleanlist_pandas._http import (
     Decision,
     Pacer,
-    PacerWait,
-    RequestSent,
-    RetryScheduled,
     backoff_delay,
     contact_indexes_from_detail,
     parse_retry_after,
@@ -37,6 +34,7 @@ from cleanlist_pandas.errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from cleanlist_pandas.events import PacerWait, RequestSent, RetryScheduled
 
 KEY = "clapi_unit_test_key_0123456789abcdef"
 BASE = "http://127.0.0.1:9/api/v1/public"

@@ -43,8 +43,9 @@ def main(argv: list[str]) -> None:
     os.environ["CLEANLIST_CACHE_DIR"] = cache_dir
     import cleanlist_pandas as clp
     from cleanlist_pandas.enrich import job as job_module
+    from cleanlist_pandas.enrich import report as report_module
     from cleanlist_pandas.enrich.engine import PollPolicy
-    from cleanlist_pandas.enrich.events import ChunkSubmitted, JobPlanned, WorkflowProgress
+    from cleanlist_pandas.events import ChunkSubmitted, JobPlanned, WorkflowProgress
 
     def hook(event: Any) -> None:
         if (
@@ -55,13 +56,13 @@ def main(argv: list[str]) -> None:
             _die()
 
     if point == "mid_merge":
-        real = job_module.build_output
+        real = report_module.build_output
 
         def dying_build_output(*args: Any, **kwargs: Any) -> Any:
             real(*args, **kwargs)
             _die()
 
-        job_module.build_output = dying_build_output  # type: ignore[assignment]
+        report_module.build_output = dying_build_output  # type: ignore[assignment]
 
     client = clp.Client(api_key=api_key, base_url=base_url, rate=rate, per=per, burst=1)
     frame = job_module.enrich(

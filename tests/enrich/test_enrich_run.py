@@ -23,14 +23,14 @@ import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.events import (
+from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options, enrich
+from cleanlist_pandas.events import (
     ChunkSubmitted,
     ContactsDone,
     JobFinished,
     JobPlanned,
     WorkflowProgress,
 )
-from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options, enrich
 from cleanlist_pandas.sandbox import Sandbox
 from cleanlist_pandas.sandbox.config import BALANCE_SHAPES
 
@@ -508,22 +508,26 @@ def test_resume_by_job_id(make_sandbox: Any) -> None:
 
 
 def test_progress_bar_notes_the_rate_limit_wait(sandbox: Sandbox) -> None:
-    from cleanlist_pandas.enrich.events import Waiting
+    from cleanlist_pandas.events import PacerWait
     from cleanlist_pandas.progress import ProgressBar
 
     # a pacer of 5 requests per 2 s: the run must wait on it, and the bar says so
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, rate=5, per=2.0, burst=1)
-    seen: list[Any] = []
-    bar = ProgressBar(disable=True)
+    bars: list[ProgressBar] = []
+    notes: list[str] = []
 
-    def listen(e: Any) -> None:
-        seen.append(e)
-        bar(e)
+    def view(state: Any, draw_on_event: bool) -> ProgressBar:
+        bars.append(ProgressBar(state, disable=True, draw_on_event=draw_on_event))
+        return bars[0]
 
-    enrich(leads(1000), Options(poll=FAST, progress=False), client=c, listeners=[listen])
-    waits = [e for e in seen if isinstance(e, Waiting)]
-    assert waits and "rate limit" in waits[0].reason
-    assert bar.done == bar.total == 1000
+    def listen(e: Any) -> None:  # subscribed after the state and the view
+        if isinstance(e, PacerWait) and bars:
+            notes.append(bars[0].postfix())
+
+    enrich(leads(1000), Options(poll=FAST), client=c, listeners=[listen], view=view)
+    assert any("rate limit: waiting" in n for n in notes)
+    s = bars[0].state.snapshot()
+    assert s.done == s.total == 1000 and s.finished
     c.close()
 
 
@@ -615,3 +619,31 @@ def test_cli_cache_clear_makes_the_next_run_pay(sandbox: Sandbox, client: Any) -
     assert main(["cache", "clear"]) == 0
     run(df, client)
     assert bulk_requests(sandbox) == bulks + 1
+
+
+def test_job_state_is_readable_from_another_thread_without_a_bar(make_sandbox: Any) -> None:
+    """The run's state lives in the job (fed by events), not in a progress bar: with
+    progress=False a watcher thread sees it advance while the run goes on."""
+    sb = make_sandbox(time_scale=0.05)
+    client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=3.0, burst=1)
+    job = leads(2000).cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False)
+    seen: list[tuple[int, int, int]] = []
+
+    def watch() -> None:
+        while not job.done():
+            s = job.state()
+            seen.append((s.submitted, s.done, s.requests))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    out = job.result(timeout=60)
+    watcher.join()
+    assert len(out) == 2000
+    submitted = [s for s, _d, _r in seen]
+    assert submitted == sorted(submitted) and 0 < max(submitted) <= 8
+    assert len({r for _s, _d, r in seen}) > 3  # requests counted as they went
+    final = job.state()
+    assert final.finished and final.done == final.total == 2000 and final.submitted == 8
+    assert job.progress["done"] == 2000 and job.progress["finished"]
+    client.close()

@@ -18,10 +18,10 @@ import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.events import Event, Waiting
 from cleanlist_pandas.enrich.job import JOURNAL_FILENAME, CleanlistWarning, Options, enrich
 from cleanlist_pandas.enrich.journal import Journal
 from cleanlist_pandas.enrich.merge import OutputColumnCollision
+from cleanlist_pandas.events import Event, Waiting
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)

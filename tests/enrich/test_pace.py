@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 
 import cleanlist_pandas as clp
-from cleanlist_pandas._http import RequestSent
 from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.events import Event, WorkflowProgress
 from cleanlist_pandas.enrich.job import Options, enrich
+from cleanlist_pandas.events import Event, RequestSent, WorkflowProgress
 from cleanlist_pandas.sandbox import Sandbox
 
 

@@ -1,0 +1,140 @@
+"""``estimate()``: what a run would do — rows, valid, duplicates, cached, to send, the worst
+case, the balance — computed without a bulk request and without leaving anything behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST
+from cleanlist_pandas._display import html_table, text_table
+from cleanlist_pandas.enrich.merge import check_output_names
+from cleanlist_pandas.enrich.options import Options
+from cleanlist_pandas.enrich.prepare import Prepared, sync_client_for
+from cleanlist_pandas.errors import CleanlistError, OutputColumnCollision
+
+__all__ = ["Estimate", "estimate"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run would do, computed without spending anything or sending a bulk request.
+
+    Text (``print``/``repr``) and HTML (Jupyter) forms; ``to_series()`` for pandas.
+    """
+
+    counts: Mapping[str, Any]
+    balance: float | None
+    resumable_workflows: int = 0
+    note: str | None = None
+    mapping: str = ""
+
+    @property
+    def worst_case_credits(self) -> float:
+        """The most the run can cost."""
+        return float(self.counts["worst_case_credits"])
+
+    @property
+    def sufficient(self) -> bool | None:
+        """Whether the balance covers the worst case (None when the balance is unknown)."""
+        if self.balance is None:
+            return None
+        return self.balance >= self.worst_case_credits
+
+    def to_series(self) -> pd.Series:
+        """The numbers as a ``pandas.Series``."""
+        data = {k: v for k, v in self.counts.items() if k != "invalid_by_reason"}
+        for reason, n in self.counts.get("invalid_by_reason", {}).items():
+            data[f"invalid: {reason}"] = n
+        data["balance"] = self.balance
+        data["sufficient"] = self.sufficient
+        return pd.Series(data, dtype=object, name="estimate")
+
+    def _lines(self) -> list[tuple[str, str]]:
+        c = self.counts
+        rows = [
+            ("enrichment type", str(c["enrichment_type"])),
+            ("rows", f"{c['rows']:,}"),
+            ("valid", f"{c['valid']:,}"),
+            ("invalid", f"{c['invalid']:,}"),
+        ]
+        rows += [(f"  {r}", f"{n:,}") for r, n in c.get("invalid_by_reason", {}).items()]
+        rows += [
+            ("duplicates", f"{c['duplicates']:,}"),
+            ("already cached", f"{c['cached']:,}"),
+            ("to send", f"{c['to_send']:,}"),
+            *(
+                [("  awaiting credits", f"{c['awaiting_credits']:,} rows")]
+                if c.get("awaiting_credits")
+                else []
+            ),
+            ("chunks (requests)", f"{c['chunks']:,}"),
+            ("worst-case credits", f"{c['worst_case_credits']:,.0f}"),
+            ("balance", "unknown" if self.balance is None else f"{self.balance:,.2f}"),
+            (
+                "sufficient",
+                {None: "unknown", True: "yes", False: "no"}[self.sufficient],
+            ),
+        ]
+        if self.resumable_workflows:
+            rows.append(("resumable workflows", str(self.resumable_workflows)))
+        if self.note:
+            rows.append(("note", self.note))
+        return rows
+
+    def __repr__(self) -> str:
+        return text_table("Cleanlist estimate", self._lines())
+
+    def _repr_html_(self) -> str:
+        return html_table("Cleanlist estimate", self._lines(), align="right")
+
+
+def estimate(
+    df: pd.DataFrame,
+    options: Options,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    client: Any = None,
+) -> Estimate:
+    """Plan a run and read the balance (a free GET); no bulk request, nothing spent.
+
+    >>> est = df.cleanlist.estimate("full")     # doctest: +SKIP
+    >>> est.worst_case_credits, est.sufficient  # doctest: +SKIP
+    """
+    prep = Prepared(df, options)
+    try:
+        prep.open_job(create=False)
+        counts = prep.plan.counts()
+        counts["to_send"] = len(prep.to_send)
+        counts["chunks"] = -(-len(prep.to_send) // MAX_CONTACTS_PER_REQUEST)
+        counts["worst_case_credits"] = prep.worst_case
+        counts["awaiting_credits"] = prep.awaiting_rows()
+        balance: float | None = None
+        notes: list[str] = []
+        try:
+            check_output_names(df, options.enrichment_type, options.prefix)
+        except OutputColumnCollision as exc:
+            notes.append(f"enrich() would refuse to start: {exc}")
+        try:
+            sync_client, owned = sync_client_for(api_key, base_url, client)
+            try:
+                balance = float(sync_client.balance().credits)
+            finally:
+                if owned:
+                    sync_client.close()
+        except CleanlistError as exc:
+            notes.append(f"balance not read: {type(exc).__name__}: {exc}")
+        return Estimate(
+            counts=counts,
+            balance=balance,
+            resumable_workflows=prep.resumed_workflows,
+            note=" ".join(notes) or None,
+            mapping=prep.mapped.describe(),
+        )
+    finally:
+        prep.close()

@@ -1,0 +1,90 @@
+"""The options of one enrichment run, their checks, and the run's journal key.
+
+>>> Options(enrichment_type="full", max_credits=500).enrichment_type
+'full'
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from cleanlist_pandas._constants import ENRICHMENT_TYPES
+from cleanlist_pandas.config import validate_webhook_url
+from cleanlist_pandas.enrich.engine import PollPolicy
+
+Errors = Literal["warn", "raise", "ignore"]
+EnrichmentType = Literal["partial", "phone_only", "full", "prospecting_only", "none"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of one run (see :func:`enrich`)."""
+
+    enrichment_type: str = "partial"
+    columns: Mapping[str, Hashable | None] | None = None
+    prefix: str = "cl_"
+    max_credits: float | None = None
+    cache: bool = True
+    progress: bool = True
+    webhook_url: str | None = None
+    errors: Errors = "warn"
+    resend_unknown: bool = False
+    poll: PollPolicy | None = None
+    cache_dir: Path | None = None
+    max_age: float | None = None
+
+
+def check_options(o: Options) -> None:
+    """Raise on an option no run can use, before anything is opened or sent.
+
+    >>> check_options(Options(enrichment_type="full"))
+    """
+    if o.enrichment_type not in ENRICHMENT_TYPES:
+        raise ValueError(
+            f"enrichment_type={o.enrichment_type!r} is not one of {list(ENRICHMENT_TYPES)}"
+        )
+    if o.errors not in ("warn", "raise", "ignore"):
+        raise ValueError(f"errors={o.errors!r}: use 'warn', 'raise' or 'ignore'")
+    if o.max_credits is not None and o.max_credits < 0:
+        raise ValueError(f"max_credits must be >= 0, got {o.max_credits}")
+    if o.webhook_url is not None:
+        validate_webhook_url(o.webhook_url)  # before any request, not per chunk
+
+
+def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:
+    """The journal key of a call: the type and the set of unique contacts.
+
+    >>> job_key("partial", np.array(["b", "a"], dtype=object)) == job_key(
+    ...     "partial", np.array(["a", "b"], dtype=object))
+    True
+    """
+    h = hashlib.blake2b(enrichment_type.encode(), digest_size=16)
+    for fp in np.sort(fingerprints.astype(str)):
+        h.update(fp.encode())
+    return h.hexdigest()
+
+
+
+def call_text(o: Options) -> str:
+    """The call that continues a run, e.g. ``df.cleanlist.enrich("full", max_credits=500)``.
+
+    >>> call_text(Options(enrichment_type="full", max_credits=500))
+    "df.cleanlist.enrich('full', max_credits=500)"
+    """
+    args = [repr(o.enrichment_type)]
+    defaults = Options()
+    for name in ("columns", "prefix", "max_credits", "webhook_url", "cache_dir"):
+        value = getattr(o, name)
+        if value != getattr(defaults, name):
+            args.append(f"{name}={value!r}")
+    return f"df.cleanlist.enrich({', '.join(args)})"
+
+
+
+__all__ = ["EnrichmentType", "Errors", "Options", "call_text", "check_options", "job_key"]

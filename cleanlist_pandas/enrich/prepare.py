@@ -1,0 +1,292 @@
+"""What is decided before the first request of a run: mapping, plan, the journal's job and
+its lock, and what to send and what to poll again (the resume decisions).
+
+Resume rules: a journaled chunk that was submitted (or done, with results not all in the
+cache) is polled again, never resent; one in doubt (``sending``/``ambiguous``) is reported
+``unknown`` unless ``resend_unknown``; contacts an earlier run could not pay for
+(``awaiting_credits``) are sent again; everything else not in the cache is sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
+from cleanlist_pandas.cache import ResultCache, default_cache_dir
+from cleanlist_pandas.enrich.journal import (
+    AMBIGUOUS,
+    AWAITING_CREDITS,
+    DONE,
+    SENDING,
+    SUBMITTED,
+    ChunkRecord,
+    Journal,
+)
+from cleanlist_pandas.enrich.mapping import map_contacts
+from cleanlist_pandas.enrich.merge import FlattenedResults
+from cleanlist_pandas.enrich.options import Options, check_options, job_key
+from cleanlist_pandas.enrich.plan import Plan, plan
+from cleanlist_pandas.errors import JobBusyError
+from cleanlist_pandas.events import JobPlanned
+
+JOURNAL_FILENAME = "journal.sqlite3"
+
+__all__ = ["JOURNAL_FILENAME", "Prepared", "journaled_type", "sync_client_for"]
+
+
+class Prepared:
+    """Everything decided before the first request, in two steps.
+
+    ``Prepared(df, options)`` maps and plans (and opens the cache): nothing is written, no
+    lock is taken, so the caller can look at ``key`` first (e.g. attach to the same run going
+    on in this process). :meth:`open_job` then opens or resumes the journal's job — with
+    ``create=True`` it creates the job and takes its cross-process lock; ``False`` (for
+    ``estimate()``) only reads — and decides what to send and what to poll. :meth:`close`
+    releases everything, on every exit path.
+
+    >>> import pandas as pd, tempfile, pathlib
+    >>> df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada-l"]})
+    >>> p = Prepared(df, Options(cache_dir=pathlib.Path(tempfile.mkdtemp())))
+    >>> p.open_job(create=False); (len(p.to_send), p.job_id)
+    (1, '')
+    >>> p.close()
+    """
+
+    def __init__(self, df: pd.DataFrame, options: Options) -> None:
+        check_options(options)
+        self.options = options
+        self._owns_job = False  # this process created or locked the journal job
+        self._closed = False
+        self.job_id = ""
+        self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
+        self._base = Path(options.cache_dir or default_cache_dir())
+        self.cache: ResultCache | None = None
+        self.journal: Journal | None = None
+        self.to_send: list[tuple[str, dict[str, str]]] = []
+        #: contacts an earlier run of this job could not pay for (sent again now)
+        self.awaiting: set[str] = set()
+        self.resume_chunks: list[ChunkRecord] = []
+        self.resumed_workflows = 0
+        try:
+            if options.cache:
+                kw: dict[str, Any] = (
+                    {} if options.max_age is None else {"max_age": options.max_age}
+                )
+                self.cache = ResultCache(self._base, **kw)
+            self.mapped = map_contacts(df, options.columns)
+            t = options.enrichment_type
+            cache = self.cache
+            lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
+            self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup)
+            self.key = job_key(t, self.plan.fingerprints)
+        except BaseException:
+            self.close()
+            raise
+
+    def open_job(self, *, create: bool = True) -> None:
+        """Open (``create``) or look up the journal's job and decide what to send and poll.
+
+        ``create=True`` takes the job's cross-process lock (:class:`JobBusyError` when
+        another process holds it). Raises, and releases everything, on any failure.
+        """
+        try:
+            self._open_job(create)
+        except BaseException:
+            self.close()  # every lock and file handle, on every exit path
+            raise
+
+    def _open_job(self, create_job: bool) -> None:
+        options = self.options
+        t = options.enrichment_type
+        base = self._base
+        self.journal = Journal(base / JOURNAL_FILENAME)
+        # estimate() only looks: it must not leave a job behind in the journal
+        job = (
+            self.journal.open_job(self.key, t, rows=self.plan.n_rows)
+            if create_job
+            else self.journal.find_open(self.key)
+        )
+        self.job_id = job.job_id if job is not None else ""
+        if create_job:
+            self._lock_job(base)
+            self._owns_job = True
+        chunks = self.journal.chunks(self.job_id) if job is not None else []
+        cached = self.plan.cached
+        journaled: set[str] = set()
+        for c in chunks:
+            if c.state in (SENDING, AMBIGUOUS) and options.resend_unknown:
+                if create_job:
+                    self.journal.forget_chunk(self.job_id, c.number)  # the user settled it
+                continue
+            self.awaiting.update(c.retry)
+            if c.state == AWAITING_CREDITS:
+                if create_job:
+                    self.journal.forget_chunk(self.job_id, c.number)  # this run sends them
+                continue
+            journaled.update(c.fingerprints)
+            journaled.difference_update(c.retry)
+            if c.state == DONE and all(fp in cached or fp in c.retry for fp in c.fingerprints):
+                continue  # every result of it is in the cache: no need to poll again
+            if c.state in (SUBMITTED, DONE, SENDING, AMBIGUOUS):
+                self.resume_chunks.append(c)
+        fps = self.plan.fingerprints
+        ids = self.plan.send_ids
+        keep = [i for i in ids.tolist() if fps[i] not in journaled]
+        if keep:
+            contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
+            self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
+        self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
+        # Results are flattened as each workflow arrives, so the final merge only gathers.
+        self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
+
+    @functools.cached_property
+    def fp_index(self) -> dict[str, int]:
+        """fingerprint -> unique id in the plan."""
+        return dict(zip(self.plan.fingerprints.tolist(), range(self.plan.n_unique), strict=True))
+
+    def on_results(self, workflow_id: str, fresh: list[tuple[str, dict[str, Any]]]) -> None:
+        """Per finished workflow (loop thread): cache its results and flatten them now, while
+        the run still waits on the network, instead of all at the end."""
+        if self.cache is not None:
+            self.cache.put_many(
+                [(fp, res, workflow_id, res.get("task_id")) for fp, res in fresh],
+                self.options.enrichment_type,
+            )
+        index = self.fp_index
+        self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
+
+    def awaiting_rows(self) -> int:
+        """Rows whose contact an earlier run of this job could not pay for (a 402)."""
+        if not self.awaiting:
+            return 0
+        p = self.plan
+        unique = np.isin(p.fingerprints.astype(str), np.array(sorted(self.awaiting)))
+        codes = p.row_codes[p.row_codes >= 0]
+        return int(unique[codes].sum())
+
+    @property
+    def worst_case(self) -> float:
+        """Worst-case credits of what this run may submit (capped by ``max_credits``)."""
+        worst = float(len(self.to_send) * MAX_UNIT_COST[self.options.enrichment_type])
+        if self.options.max_credits is not None:
+            worst = min(worst, float(self.options.max_credits))
+        return worst
+
+    def planned_event(self) -> JobPlanned:
+        """The event that opens the run: rows, unique, cached, to send, chunks, worst case."""
+        p = self.plan
+        return JobPlanned(
+            job_id=self.job_id,
+            rows=p.n_rows,
+            unique=p.n_unique,
+            cached=p.n_cached,
+            to_send=len(self.to_send)
+            + sum(len(c.fingerprints) for c in self.resume_chunks if c.state != AMBIGUOUS),
+            chunks=-(-len(self.to_send) // MAX_CONTACTS_PER_REQUEST),
+            worst_case_credits=self.worst_case,
+            resumed_workflows=self.resumed_workflows,
+        )
+
+    def close(self) -> None:
+        """Release the job lock, the cache and the journal (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        journal = self.journal
+        if (
+            journal is not None
+            and self._owns_job
+            and self.job_id
+            and not journal.chunks(self.job_id)
+        ):
+            # nothing was ever sent for it (an error before the first request, or a run
+            # served from the cache): no open job left behind for `cleanlist-pandas jobs`
+            journal.discard_job(self.job_id)
+            self.remove_lock_file()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+        if self.cache is not None:
+            self.cache.close()
+        if journal is not None:
+            journal.close()
+
+    def remove_lock_file(self) -> None:
+        """Once the job is finished its lock file is not needed any more."""
+        if self._lock_path is not None:
+            self._lock_path.unlink(missing_ok=True)
+
+    def _lock_job(self, base: Path) -> None:
+        """Hold an advisory lock on the job while this process runs it, so a second kernel
+        running the same call cannot submit the same contacts; the OS drops it if the
+        process dies (so a killed run can be resumed)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no cross-process guard
+            return
+        path = Path(base) / f"{self.job_id}.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise JobBusyError(
+                f"Cleanlist job {self.job_id} (the same rows and enrichment type) is running in "
+                "another process right now. Wait for it to finish, then run this call again: "
+                "its results will come from the cache."
+            ) from None
+        self._lock_fd = fd
+        self._lock_path = path
+
+
+
+def journaled_type(
+    df: pd.DataFrame,
+    job_id: str,
+    columns: Mapping[str, Hashable | None] | None = None,
+    cache_dir: Path | None = None,
+) -> str:
+    """The enrichment type of journaled job ``job_id``, after checking that ``df`` (with
+    ``columns``) holds the same contacts it was started on.
+
+    >>> journaled_type(df, "job_3f2a9c...")        # doctest: +SKIP
+    'full'
+    """
+    journal = Journal(Path(cache_dir or default_cache_dir()) / JOURNAL_FILENAME)
+    try:
+        job = journal.job(job_id)
+    finally:
+        journal.close()
+    if job is None:
+        raise KeyError(
+            f"no journaled job {job_id!r}: `cleanlist-pandas jobs` lists the jobs of this "
+            "machine's cache directory"
+        )
+    mapped = map_contacts(df, columns)
+    if job_key(job.enrichment_type, plan(mapped, job.enrichment_type).fingerprints) != job.key:
+        raise ValueError(
+            f"job {job_id} was started on other rows or another column mapping; pass the "
+            "same frame (and columns=) it was started with"
+        )
+    return job.enrichment_type
+
+
+def sync_client_for(api_key: str | None, base_url: str | None, client: Any) -> tuple[Any, bool]:
+    """The client to use, and whether the run owns it (and closes it at the end): the given
+    one, or a new :class:`~cleanlist_pandas.client.Client` (configuration errors raise here,
+    before anything is opened)."""
+    if client is not None:
+        return client, False
+    from cleanlist_pandas.client import Client
+
+    return Client(api_key=api_key, base_url=base_url), True
+
+

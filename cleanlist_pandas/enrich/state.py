@@ -1,0 +1,163 @@
+"""The live state of one enrichment run, owned by its job and fed only by events.
+
+Every view — the progress bar, the panel, the job handle's display, a final summary, the
+tests — reads a :class:`RunSnapshot` from the job's :class:`RunState`; none of them keeps
+counters of its own, so they never disagree, and a run with ``progress=False`` is just as
+observable. ``RunState`` is a listener: the job subscribes it (first) to the engine's and the
+client's events. It is thread-safe: the loop thread writes, any thread reads.
+
+>>> from cleanlist_pandas.events import ChunkSubmitted, ContactsDone, JobPlanned
+>>> state = RunState()
+>>> state(JobPlanned("job_1", rows=5, unique=4, cached=1, to_send=3, chunks=1,
+...                  worst_case_credits=3.0))
+>>> state(ChunkSubmitted(number=0, workflow_id="wf", contacts=3))
+>>> state(ContactsDone(done=3, total=3, found=2, credits=2.0, in_flight=0))
+>>> s = state.snapshot()
+>>> (s.done, s.total, s.found, s.credits, s.submitted, s.cached)
+(3, 3, 2, 2.0, 1, 1)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cleanlist_pandas.events import (
+    ChunkAmbiguous,
+    ChunkSubmitted,
+    ContactsDone,
+    Event,
+    JobFinished,
+    JobPlanned,
+    PacerWait,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    RunStopped,
+    Waiting,
+    WorkflowProgress,
+)
+
+__all__ = ["RunSnapshot", "RunState"]
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What a run has done so far (a copy: reading it never blocks the run).
+
+    ``done``/``total`` count unique contacts sent this run; ``tasks_completed`` also counts
+    tasks the status summaries report finished in workflows still running, so a view can
+    move before whole workflows end. ``note`` is the latest wait or warning in words.
+    """
+
+    job_id: str = ""
+    rows: int = 0
+    unique: int = 0
+    cached: int = 0
+    to_send: int = 0
+    chunks: int = 0
+    worst_case_credits: float = 0.0
+    resumed_workflows: int = 0
+    submitted: int = 0
+    ambiguous: int = 0
+    in_flight: int = 0
+    done: int = 0
+    total: int = 0
+    found: int = 0
+    credits: float = 0.0
+    tasks_completed: int = 0
+    requests: int = 0
+    retries: int = 0
+    note: str = ""
+    started: float = 0.0
+    last_event: str = ""
+    last_event_at: float = 0.0
+    stopped: str | None = None
+    finished: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started (to its end once finished)."""
+        end = self.last_event_at if self.finished else time.monotonic()
+        return max(0.0, end - self.started) if self.started else 0.0
+
+
+class RunState:
+    """The run's state, updated only from events (a listener), read as snapshots.
+
+    >>> RunState().snapshot().finished
+    False
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._s = RunSnapshot(started=time.monotonic())
+        self._running: dict[str, int] = {}  # workflow id -> tasks completed so far
+
+    def snapshot(self) -> RunSnapshot:
+        """A consistent copy of the state, from any thread."""
+        with self._lock:
+            return self._s
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            s = self._s
+            now = time.monotonic()
+            upd: dict[str, Any] = {"last_event": type(event).__name__, "last_event_at": now}
+            if isinstance(event, JobPlanned):
+                upd.update(
+                    job_id=event.job_id,
+                    rows=event.rows,
+                    unique=event.unique,
+                    cached=event.cached,
+                    to_send=event.to_send,
+                    total=event.to_send,
+                    chunks=event.chunks,
+                    worst_case_credits=event.worst_case_credits,
+                    resumed_workflows=event.resumed_workflows,
+                )
+            elif isinstance(event, ChunkSubmitted):
+                self._running[event.workflow_id] = 0
+                upd.update(submitted=s.submitted + 1, in_flight=len(self._running), note="")
+            elif isinstance(event, WorkflowProgress):
+                if event.status == "processing":
+                    self._running[event.workflow_id] = event.completed
+                else:
+                    self._running.pop(event.workflow_id, None)
+                upd.update(tasks_completed=s.done + sum(self._running.values()))
+            elif isinstance(event, ContactsDone):
+                upd.update(
+                    done=event.done,
+                    total=event.total,
+                    found=event.found,
+                    credits=event.credits,
+                    in_flight=event.in_flight,
+                    tasks_completed=event.done + sum(self._running.values()),
+                    note="",
+                )
+            elif isinstance(event, Waiting):
+                upd.update(note=event.reason)
+            elif isinstance(event, ChunkAmbiguous):
+                upd.update(
+                    ambiguous=s.ambiguous + 1,
+                    note=f"{event.contacts} contacts in an unknown state",
+                )
+            elif isinstance(event, RunStopped):
+                upd.update(stopped=event.reason, note=f"stopped: {event.reason}")
+            elif isinstance(event, JobFinished):
+                upd.update(finished=True, counts=dict(event.counts), credits=event.credits)
+            elif isinstance(event, RequestSent):
+                upd.update(requests=s.requests + 1)
+            elif isinstance(event, RetryScheduled):
+                upd.update(
+                    retries=s.retries + 1, note=f"retry in {event.delay:.0f}s ({event.reason})"
+                )
+            elif isinstance(event, PacerWait):
+                if event.delay >= 1.0:
+                    upd.update(note=f"rate limit: waiting {event.delay:.0f}s")
+            elif isinstance(event, ResponseReceived):
+                pass
+            self._s = replace(s, **upd)
