@@ -518,7 +518,7 @@ def _where(method: str, path: str, workflow_id: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class Submission:
+class SubmissionInfo:
     """What a POST /enrich/bulk carried, for an AmbiguousSubmissionError."""
 
     contacts: tuple[Mapping[str, Any], ...]
@@ -730,7 +730,7 @@ class RequestLoop:
         self,
         method: str,
         path: str,
-        submission: Submission | None,
+        submission: SubmissionInfo | None,
         cause: str,
         status_code: int | None,
     ) -> AmbiguousSubmissionError:
@@ -789,7 +789,7 @@ class RequestLoop:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         workflow_id: str | None = None,
-        submission: Submission | None = None,
+        submission: SubmissionInfo | None = None,
         hooks: SendHooks | None = None,
     ) -> Any:
         """Send one logical request; return the decoded JSON body of the 2xx answer.

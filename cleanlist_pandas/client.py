@@ -37,9 +37,9 @@ from cleanlist_pandas._http import (
     RequestLoop,
     SendHooks,
     Sleep,
+    SubmissionInfo,
     shared_pacer,
 )
-from cleanlist_pandas._http import Submission as _SubmissionInfo
 from cleanlist_pandas.config import (
     LoopStrategy,
     Settings,
@@ -253,7 +253,7 @@ class AsyncClient:
         self.pacer = pacer or Pacer(
             settings.rate, settings.per, settings.burst, clock=self._clock, sleep=self._sleep
         )
-        self._loop = RequestLoop(
+        self._requests = RequestLoop(
             settings,
             key,
             pacer=self.pacer,
@@ -282,10 +282,10 @@ class AsyncClient:
 
     def add_listener(self, callback: Listener) -> None:
         """Also send client events to ``callback`` (in addition to ``on_event``)."""
-        self._loop.add_listener(callback)
+        self._requests.add_listener(callback)
 
     def remove_listener(self, callback: Listener) -> None:
-        self._loop.remove_listener(callback)
+        self._requests.remove_listener(callback)
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={self.base_url!r} key={self.api_key_masked}>"
@@ -294,7 +294,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
-        await self._loop.aclose()
+        await self._requests.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -321,7 +321,7 @@ class AsyncClient:
         'org_...'
         """
         path = "/auth/validate-key"
-        body = self._expect_mapping(await self._loop.request("GET", path), "validate-key", path)
+        body = self._expect_mapping(await self._requests.request("GET", path), "validate-key", path)
         info = KeyInfo.from_api(body)
         if not info.valid:
             raise AuthenticationError(
@@ -343,7 +343,7 @@ class AsyncClient:
         """
         path = "/credits/balance"
         return Balance.from_api(
-            self._expect_mapping(await self._loop.request("GET", path), "balance", path)
+            self._expect_mapping(await self._requests.request("GET", path), "balance", path)
         )
 
     async def submit(
@@ -376,11 +376,11 @@ class AsyncClient:
         if webhook_url is not None:
             body["webhook_url"] = webhook_url
         path = "/enrich/bulk"
-        answer = await self._loop.request(
+        answer = await self._requests.request(
             "POST",
             path,
             json_body=body,
-            submission=_SubmissionInfo(tuple(contacts), enrichment_type, webhook_url),
+            submission=SubmissionInfo(tuple(contacts), enrichment_type, webhook_url),
             hooks=send_hooks,
         )
         answer = self._expect_mapping(answer, "submit", path)
@@ -409,7 +409,7 @@ class AsyncClient:
         >>> wf.status, wf.summary.completed, len(wf.results)            # doctest: +SKIP
         """
         path = "/enrich/status"
-        body = await self._loop.request(
+        body = await self._requests.request(
             "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
         )
         return Workflow.from_api(
@@ -424,7 +424,7 @@ class AsyncClient:
         >>> snap.is_terminal, snap.completed, snap.total                # doctest: +SKIP
         """
         path = "/enrich/status"
-        body = await self._loop.request(
+        body = await self._requests.request(
             "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
         )
         return StatusSnapshot.from_api(
@@ -437,7 +437,7 @@ class AsyncClient:
         >>> (await client.task_status("6f1c...")).primary_email       # doctest: +SKIP
         """
         path = "/enrich/status"
-        body = await self._loop.request("GET", path, params={"task_id": task_id})
+        body = await self._requests.request("GET", path, params={"task_id": task_id})
         return TaskResult.from_api(self._expect_mapping(body, "task status", path))
 
     async def results(self, workflow_id: str) -> tuple[TaskResult, ...]:
@@ -453,7 +453,7 @@ class AsyncClient:
         >>> (await client.deliveries(job.workflow_id)).to_dataframe()    # doctest: +SKIP
         """
         path = "/webhooks/deliveries"
-        body = await self._loop.request(
+        body = await self._requests.request(
             "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
         )
         return DeliveryLog.from_api(body, workflow_id)
@@ -488,13 +488,13 @@ class AsyncClient:
             elif isinstance(event, RetryScheduled):
                 bar.note(f"retry in {event.delay:.1f}s ({event.reason})")
 
-        self._loop.add_listener(_listen)
+        self._requests.add_listener(_listen)
         try:
             return await self._wait(
                 workflow_id, timeout, poll_interval, max_poll_interval, bar, on_update
             )
         finally:
-            self._loop.remove_listener(_listen)
+            self._requests.remove_listener(_listen)
             bar.close()
 
     async def _wait(
@@ -550,7 +550,7 @@ def _close_on_loop(inner: AsyncClient, strategy: str) -> None:
     from cleanlist_pandas import runner
 
     lt = runner._loop_thread
-    if lt is None or not lt.is_alive() or inner._loop.closed:
+    if lt is None or not lt.is_alive() or inner._requests.closed:
         return
     with contextlib.suppress(RuntimeError):  # loop closed at interpreter exit
         lt.loop.call_soon_threadsafe(lambda: lt.loop.create_task(inner.aclose()))

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "FOUND_FIELDS",
+    "RESULT_FIELDS",
     "Balance",
     "Company",
     "Delivery",
@@ -34,6 +36,7 @@ __all__ = [
     "TaskResult",
     "Workflow",
     "WorkflowSummary",
+    "is_found",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -222,7 +225,7 @@ class Company:
             domain=_str(data.get("domain")),
             industry=_str(data.get("industry")),
             headcount=_int(data.get("headcount")),
-            extra=_extra(data, {"name", "domain", "industry", "headcount"}),
+            extra=_extra(data, _COMPANY_KNOWN),
         )
 
 
@@ -233,6 +236,43 @@ _TASK_KNOWN = frozenset(
         "discovered_contacts",
     }
 )
+_COMPANY_KNOWN = frozenset({"name", "domain", "industry", "headcount"})
+
+#: The fields of a result object this version knows (spec §6), by section: the models read
+#: them, and the merge turns them into ``cl_*`` columns (any other field becomes
+#: ``cl_<path>``). One home, so the two never disagree.
+RESULT_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"": _TASK_KNOWN, "prospect": Prospect._KNOWN, "company": _COMPANY_KNOWN}
+)
+
+#: What "found" means per enrichment type: a completed task is found when one of these
+#: fields is non-empty (``none`` looks nothing up: every completed task counts). ``None``:
+#: the type is not known.
+FOUND_FIELDS: Mapping[str | None, tuple[str, ...]] = MappingProxyType(
+    {
+        "partial": ("primary_email",),
+        "phone_only": ("personal_phone_numbers",),
+        "full": ("primary_email", "personal_phone_numbers"),
+        "prospecting_only": ("discovered_contacts",),
+        "none": (),
+        None: ("primary_email", "personal_phone_numbers", "discovered_contacts"),
+    }
+)
+
+
+def is_found(result: Mapping[str, Any], enrichment_type: str | None) -> bool:
+    """Whether a result object counts as found for ``enrichment_type`` (the one rule the
+    progress counters and the ``cl_status`` column share).
+
+    >>> is_found({"status": "completed", "primary_email": "a@b.io"}, "phone_only")
+    False
+    >>> is_found({"status": "completed"}, "none"), is_found({"status": "failed"}, "none")
+    (True, False)
+    """
+    if result.get("status") != "completed":
+        return False
+    fields = FOUND_FIELDS.get(enrichment_type, FOUND_FIELDS[None])
+    return not fields or any(result.get(f) for f in fields)
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,10 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
-from cleanlist_pandas._http import SendHooks
+from cleanlist_pandas._http import Pacer, SendHooks
 from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.journal import (
     AMBIGUOUS,
@@ -59,9 +59,14 @@ from cleanlist_pandas.enrich.journal import (
 )
 from cleanlist_pandas.errors import (
     AmbiguousSubmissionError,
+    AuthenticationError,
+    BadRequestError,
     CleanlistError,
     InsufficientCreditsError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
+    ValidationError,
 )
 from cleanlist_pandas.events import (
     ChunkAmbiguous,
@@ -73,7 +78,7 @@ from cleanlist_pandas.events import (
     WorkflowProgress,
     emit,
 )
-from cleanlist_pandas.models import StatusSnapshot
+from cleanlist_pandas.models import StatusSnapshot, Submission, is_found
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +87,12 @@ log = logging.getLogger(__name__)
 MAX_POLL_FAILURES = 5
 #: On Ctrl-C, how long a submission already on the wire may take to answer (seconds).
 SUBMIT_GRACE_S = 3.0
-#: Errors after which nothing more is submitted: the key, the plan or the credits.
-STOP_STATUSES = frozenset({401, 402, 403})
-#: Answers to a submission after which the workflow may or may not exist (spec §7); 503 is
-#: "not processed" and stays out.
-AMBIGUOUS_SUBMIT_STATUSES = frozenset({500, 502, 504})
+#: Errors after which nothing more is submitted: the key, the plan or the credits (the
+#: request loop has already sorted every answer into these classes; the engine only reads
+#: them — ambiguous submissions arrive as AmbiguousSubmissionError, spec §7).
+STOP_ERRORS = (AuthenticationError, InsufficientCreditsError, PermissionDeniedError)
+#: The API refused the chunk's contacts: our local validation let something through.
+REFUSED_INPUT_ERRORS = (BadRequestError, ValidationError)
 
 
 #: Called on the loop thread with each finished workflow's (fingerprint, result) pairs, e.g.
@@ -197,6 +203,25 @@ def _echo_mismatch(echo: Any, sent: Mapping[str, str] | None) -> bool:
     return False
 
 
+class EngineClient(Protocol):
+    """What the engine needs from a client (:class:`~cleanlist_pandas.client.AsyncClient`
+    is one): submit with send hooks, read a workflow for a poller, and the shared pacer
+    (whose room sets how eagerly workflows are polled)."""
+
+    pacer: Pacer
+
+    async def submit(
+        self,
+        contacts: Sequence[Mapping[str, Any]],
+        enrichment_type: str = ...,
+        webhook_url: str | None = None,
+        *,
+        send_hooks: SendHooks | None = None,
+    ) -> Submission: ...
+
+    async def status_snapshot(self, workflow_id: str) -> StatusSnapshot: ...
+
+
 class Engine:
     """Runs one job's submissions and polls. Create one per run; ``await run(...)``.
 
@@ -211,7 +236,7 @@ class Engine:
     def __init__(
         self,
         *,
-        client: Any,
+        client: EngineClient,
         journal: Journal,
         job_id: str,
         enrichment_type: str,
@@ -546,12 +571,12 @@ class Engine:
     def _submit_failed(self, chunk: Chunk, exc: CleanlistError) -> None:
         """Sort a failed submission: ambiguous, refused as invalid, or refused (stop)."""
         code = _status_code(exc)
-        if isinstance(exc, AmbiguousSubmissionError) or code in AMBIGUOUS_SUBMIT_STATUSES:
+        if isinstance(exc, AmbiguousSubmissionError):
             self._ambiguous(chunk, f"{type(exc).__name__}: {exc}")
             return
         # Refused before processing: nothing was created, nothing will be charged.
         self.journal.forget_chunk(self.job_id, chunk.number)
-        if code in (400, 422):
+        if isinstance(exc, REFUSED_INPUT_ERRORS):
             # Our local validation let through something the API refuses (a bug): these rows
             # fail, the other chunks go on.
             self._mark(chunk.fingerprints, "failed", f"refused by the API: {exc}")
@@ -703,14 +728,13 @@ class Engine:
                         self.outcome.stop_error = exc
                     return
                 except CleanlistError as exc:
-                    code = _status_code(exc)
-                    if code in STOP_STATUSES:
+                    if isinstance(exc, STOP_ERRORS):
                         if self.outcome.stop_error is None:
                             self.outcome.stop_error = exc
-                        self.stop(f"{type(exc).__name__} ({code})")
+                        self.stop(f"{type(exc).__name__} ({_status_code(exc)})")
                         self._mark(fingerprints, "pending", _resume_message(workflow_id, exc))
                         return
-                    if code == 404:
+                    if isinstance(exc, NotFoundError):
                         self._mark(fingerprints, "failed", f"workflow {workflow_id} not found")
                         self.journal.record_done(self.job_id, chunk)
                         return
@@ -806,11 +830,7 @@ class Engine:
                 self.outcome.prepaid.add(fp)
             else:
                 self.outcome.credits += float(result.get("credits_charged") or 0)
-            if (
-                result.get("primary_email")
-                or result.get("personal_phone_numbers")
-                or result.get("discovered_contacts")
-            ):
+            if is_found(result, self.enrichment_type):
                 self._found += 1
         self._done += len(fingerprints)
         if fresh and self.on_results is not None:

@@ -45,6 +45,7 @@ import pandas as pd
 
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.errors import OutputColumnCollision
+from cleanlist_pandas.models import FOUND_FIELDS, RESULT_FIELDS
 
 # pandas' C helper: list of dicts → 2-D object array (row-major, fast); private, so optional
 _dicts_to_array: Any = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
@@ -100,28 +101,9 @@ _KNOWN: tuple[tuple[str, str | None, str, str], ...] = (
 DATA_COLUMNS: tuple[str, ...] = tuple(k[0] for k in _KNOWN)
 #: Bookkeeping columns, after the data columns (without the prefix).
 BOOKKEEPING_COLUMNS: tuple[str, ...] = ("status", "error", "credits", "workflow_id", "task_id")
-_TOP_KNOWN = frozenset(
-    {
-        "task_id",
-        "status",
-        "primary_email",
-        "primary_email_status",
-        "other_emails",
-        "personal_phone_numbers",
-        "prospect",
-        "company",
-        "credits_charged",
-        "error",
-        "workflow_id",
-        "discovered_contacts",
-    }
-)
-_SECTION_KNOWN = {
-    "prospect": frozenset(
-        {"full_name", "first_name", "last_name", "headline", "location", "linkedin_url"}
-    ),
-    "company": frozenset({"name", "domain", "industry", "headcount"}),
-}
+# the result fields the models know (``workflow_id`` is added by the engine)
+_TOP_KNOWN = RESULT_FIELDS[""] | {"workflow_id"}
+_SECTION_KNOWN = {s: RESULT_FIELDS[s] for s in ("prospect", "company")}
 _EMPTY: dict[str, Any] = {}
 
 
@@ -344,20 +326,15 @@ def _flatten(
 
     # status
     disc_n = np.asarray([len(d) if type(d) is list else 0 for d in disc], dtype=np.int64)
-    has_email = ~np.asarray(cols["email"].isna())
-    has_phone = ~np.asarray(cols["phones"].isna())
-    if enrichment_type == "partial":
-        found = has_email
-    elif enrichment_type == "phone_only":
-        found = has_phone
-    elif enrichment_type == "full":
-        found = has_email | has_phone
-    elif enrichment_type == "prospecting_only":
-        found = disc_n > 0
-    elif enrichment_type == "none":
-        found = np.ones(n, dtype=bool)
-    else:
-        found = has_email | has_phone | (disc_n > 0)
+    non_empty = {  # per field of models.FOUND_FIELDS: is it non-empty?
+        "primary_email": ~np.asarray(cols["email"].isna()),
+        "personal_phone_numbers": ~np.asarray(cols["phones"].isna()),
+        "discovered_contacts": disc_n > 0,
+    }
+    fields = FOUND_FIELDS.get(enrichment_type, FOUND_FIELDS[None])
+    found = np.ones(n, dtype=bool)
+    if fields:
+        found = np.logical_or.reduce([non_empty[f] for f in fields])
     st = top[:, _TOP_ORDER.index("status")]
     completed = st == "completed"
     failed = st == "failed"

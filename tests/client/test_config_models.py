@@ -108,7 +108,7 @@ def test_session_default_is_used_by_clients() -> None:
         assert client.settings.timeout == 3.0
         assert client.base_url == "http://127.0.0.1:9/api/v1/public"
         for text in (repr(client), str(client), repr(client.settings), str(client.aio),
-                     repr(client.aio._loop)):
+                     repr(client.aio._requests)):
             assert KEY not in text
             assert "clapi_…1a2b" in text
     finally:

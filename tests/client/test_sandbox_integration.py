@@ -162,7 +162,7 @@ def test_404_unknown_ids(sb: Any, make_client: MakeClient) -> None:
 
 def test_400_and_422_from_the_server(sb: Any, make_client: MakeClient) -> None:
     client = make_client(sb)
-    loop = client.aio._loop  # bypass local validation to see the server's own answers
+    loop = client.aio._requests  # bypass local validation to see the server's own answers
     with pytest.raises(BadRequestError):
         run_sync(lambda: loop.request("GET", "/enrich/status"))
     body = {"contacts": [CONTACTS[0], {"first_name": "X"}, CONTACTS[1], {"last_name": "Y"}]}

@@ -647,3 +647,15 @@ def test_job_state_is_readable_from_another_thread_without_a_bar(make_sandbox: A
     assert final.finished and final.done == final.total == 2000 and final.submitted == 8
     assert job.progress["done"] == 2000 and job.progress["finished"]
     client.close()
+
+
+@pytest.mark.parametrize("etype", ["none", "partial", "full"])
+def test_the_found_counter_and_cl_status_agree(sandbox: Sandbox, etype: str) -> None:
+    """One rule decides "found" per type (models.is_found): the progress counter and the
+    cl_status column never disagree (for 'none' the counter used to say 0)."""
+    client = client_for(sandbox)
+    job = leads(300).cleanlist.enrich(etype, client=client, wait=False, poll=FAST,
+                                      progress=False)
+    out = job.result(timeout=60)
+    assert job.state().found == int((out["cl_status"] == "enriched").sum()) > 0
+    client.close()
