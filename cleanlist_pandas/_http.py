@@ -1,5 +1,9 @@
 """The one request loop: pacing, retries, error mapping — shared by every API call.
 
+Why one module of this size: the pacer, the retry table and the error mapping are the three
+halves of one decision per attempt (may it go, may it be repeated, what does its answer
+mean), each tested on its own below; split, the request loop would import all three anyway.
+
 Pieces, each usable on its own:
 
 * :class:`Pacer` — the sliding rate window shared by all requests of a client (and by every

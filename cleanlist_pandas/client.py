@@ -1,5 +1,9 @@
 """The API client: :class:`AsyncClient` (the core) and :class:`Client` (sync, Jupyter-safe).
 
+Why one module of this size: the sync :class:`Client` mirrors every method of
+:class:`AsyncClient` one line each, and both must change together; the request mechanics
+live in ``_http.py``.
+
 >>> import cleanlist_pandas as clp                                   # doctest: +SKIP
 >>> with clp.Client() as client:                                     # doctest: +SKIP
 ...     print(client.balance().credits)

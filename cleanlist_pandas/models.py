@@ -1,5 +1,8 @@
 """Typed, immutable results of the API, parsed by the spec's tolerant reader.
 
+Why one module of this size: one model per API object, and the known fields of each in one
+place (``RESULT_FIELDS``, ``FOUND_FIELDS``) so the merge and the engine read them from here.
+
 Every model keeps the whole object it was read from in ``raw`` (a read-only mapping), and
 the fields this code does not know in ``extra`` — a new API field is never dropped.
 

@@ -1,5 +1,9 @@
 """The enrichment engine: submit chunks, poll workflows, collect results — async, UI-free.
 
+Why one module of this size: submitting, polling and collecting share one budget (the
+rate window and ``max_credits``), one set of stop conditions and one journal; split, each
+part would need the others' private state to decide when to send, wait or stop.
+
 The engine takes the *unique, valid, uncached* contacts of a plan (keyed by fingerprint),
 submits them in chunks through one :class:`~cleanlist_pandas.client.AsyncClient` (whose pacer
 every request shares), polls the workflows adaptively and returns an :class:`EngineOutcome`:

@@ -1,6 +1,7 @@
 """The sandbox's HTTP face: the five API routes (FastAPI, so validation errors have the real
 ``{"detail": [...]}`` shape), the ``/_sandbox`` control routes, and an outer ASGI layer that
-applies injected faults and counts requests.
+applies injected faults and counts requests. One module: the routes are thin and share the
+error shapes and the body reader.
 
 >>> from cleanlist_pandas.sandbox.config import SandboxConfig
 >>> from cleanlist_pandas.sandbox.state import SandboxState

@@ -1,6 +1,10 @@
 """The sandbox's state: organizations, keys, workflows, the ledger, stats, faults and the
 rate limiter. One object, guarded by one lock, shared by the HTTP app and the Python API.
 
+Why one module of this size: every route reads and writes several of these under one lock
+(a submission checks the key, the rate window and the balance, then creates a workflow
+and its ledger rows); one object keeps that atomic.
+
 >>> from cleanlist_pandas.sandbox.state import SandboxState
 >>> from cleanlist_pandas.sandbox.config import SandboxConfig
 >>> st = SandboxState(SandboxConfig(), seed=0, credits=5.0)
