@@ -88,3 +88,24 @@ def is_loopback_host(host: str) -> bool:
         return True
     parts = h.split(".")
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+
+
+# -- tunables of the client and the engine [ours] ---------------------------------------
+#: Backoff between retries of one request: 0.5 s doubling up to 8 s, with jitter.
+INITIAL_RETRY_DELAY: Final = 0.5
+MAX_RETRY_DELAY: Final = 8.0
+#: ``Client.wait()`` (one workflow, a caller waiting): poll every 1 s, slowing by 1.5x to 15 s.
+WAIT_POLL_INTERVAL_S: Final = 1.0
+WAIT_MAX_POLL_INTERVAL_S: Final = 15.0
+#: ``enrich()`` (many workflows sharing the rate window, ``PollPolicy``): the first read
+#: before any workflow of the job has finished, the bounds between two reads of one workflow,
+#: and the wait between reads of a due workflow while the window has room to spare.
+RUN_POLL_FIRST_S: Final = 5.0
+RUN_POLL_MIN_S: Final = 1.0
+RUN_POLL_MAX_S: Final = 30.0
+RUN_POLL_EAGER_S: Final = 0.5
+#: Status reads of one workflow that may fail in a row (after the client's own retries)
+#: before a run gives up on it; its rows end ``pending`` and the next run collects them.
+MAX_POLL_FAILURES: Final = 5
+#: On Ctrl-C, how long a submission already on the wire may take to answer (seconds).
+SUBMIT_GRACE_S: Final = 3.0

@@ -41,7 +41,12 @@ from typing import Any, Final
 
 import httpx
 
-from cleanlist_pandas._constants import RATE_LIMIT_PER_ORG, RATE_LIMIT_WINDOW_S
+from cleanlist_pandas._constants import (
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_DELAY,
+    RATE_LIMIT_PER_ORG,
+    RATE_LIMIT_WINDOW_S,
+)
 from cleanlist_pandas.config import Settings, mask_key
 from cleanlist_pandas.errors import (
     AmbiguousSubmissionError,
@@ -80,8 +85,6 @@ __all__ = [
 
 logger = logging.getLogger("cleanlist_pandas.http")
 
-INITIAL_RETRY_DELAY: Final = 0.5
-MAX_RETRY_DELAY: Final = 8.0
 USER_AGENT: Final = "cleanlist-pandas/0.1.0"
 
 Clock = Callable[[], float]

@@ -34,6 +34,8 @@ from cleanlist_pandas._constants import (
     DEFAULT_ENRICHMENT_TYPE,
     ENRICHMENT_TYPES,
     MAX_CONTACTS_PER_REQUEST,
+    WAIT_MAX_POLL_INTERVAL_S,
+    WAIT_POLL_INTERVAL_S,
 )
 from cleanlist_pandas._http import (
     Pacer,
@@ -75,8 +77,6 @@ __all__ = ["AsyncClient", "Client", "validate_contacts"]
 T = TypeVar("T")
 
 #: First and largest interval between status polls in ``wait()`` (seconds).
-DEFAULT_POLL_INTERVAL = 1.0
-MAX_POLL_INTERVAL = 15.0
 
 
 def validate_contacts(
@@ -468,7 +468,7 @@ class AsyncClient:
         *,
         timeout: float | None = None,
         poll_interval: float | None = None,
-        max_poll_interval: float = MAX_POLL_INTERVAL,
+        max_poll_interval: float = WAIT_MAX_POLL_INTERVAL_S,
         progress: bool | None = None,
         on_update: Callable[[Workflow], None] | None = None,
     ) -> Workflow:
@@ -510,7 +510,7 @@ class AsyncClient:
         bar: _WaitBar,
         on_update: Callable[[Workflow], None] | None,
     ) -> Workflow:
-        interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
+        interval = WAIT_POLL_INTERVAL_S if poll_interval is None else poll_interval
         if interval < 0 or (timeout is not None and timeout < 0):
             raise ValueError("poll_interval and timeout must be >= 0")
         ceiling = max(max_poll_interval, interval)
@@ -728,7 +728,7 @@ class Client:
         *,
         timeout: float | None = None,
         poll_interval: float | None = None,
-        max_poll_interval: float = MAX_POLL_INTERVAL,
+        max_poll_interval: float = WAIT_MAX_POLL_INTERVAL_S,
         progress: bool | None = None,
         on_update: Callable[[Workflow], None] | None = None,
     ) -> Workflow:

@@ -50,7 +50,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cleanlist_pandas._constants import MAX_UNIT_COST, TERMINAL_WORKFLOW_STATUSES
+from cleanlist_pandas._constants import (
+    MAX_POLL_FAILURES,
+    MAX_UNIT_COST,
+    RUN_POLL_EAGER_S,
+    RUN_POLL_FIRST_S,
+    RUN_POLL_MAX_S,
+    RUN_POLL_MIN_S,
+    SUBMIT_GRACE_S,
+    TERMINAL_WORKFLOW_STATUSES,
+)
 from cleanlist_pandas._http import Pacer, SendHooks
 from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.journal import (
@@ -86,11 +95,6 @@ from cleanlist_pandas.models import StatusSnapshot, Submission, is_found
 
 log = logging.getLogger(__name__)
 
-#: Status polls of one workflow that may fail in a row (after the client's own retries)
-#: before the run gives up on it; its rows end ``pending`` and the next run collects them.
-MAX_POLL_FAILURES = 5
-#: On Ctrl-C, how long a submission already on the wire may take to answer (seconds).
-SUBMIT_GRACE_S = 3.0
 #: Errors after which nothing more is submitted: the key, the plan or the credits (the
 #: request loop has already sorted every answer into these classes; the engine only reads
 #: them — ambiguous submissions arrive as AmbiguousSubmissionError, spec §7).
@@ -118,10 +122,10 @@ class PollPolicy:
     0.5
     """
 
-    first: float = 5.0
-    min_interval: float = 1.0
-    max_interval: float = 30.0
-    eager: float = 0.5
+    first: float = RUN_POLL_FIRST_S
+    min_interval: float = RUN_POLL_MIN_S
+    max_interval: float = RUN_POLL_MAX_S
+    eager: float = RUN_POLL_EAGER_S
 
     def scaled(self, factor: float) -> PollPolicy:
         """Every duration multiplied by ``factor`` (for a sandbox with a ``time_scale``).
