@@ -27,7 +27,7 @@ from typing import Any
 from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.events import Event, JobFinished
 
-__all__ = ["ProgressBar", "progress_view"]
+__all__ = ["ProgressBar", "phase", "progress_view"]
 
 
 class ProgressBar:
@@ -76,15 +76,25 @@ class ProgressBar:
         return self._bar
 
     def postfix(self, snap: RunSnapshot | None = None) -> str:
-        """The words after the bar: found, credits, workflows running, the latest note."""
+        """The words after the bar: the phase, found, credits, cache hits, the latest note.
+
+        >>> from cleanlist_pandas.events import JobFinished, JobPlanned
+        >>> st = RunState(); bar = ProgressBar(st, disable=True)
+        >>> st(JobPlanned("j", rows=3, unique=3, cached=3, to_send=0, chunks=0,
+        ...               worst_case_credits=0.0))
+        >>> st(JobFinished("j", counts={"enriched": 3}, credits=0.0)); bar.postfix()
+        'found 0, credits 0, 3 from cache, no request sent: the key was not checked'
+        """
         s = snap or self.state.snapshot()
-        parts = [f"found {s.found:,}", f"credits {s.credits:,.0f}"]
-        if s.in_flight:
-            parts.append(f"{s.in_flight} workflow{'s' if s.in_flight != 1 else ''} running")
-        note = s.note or (f"{s.cached:,} from cache" if s.cached and not s.done else "")
-        if note:
-            parts.append(note)
-        return ", ".join(parts)
+        parts = [phase(s)] if not s.finished else []
+        parts += [f"found {s.found:,}", f"credits {s.credits:,.0f}"]
+        if s.cached:
+            parts.append(f"{s.cached:,} from cache")
+        if s.note:
+            parts.append(s.note)
+        if s.finished and s.requests == 0:
+            parts.append("no request sent: the key was not checked")
+        return ", ".join(p for p in parts if p)
 
     def __call__(self, event: Event) -> None:
         if self._draw_on_event or isinstance(event, JobFinished):
@@ -97,16 +107,22 @@ class ProgressBar:
             self._draw_locked(self.state.snapshot())
 
     def _draw_locked(self, s: RunSnapshot) -> None:
-        bar = self._ensure_bar(s.total)
+        # cached rows count as done; tasks the status summaries report finished move the
+        # bar before their whole workflow ends
+        total = s.total + s.cached
+        bar = self._ensure_bar(total)
         if bar is not None:
-            if bar.total != s.total:
-                bar.total = s.total
-            if s.done > bar.n:
-                bar.update(s.done - bar.n)
+            if bar.total != total:
+                bar.total = total
+            done = s.cached + max(s.done, s.tasks_completed)
+            if done > bar.n:
+                bar.update(done - bar.n)
             postfix = self.postfix(s)
             if postfix != self._last_postfix:
                 self._last_postfix = postfix
                 bar.set_postfix_str(postfix, refresh=True)
+            else:
+                bar.refresh()  # the elapsed clock ticks even when nothing else moved
         if s.finished:
             self._close_locked(failed=bool(s.stopped))
 
@@ -122,6 +138,25 @@ class ProgressBar:
         """Close the bar (idempotent)."""
         with self._lock:
             self._close_locked(failed=bool(self.state.snapshot().stopped))
+
+
+def phase(s: RunSnapshot) -> str:
+    """What the run is doing now, in words (the bar's first note).
+
+    >>> phase(RunSnapshot(chunks=4, submitted=1))
+    'submitting 1/4 chunks'
+    >>> phase(RunSnapshot(chunks=4, submitted=4, in_flight=4))
+    '4 workflows running'
+    """
+    if s.finished:
+        return "finished"
+    if not s.job_id and not s.chunks and not s.submitted:
+        return "planning"
+    if s.chunks and s.submitted < s.chunks and not s.stopped:
+        return f"submitting {s.submitted}/{s.chunks} chunks"
+    if s.in_flight:
+        return f"{s.in_flight} workflow{'s' if s.in_flight != 1 else ''} running"
+    return "collecting" if s.submitted else ""
 
 
 def progress_view(state: RunState, draw_on_event: bool) -> ProgressBar:

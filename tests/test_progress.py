@@ -8,12 +8,14 @@ from typing import Any
 
 from cleanlist_pandas.enrich.state import RunState
 from cleanlist_pandas.events import (
+    ChunkSubmitted,
     ContactsDone,
     Event,
     JobFinished,
     JobPlanned,
     RunStopped,
     Waiting,
+    WorkflowProgress,
 )
 from cleanlist_pandas.progress import ProgressBar
 
@@ -45,10 +47,11 @@ def test_text_bar_draws_the_state() -> None:
     assert "waiting 2s" in out.getvalue()
     feed(ContactsDone(done=250, total=500, found=200, credits=200.0, in_flight=1))
     text = out.getvalue()
-    assert "250/500" in text and "found 200" in text and "credits 200" in text
+    # the 100 cached rows count as done
+    assert "350/600" in text and "found 200" in text and "credits 200" in text
     feed(ContactsDone(done=500, total=500, found=390, credits=390.0, in_flight=0))
     feed(JobFinished("job_1", counts={"enriched": 390}, credits=390.0))
-    assert bar.closed and "500/500" in out.getvalue()
+    assert bar.closed and "600/600" in out.getvalue()
     size = len(out.getvalue())
     bar.refresh()  # closed: no new bar
     assert len(out.getvalue()) == size
@@ -72,3 +75,34 @@ def test_stopped_run_and_disabled_bar() -> None:
     assert "stopped" in bar.postfix() and bar.state.snapshot().stopped
     bar.close()
     bar.close()
+
+
+def test_a_run_served_from_the_cache_reads_n_of_n_and_says_no_request_was_sent() -> None:
+    out = io.StringIO()
+    _bar, feed = viewed(file=out, mininterval=0)
+    feed(planned(to_send=0, cached=3))
+    feed(JobFinished("job_1", counts={"enriched": 3}, credits=0.0))
+    text = out.getvalue()
+    assert "3/3" in text and "3 from cache" in text and "no request sent" in text
+
+
+def test_the_bar_moves_with_the_status_summaries_and_names_the_phase() -> None:
+    out = io.StringIO()
+    bar, feed = viewed(file=out, mininterval=0)
+    feed(planned(to_send=500))
+    assert "submitting 0/2 chunks" in bar.postfix()
+    feed(ChunkSubmitted(number=0, workflow_id="wf1", contacts=250))
+    feed(ChunkSubmitted(number=1, workflow_id="wf2", contacts=250))
+    assert "2 workflows running" in bar.postfix()
+    feed(WorkflowProgress("wf1", completed=120, total=250, status="processing"))
+    assert "120/500" in out.getvalue()  # before any workflow has ended
+
+
+def test_refresh_redraws_so_the_elapsed_clock_ticks() -> None:
+    out = io.StringIO()
+    bar, feed = viewed(file=out, mininterval=0, draw_on_event=False)
+    feed(planned())
+    bar.refresh()
+    size = len(out.getvalue())
+    bar.refresh()  # nothing changed in the run, the bar is drawn again (a new elapsed time)
+    assert len(out.getvalue()) > size
