@@ -7,15 +7,16 @@ no counters: it draws :class:`~cleanlist_pandas.enrich.state.RunState` snapshots
 event arrives (``draw_on_event``) or when the waiting thread calls :meth:`refresh`.
 
 >>> from cleanlist_pandas.enrich.state import RunState
->>> from cleanlist_pandas.events import JobPlanned, ContactsDone
+>>> from cleanlist_pandas.events import ChunkSubmitted, ContactsDone, JobPlanned
 >>> state = RunState()
 >>> bar = ProgressBar(state, disable=True)
 >>> for ev in (JobPlanned("job_1", rows=3, unique=3, cached=0, to_send=3, chunks=1,
 ...                       worst_case_credits=3.0),
+...            ChunkSubmitted(number=0, workflow_id="wf", contacts=3),
 ...            ContactsDone(done=2, total=3, found=1, credits=1.0, in_flight=1)):
 ...     state(ev); bar(ev)
 >>> bar.postfix()
-'found 1, credits 1, 1 workflow running'
+'1 workflow running, found 1, credits 1'
 >>> bar.close()
 """
 
