@@ -84,6 +84,7 @@ class JobPlanned:
     chunks: int
     worst_case_credits: float
     resumed_workflows: int = 0
+    enrichment_type: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import threading
 from typing import Any
 
 from cleanlist_pandas.enrich.state import RunSnapshot, RunState
+from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.events import Event, JobFinished
 
 __all__ = ["ProgressBar", "phase", "progress_view"]
@@ -60,6 +61,7 @@ class ProgressBar:
         self._tqdm_kwargs = tqdm_kwargs
         self._bar: Any = None
         self._last_postfix = ""
+        self._notebook = False
         self.closed = False
 
     def _ensure_bar(self, total: int) -> Any:
@@ -73,6 +75,11 @@ class ProgressBar:
                 dynamic_ncols=True,
                 leave=True,
                 **self._tqdm_kwargs,
+            )
+            # a widget (Jupyter): its state is not saved with the notebook, so the run also
+            # leaves a static summary when it ends
+            self._notebook = any(
+                c.__module__ == "tqdm.notebook" for c in type(self._bar).__mro__
             )
         return self._bar
 
@@ -126,6 +133,9 @@ class ProgressBar:
                 bar.refresh()  # the elapsed clock ticks even when nothing else moved
         if s.finished:
             self._close_locked(failed=bool(s.stopped))
+            if self._notebook:
+                self._notebook = False
+                _display_static(RunSummary.from_snapshot(s))
 
     def _close_locked(self, failed: bool = False) -> None:
         self.closed = True
@@ -139,6 +149,15 @@ class ProgressBar:
         """Close the bar (idempotent)."""
         with self._lock:
             self._close_locked(failed=bool(self.state.snapshot().stopped))
+
+
+def _display_static(summary: RunSummary) -> None:
+    """Show the final numbers as static text/html + text/plain output (no widget)."""
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - notebook bars imply IPython
+        return
+    display(summary)
 
 
 def phase(s: RunSnapshot) -> str:

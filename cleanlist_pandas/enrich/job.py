@@ -50,6 +50,7 @@ from cleanlist_pandas.enrich.report import (
     report,
 )
 from cleanlist_pandas.enrich.state import RunSnapshot, RunState
+from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
 from cleanlist_pandas.events import Event, JobFinished, Listener, View, emit
 
@@ -206,6 +207,14 @@ class EnrichmentJob:
         """The run's state now (readable from any thread, with or without a progress bar)."""
         return self._run.state.snapshot()
 
+    def summary(self) -> pd.DataFrame:
+        """Rows by status and their share (so far, or final once the run is over); the
+        credits, the worst case, the time and the job id are in ``.attrs``.
+
+        >>> job.summary()                            # doctest: +SKIP
+        """
+        return RunSummary.from_snapshot(self.state()).to_frame()
+
     @property
     def progress(self) -> dict[str, Any]:
         """Counters so far: contacts done/total, found, credits, workflows in flight."""
@@ -270,6 +279,8 @@ class EnrichmentJob:
         return f"<EnrichmentJob {self.job_id} {self.enrichment_type}: {self.progress_text()}>"
 
     def _repr_html_(self) -> str:
+        if self.state().finished:
+            return RunSummary.from_snapshot(self.state())._repr_html_()
         p = self.progress
         pct = 100.0 * p["done"] / p["total"] if p["total"] else 100.0
         return (

@@ -193,6 +193,7 @@ class Prepared:
             chunks=-(-len(self.to_send) // MAX_CONTACTS_PER_REQUEST),
             worst_case_credits=self.worst_case,
             resumed_workflows=self.resumed_workflows,
+            enrichment_type=self.options.enrichment_type,
         )
 
     def close(self) -> None:

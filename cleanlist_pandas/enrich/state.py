@@ -53,6 +53,7 @@ class RunSnapshot:
     """
 
     job_id: str = ""
+    enrichment_type: str = ""
     rows: int = 0
     unique: int = 0
     cached: int = 0
@@ -118,6 +119,7 @@ class RunState:
                     chunks=event.chunks,
                     worst_case_credits=event.worst_case_credits,
                     resumed_workflows=event.resumed_workflows,
+                    enrichment_type=event.enrichment_type,
                 )
             elif isinstance(event, ChunkSubmitted):
                 self._running[event.workflow_id] = 0

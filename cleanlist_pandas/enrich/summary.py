@@ -1,0 +1,156 @@
+"""The final summary of a run: rows by status, credits spent against the worst case, time and
+the job id — as a DataFrame, as text and as HTML with an inline SVG picture.
+
+It is what a run leaves behind in a notebook: static ``text/html`` and ``text/plain`` that
+read right with no kernel (reopened files, ``nbconvert --to html``, GitHub), unlike a widget.
+It is built from the run's final :class:`~cleanlist_pandas.enrich.state.RunSnapshot`; no I/O.
+
+>>> s = RunSummary(job_id="job_1", enrichment_type="partial", rows=10,
+...                counts={"enriched": 6, "not_found": 3, "skipped": 1},
+...                credits=6.0, worst_case_credits=9.0, elapsed_s=12.5)
+>>> print(s)
+Cleanlist job job_1 (partial): 10 rows in 12.5 s
+  enriched       6
+  not found      3
+  skipped        1
+  credits spent  6 of 9 worst case
+>>> "<svg" in s._repr_html_() and "enriched 6" in s._repr_html_()
+True
+>>> int(s.to_frame().loc["enriched", "rows"])
+6
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cleanlist_pandas.enrich.state import RunSnapshot
+
+__all__ = ["STATUS_COLORS", "RunSummary"]
+
+#: cl_status values in the order they are drawn, with their colours (colour-blind-safe).
+STATUS_COLORS: Mapping[str, str] = {
+    "enriched": "#1b9e77",
+    "not_found": "#7570b3",
+    "skipped": "#bdbdbd",
+    "failed": "#d95f02",
+    "not_submitted": "#e6ab02",
+    "awaiting_credits": "#e7298a",
+    "pending": "#66a61e",
+    "unknown": "#666666",
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The numbers a finished run leaves behind (see the module's docstring)."""
+
+    job_id: str
+    enrichment_type: str
+    rows: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    credits: float = 0.0
+    worst_case_credits: float = 0.0
+    elapsed_s: float = 0.0
+
+    @classmethod
+    def from_snapshot(cls, snap: RunSnapshot) -> RunSummary:
+        """The summary of a finished run's state.
+
+        >>> RunSummary.from_snapshot(RunSnapshot(job_id="j", rows=2)).rows
+        2
+        """
+        return cls(
+            job_id=snap.job_id,
+            enrichment_type=snap.enrichment_type,
+            rows=snap.rows,
+            counts=dict(snap.counts),
+            credits=snap.credits,
+            worst_case_credits=snap.worst_case_credits,
+            elapsed_s=snap.elapsed,
+        )
+
+    def _ordered(self) -> list[tuple[str, int]]:
+        known = [(s, int(self.counts.get(s, 0))) for s in STATUS_COLORS]
+        other = [(s, int(n)) for s, n in self.counts.items() if s not in STATUS_COLORS]
+        return [(s, n) for s, n in [*known, *other] if n]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Rows by status (with their share), then the credits, as a DataFrame."""
+        ordered = self._ordered()
+        total = sum(n for _s, n in ordered) or 1
+        frame = pd.DataFrame(
+            {"rows": [n for _s, n in ordered], "share": [n / total for _s, n in ordered]},
+            index=pd.Index([s for s, _n in ordered], name="cl_status"),
+        )
+        frame.attrs.update(
+            job_id=self.job_id,
+            credits=self.credits,
+            worst_case_credits=self.worst_case_credits,
+            elapsed_s=self.elapsed_s,
+        )
+        return frame
+
+    def _lines(self) -> list[tuple[str, str]]:
+        rows = [(s.replace("_", " "), f"{n:,}") for s, n in self._ordered()]
+        rows.append(
+            ("credits spent", f"{self.credits:,.0f} of {self.worst_case_credits:,.0f} worst case")
+        )
+        return rows
+
+    def title(self) -> str:
+        """One line: the job, its type, how many rows, how long."""
+        return (
+            f"Cleanlist job {self.job_id} ({self.enrichment_type}): {self.rows:,} rows in "
+            f"{self.elapsed_s:,.1f} s"
+        )
+
+    def __repr__(self) -> str:
+        width = max((len(k) for k, _ in self._lines()), default=0)
+        body = [f"  {k:<{width}}  {v}" for k, v in self._lines()]
+        return "\n".join([self.title(), *body])
+
+    def svg(self, width: int = 420) -> str:
+        """Two stacked bars with their numbers: rows by status; credits against the worst
+        case. Inline SVG: survives static HTML with no script and no kernel."""
+        ordered = self._ordered()
+        total = sum(n for _s, n in ordered) or 1
+        parts: list[str] = []
+        x = 0.0
+        for status, n in ordered:
+            w = width * n / total
+            parts.append(
+                f"<rect x='{x:.1f}' y='0' width='{w:.1f}' height='18' "
+                f"fill='{STATUS_COLORS.get(status, '#999999')}'>"
+                f"<title>{html.escape(status)} {n:,}</title></rect>"
+            )
+            x += w
+        legend = " · ".join(f"{s.replace('_', ' ')} {n:,}" for s, n in ordered)
+        worst = max(self.worst_case_credits, self.credits, 1e-9)
+        spent_w = width * self.credits / worst
+        return (
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='64' "
+            f"role='img' aria-label='{html.escape(legend)}'>"
+            + "".join(parts)
+            + f"<text x='0' y='31' font-size='11' font-family='sans-serif'>"
+            f"{html.escape(legend)}</text>"
+            f"<rect x='0' y='38' width='{width}' height='10' fill='#eeeeee'/>"
+            f"<rect x='0' y='38' width='{spent_w:.1f}' height='10' fill='#1b9e77'/>"
+            f"<text x='0' y='61' font-size='11' font-family='sans-serif'>credits "
+            f"{self.credits:,.0f} of {self.worst_case_credits:,.0f} worst case</text></svg>"
+        )
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
+            for k, v in self._lines()
+        )
+        return (
+            f"<div><strong>{html.escape(self.title())}</strong><br>{self.svg()}"
+            f"<table>{cells}</table></div>"
+        )
