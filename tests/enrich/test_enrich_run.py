@@ -659,3 +659,25 @@ def test_the_found_counter_and_cl_status_agree(sandbox: Sandbox, etype: str) -> 
     out = job.result(timeout=60)
     assert job.state().found == int((out["cl_status"] == "enriched").sum()) > 0
     client.close()
+
+
+def test_job_summary_gives_the_final_numbers(sandbox: Sandbox) -> None:
+    """job.summary(): rows by status as a DataFrame, credits against the worst case in
+    .attrs; the finished job's HTML is the static summary with its SVG picture."""
+    client = client_for(sandbox)
+    df = pd.concat([leads(300), pd.DataFrame({"First Name": ["x"]})], ignore_index=True)
+    job = df.cleanlist.enrich("full", client=client, wait=False, poll=FAST, progress=False)
+    out = job.result(timeout=60)
+    summary = job.summary()
+    expected = out["cl_status"].value_counts()
+    assert {k: int(v) for k, v in summary["rows"].items()} == {
+        str(k): int(v) for k, v in expected.items()
+    }
+    assert summary["share"].sum() == pytest.approx(1.0)
+    spent = sum(r["credits"] for r in sandbox.ledger())
+    assert summary.attrs["credits"] == pytest.approx(spent)
+    assert summary.attrs["worst_case_credits"] == 300 * 11
+    assert summary.attrs["job_id"] == job.job_id
+    page = job._repr_html_()
+    assert "<svg" in page and job.job_id in page and f"{spent:,.0f} of 3,300" in page
+    client.close()
