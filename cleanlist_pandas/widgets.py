@@ -16,6 +16,8 @@ True
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +80,8 @@ class Panel:
             key += " ✓ valid"
         elif self.key_valid is False:
             key += " ✗ refused"
+        elif self.error:
+            key += f" (check failed: {self.error})"
         else:
             key += " (not checked — call .refresh())"
         rows = [("API key", key)]
@@ -112,6 +116,7 @@ class Panel:
             button = w.Button(description="Refresh", icon="refresh", layout={"width": "8em"})
             button.on_click(lambda _b: self.refresh())
             self._widget = w.VBox([body, button])
+            _follow(self)
         return self._widget
 
     def _update_widget(self) -> None:
@@ -129,6 +134,35 @@ class Panel:
         # these instead of "VBox(...)".
         bundle.update({"text/plain": repr(self), "text/html": self._repr_html_()})
         display(bundle, raw=True)
+
+
+#: How often a shown panel redraws the running jobs from their state (seconds; no API call).
+FOLLOW_INTERVAL_S = 0.5
+
+
+def _follow(panel: Panel) -> None:
+    """Keep a shown panel live: redraw running jobs from their own state (no API cost), and
+    read the balance again once after a job ends (one free request). A daemon thread that
+    holds the panel weakly, so a forgotten panel stops it."""
+    ref = weakref.ref(panel)
+
+    def loop() -> None:
+        seen: set[str] = set()
+        while True:
+            time.sleep(FOLLOW_INTERVAL_S)
+            p = ref()
+            if p is None:
+                return
+            ids = {job.job_id for job in running_jobs()}
+            ended = seen - ids
+            seen = ids
+            if ended:
+                p.refresh()  # the balance after the job's charges
+            elif ids:
+                p._update_widget()
+            del p
+
+    threading.Thread(target=loop, name="cleanlist-panel", daemon=True).start()
 
 
 def panel(client: Any = None, *, refresh: bool = True) -> Panel:

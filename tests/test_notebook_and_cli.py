@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -165,4 +167,42 @@ def test_panel_renders_without_io_and_masks_the_key(sandbox: clp.Sandbox,
     sandbox.revoke_key(sandbox.api_key)
     p.refresh()
     assert "refused" in repr(p) and "AuthenticationError" in repr(p)
+    c.close()
+
+
+def test_panel_follows_running_jobs_live_and_rereads_the_balance_after(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ipywidgets")
+    import cleanlist_pandas.widgets as widgets
+
+    monkeypatch.setattr(widgets, "FOLLOW_INTERVAL_S", 0.02)
+    sb = make_sandbox(time_scale=0.05)
+    c = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=3.0, burst=1)
+    p = clp.panel(c)
+    body = p.widget().children[0]
+    df = pd.DataFrame({"First Name": [f"A{i}" for i in range(1000)],
+                       "Last Name": [f"B{i}" for i in range(1000)],
+                       "Website": [f"c{i % 50}.com" for i in range(1000)]})
+    job = df.cleanlist.enrich(client=c, wait=False, progress=False)
+    seen: set[str] = set()
+    while not job.done():
+        seen.add(body.value)
+        time.sleep(0.02)
+    assert any(job.job_id in v and "running" in v for v in seen)  # no click needed
+    assert len({v for v in seen if job.job_id in v}) > 1  # its counts moved
+    job.result(timeout=60)
+    spent = sum(r["credits"] for r in sb.ledger())
+    deadline = time.monotonic() + 10
+    while f"{10_000 - spent:,.2f}" not in body.value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"{10_000 - spent:,.2f}" in body.value  # the balance read again after the job
+    c.close()
+
+
+def test_panel_says_a_failed_check_failed(sandbox: clp.Sandbox) -> None:
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12, max_retries=0)
+    sandbox.inject_fault("validate-key", "status", status=503, times=1)
+    p = clp.panel(c)
+    assert "check failed: ServerError" in repr(p) and "not checked" not in repr(p)
     c.close()

@@ -30,6 +30,7 @@ import concurrent.futures
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 #: Makes the view of a run (e.g. a progress bar) from its state; the bool says whether the
 #: view may draw when an event arrives (False: only when the waiting thread refreshes it).
 ViewFactory = Callable[[RunState, bool], View]
+
+#: How often a displayed job handle redraws itself from the run's state (seconds).
+FOLLOW_INTERVAL_S = 0.5
 
 _running: set[EnrichmentJob] = set()
 _running_lock = threading.Lock()
@@ -232,7 +236,9 @@ class EnrichmentJob:
     def progress_text(self) -> str:
         """One line for the panel and the repr."""
         p = self.progress
-        state = "finished" if p["finished"] else "running"
+        state = "running"
+        if p["finished"]:
+            state = "finished" if self.state().finished else "done (call .result())"
         return (
             f"{state}: {p['done']:,}/{p['total']:,} contacts, {p['found']:,} found, "
             f"{p['credits']:,.0f} credits" + (f" ({p['note']})" if p["note"] else "")
@@ -277,6 +283,33 @@ class EnrichmentJob:
 
     def __repr__(self) -> str:
         return f"<EnrichmentJob {self.job_id} {self.enrichment_type}: {self.progress_text()}>"
+
+    def _repr_mimebundle_(self, **_kw: Any) -> dict[str, str]:
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+    def _ipython_display_(self) -> None:
+        """Shown in a notebook: a display that updates itself in place while the job runs
+        (from its state, no API call), then shows the final numbers."""
+        from IPython.display import display
+
+        handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
+        if handle is not None and not self.done():
+            threading.Thread(
+                target=self._follow, args=(handle,), name="cleanlist-job", daemon=True
+            ).start()
+
+    def _follow(self, handle: Any) -> None:
+        while not self._future.done():
+            time.sleep(FOLLOW_INTERVAL_S)
+            handle.update(self._repr_mimebundle_(), raw=True)
+        # the engine is done: the counts by status come when result() merges; until then
+        # the last counters stay, marked finished
+        deadline = time.monotonic() + 30
+        while not self.state().finished and time.monotonic() < deadline:
+            time.sleep(FOLLOW_INTERVAL_S)
+            if self._error is not None:
+                break
+        handle.update(self._repr_mimebundle_(), raw=True)
 
     def _repr_html_(self) -> str:
         if self.state().finished:

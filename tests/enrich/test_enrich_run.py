@@ -681,3 +681,41 @@ def test_job_summary_gives_the_final_numbers(sandbox: Sandbox) -> None:
     page = job._repr_html_()
     assert "<svg" in page and job.job_id in page and f"{spent:,.0f} of 3,300" in page
     client.close()
+
+
+class _FakeHandle:
+    def __init__(self) -> None:
+        self.shown: list[dict[str, str]] = []
+
+    def update(self, obj: dict[str, str], raw: bool = False) -> None:
+        self.shown.append(obj)
+
+
+def test_a_displayed_job_updates_in_place_then_shows_the_final_numbers(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import IPython.display
+
+    import cleanlist_pandas.enrich.job as job_module
+
+    handle = _FakeHandle()
+
+    def fake_display(obj: Any, raw: bool = False, display_id: bool = False) -> _FakeHandle:
+        handle.shown.append(obj)
+        return handle
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(job_module, "FOLLOW_INTERVAL_S", 0.02)
+    sb = make_sandbox(time_scale=0.05)
+    client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=3.0, burst=1)
+    job = leads(1000).cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False)
+    job._ipython_display_()
+    job.result(timeout=60)
+    deadline = time.monotonic() + 10
+    while "<svg" not in handle.shown[-1]["text/html"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    texts = [b["text/plain"] for b in handle.shown]
+    assert texts[0].endswith("0/1,000 contacts, 0 found, 0 credits") or "running" in texts[0]
+    assert len({t for t in texts}) > 2  # it moved while it ran
+    assert "<svg" in handle.shown[-1]["text/html"]  # the final numbers, static
+    client.close()
