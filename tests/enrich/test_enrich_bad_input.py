@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,13 +15,6 @@ from cleanlist_pandas.errors import InputValidationError
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(d))
-    return d
 
 
 @pytest.fixture

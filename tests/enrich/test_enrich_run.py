@@ -51,13 +51,6 @@ def leads(n: int, *, dup_every: int = 0, start: int = 0) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(d))
-    return d
-
-
 def client_for(sb: Sandbox) -> clp.Client:
     return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
 

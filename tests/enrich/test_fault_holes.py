@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from test_enrich_run import leads
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
@@ -25,24 +26,6 @@ from cleanlist_pandas.events import Event, Waiting
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
-
-
-def leads(n: int, *, start: int = 0) -> pd.DataFrame:
-    i = np.arange(start, start + n)
-    return pd.DataFrame(
-        {
-            "First Name": [f"Ann{k}" for k in i],
-            "Last Name": [f"Lee{k}" for k in i],
-            "Company Website": [f"https://www.co{k % 97}.com/about" for k in i],
-        }
-    )
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(d))
-    return d
 
 
 def run(df: pd.DataFrame, client: Any, **kw: Any) -> Any:

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
@@ -26,11 +24,6 @@ def leads(n: int) -> pd.DataFrame:
             "Company Website": [f"https://www.shop{k % 71}.net" for k in i],
         }
     )
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def _traced(client: clp.Client) -> list[tuple[str, str]]:

@@ -49,13 +49,6 @@ def _has_pyarrow() -> bool:
     return True
 
 
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(d))
-    return d
-
-
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[clp.Client]:
     sandbox.config.task_failure_rate = 0.0

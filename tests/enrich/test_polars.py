@@ -37,13 +37,6 @@ SAMPLE = Path(clp.__file__).parent / "data" / "sample_leads.csv"
 COMPARED = ["cl_email", "cl_email_status", "cl_full_name", "cl_status", "cl_error"]
 
 
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(d))
-    return d
-
-
 def client_for(sb: Sandbox) -> clp.Client:
     return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
 
