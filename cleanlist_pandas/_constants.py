@@ -6,6 +6,7 @@ says whether it is Cleanlist's documented fact ([doc]) or our decision ([ours]).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 #: Base URL of the real service [doc].
@@ -72,6 +73,18 @@ WEBHOOK_ATTEMPTS: Final = 5
 WEBHOOK_BACKOFF_S: Final = (1.0, 2.0, 4.0, 8.0)
 WEBHOOK_RESULTS_LIMIT: Final = 250
 WEBHOOK_EVENT: Final = "enrichment.completed"
+
+# ------------------------------------------------------------------ local files [ours]
+#: Overrides the directory of the result cache and the job journal.
+CACHE_DIR_ENV: Final = "CLEANLIST_CACHE_DIR"
+CACHE_FILENAME: Final = "results.sqlite3"
+JOURNAL_FILENAME: Final = "journal.sqlite3"
+#: How long a SQLite call waits for another process's write lock (seconds).
+SQLITE_BUSY_TIMEOUT_S: Final = 5.0
+#: Default maximum age of a cache entry.
+DEFAULT_CACHE_MAX_AGE: Final = timedelta(days=30)
+#: Parameters per ``IN (...)`` query (SQLite's oldest limit is 999).
+SQLITE_IN_BATCH: Final = 900
 
 #: Loopback hosts for which plain ``http://`` is allowed [ours].
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cleanlist_pandas.enrich.job import JOURNAL_FILENAME
+from cleanlist_pandas._store import journal_path
 from cleanlist_pandas.enrich.journal import DONE, SUBMITTED, Journal
 from cleanlist_pandas.sandbox import Sandbox
 
@@ -77,7 +77,7 @@ def test_kill_then_resume_matches_an_uninterrupted_run(
     try:
         assert _child(sb, cache, point, tmp_path / "killed.pkl", POINTS[point]) == -signal.SIGKILL
         received = _accepted_bulk(sb)
-        journal = Journal(cache / JOURNAL_FILENAME)
+        journal = Journal(journal_path(cache))
         chunks = [c for j in journal.jobs() for c in journal.chunks(j.job_id)]
         journal.close()
         known = sum(1 for c in chunks if c.state in (SUBMITTED, DONE))
