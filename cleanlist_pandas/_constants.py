@@ -10,6 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
+#: The package version, its one source: ``pyproject.toml`` reads it from here (a plain
+#: assignment, so setuptools finds it without importing the package).
+__version__ = "0.1.0"
+
 #: Base URL of the real service [doc].
 DEFAULT_BASE_URL: Final = "https://api.cleanlist.ai/api/v1/public"
 #: The path every base URL ends in [doc].
