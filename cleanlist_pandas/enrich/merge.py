@@ -271,10 +271,6 @@ def _coerce(r: Any) -> dict[str, Any]:
     return _EMPTY
 
 
-def _as_dict(r: Any) -> dict[str, Any]:
-    return r if isinstance(r, dict) else _EMPTY
-
-
 # --------------------------------------------------------------------------- flatten
 def flatten_results(
     results: Sequence[Mapping[str, Any] | None],

@@ -475,7 +475,7 @@ def test_a_cell_that_is_not_text_skips_its_row_naming_the_column(label: str, kin
     assert _encodable(m)
     p = plan(m, "partial")  # fingerprints every contact as UTF-8
     assert p.n_valid == 2 and p.n_to_send == 2
-    assert all(c.get("first_name") != "Bob" for c in p.chunk(0).contacts)
+    assert all(c.get("first_name") != "Bob" for c in p.contact_dicts(p.send_ids))
     pd.testing.assert_frame_equal(df, before)
 
 
