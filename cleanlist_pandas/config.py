@@ -274,7 +274,14 @@ def configure(**options: Any) -> None:
     Passing ``None`` removes a session default. Clients created afterwards use them.
 
     >>> import cleanlist_pandas as clp
-    >>> clp.configure(api_key="clapi_0123456789abcdef")   # doctest: +SKIP
+    >>> clp.configure(api_key="clapi_0123456789abcdef", rate=30)
+    >>> s = clp.get_config()
+    >>> s.api_key, s.rate, s
+    ('clapi_0123456789abcdef', 30, Settings(api_key='clapi_…cdef', ...))
+    >>> clp.configure(api_key="clext_0123456789abcdef")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ConfigurationError: clext_…cdef is a browser-extension key (clext_…); the API refuses it. ...
+    >>> clp.reset_config()
     """
     _check_known(options)
     with _lock:

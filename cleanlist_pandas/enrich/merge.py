@@ -672,7 +672,12 @@ def check_output_names(df: pd.DataFrame, enrichment_type: str, prefix: str = "cl
     """Before any request: raise :class:`OutputColumnCollision` if ``df`` already has a
     column the run would add (``estimate()`` reports the same names).
 
-    >>> check_output_names(pd.DataFrame({"email": [1]}), "full")
+    >>> check_output_names(pd.DataFrame({"email": [1]}), "full") is None  # no clash
+    True
+    >>> old = pd.DataFrame({"cl_email": [1]})
+    >>> check_output_names(old, "full")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    OutputColumnCollision: output column(s) ['cl_email'] already exist in the input frame ...
     """
     check_collisions(df, output_columns(prefix, enrichment_type), prefix)
 
