@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from cleanlist_pandas._store import journal_path
-from cleanlist_pandas.enrich.journal import DONE, SUBMITTED, Journal
+from cleanlist_pandas.enrich.journal import AMBIGUOUS, DONE, SENDING, SUBMITTED, Journal
 from cleanlist_pandas.sandbox import Sandbox
 
 CHILD = str(Path(__file__).with_name("kill_child.py"))
@@ -81,13 +81,22 @@ def test_kill_then_resume_matches_an_uninterrupted_run(
         chunks = [c for j in journal.jobs() for c in journal.chunks(j.job_id)]
         journal.close()
         known = sum(1 for c in chunks if c.state in (SUBMITTED, DONE))
-        in_doubt = received - known  # chunks the sandbox took whose answer never got back
+        # chunks whose bytes may have reached the sandbox without their answer coming back:
+        # those it accepted beyond the journaled ones, and any the journal left "sending"
+        # (the kill came between the send and the answer; with front-loaded submissions
+        # several chunks can be on the wire at once, some not yet counted as accepted)
+        sending = sum(1 for c in chunks if c.state in (SENDING, AMBIGUOUS))
+        in_doubt = max(received - known, sending)
 
         assert _child(sb, cache, "none", tmp_path / "out.pkl", FAST_PACE) == 0
         out = pd.read_pickle(tmp_path / "out.pkl")
 
         unknown = out["cl_status"] == "unknown"
-        assert int(unknown.sum()) <= 250 * max(in_doubt, 0), (point, received, known)
+        assert int(unknown.sum()) <= 250 * max(in_doubt, 0), (
+            point,
+            received,
+            [c.state for c in chunks],
+        )
         charged = Counter(r["fingerprint"] for r in sb.ledger())
         assert not [fp for fp, n in charged.items() if n > 1]
         ok = ~unknown
