@@ -13,13 +13,14 @@ True
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import Any
+import importlib as _importlib
+import importlib.util as _importlib_util
+from typing import TYPE_CHECKING
 
 from cleanlist_pandas import accessor as _accessor  # noqa: F401  (registers df.cleanlist)
+from cleanlist_pandas._constants import __version__
 
-if importlib.util.find_spec("polars") is not None:  # optional: the extra [polars]
+if _importlib_util.find_spec("polars") is not None:  # optional: the extra [polars]
     try:
         from cleanlist_pandas import polars as _polars  # noqa: F401  (pl_df.cleanlist)
     except ImportError as _exc:  # a broken Polars install must not break pandas users
@@ -27,7 +28,59 @@ if importlib.util.find_spec("polars") is not None:  # optional: the extra [polar
 
         _warnings.warn(f"pl_df.cleanlist is not available: {_exc}", RuntimeWarning, 2)
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    # What type checkers see: the names of ``_LAZY`` below with their real types (at run
+    # time they are imported on first use). tests/test_public_api.py checks both agree.
+    from cleanlist_pandas._http import Pacer, PacerStats
+    from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.client import AsyncClient, Client, validate_contacts
+    from cleanlist_pandas.config import configure, get_config, mask_key, reset_config
+    from cleanlist_pandas.enrich.engine import PollPolicy
+    from cleanlist_pandas.enrich.estimate import Estimate
+    from cleanlist_pandas.enrich.job import EnrichmentJob, running_jobs
+    from cleanlist_pandas.errors import (
+        AmbiguousSubmissionError,
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        CleanlistError,
+        CleanlistWarning,
+        ConfigurationError,
+        EnrichmentInterrupted,
+        InputValidationError,
+        InsufficientCreditsError,
+        JobBusyError,
+        LoopThreadError,
+        MappingError,
+        NotFoundError,
+        OutputColumnCollision,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        UnexpectedResponseError,
+        ValidationError,
+        WaitTimeoutError,
+    )
+    from cleanlist_pandas.events import PacerWait, RequestSent, ResponseReceived, RetryScheduled
+    from cleanlist_pandas.models import (
+        Balance,
+        Company,
+        Delivery,
+        DeliveryLog,
+        KeyInfo,
+        Prospect,
+        Submission,
+        TaskResult,
+        Workflow,
+        WorkflowSummary,
+    )
+    from cleanlist_pandas.runner import run_sync
+    from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
+    from cleanlist_pandas.webhooks import WebhookPayload, WebhookReceiver
+    from cleanlist_pandas.widgets import Panel, panel
 
 _ERRORS = "cleanlist_pandas.errors"
 # name -> module that defines it
@@ -47,13 +100,9 @@ _LAZY: dict[str, str] = {
     "Panel": "cleanlist_pandas.widgets",
     "ResultCache": "cleanlist_pandas.cache",
     "EnrichmentJob": "cleanlist_pandas.enrich.job",
-    "EnrichmentInterrupted": "cleanlist_pandas.enrich.job",
-    "CleanlistWarning": "cleanlist_pandas.enrich.job",
-    "JobBusyError": "cleanlist_pandas.enrich.job",
-    "Estimate": "cleanlist_pandas.enrich.job",
+    "Estimate": "cleanlist_pandas.enrich.estimate",
     "running_jobs": "cleanlist_pandas.enrich.job",
     "PollPolicy": "cleanlist_pandas.enrich.engine",
-    "MappingError": "cleanlist_pandas.enrich.mapping",
     "KeyInfo": "cleanlist_pandas.models",
     "Balance": "cleanlist_pandas.models",
     "Submission": "cleanlist_pandas.models",
@@ -93,22 +142,88 @@ _LAZY: dict[str, str] = {
             "WaitTimeoutError",
             "LoopThreadError",
             "UnexpectedResponseError",
+            "CleanlistWarning",
+            "EnrichmentInterrupted",
+            "JobBusyError",
+            "MappingError",
+            "OutputColumnCollision",
         )
     },
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cleanlist_pandas' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted(__all__)
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # the names of _LAZY, spelled out for type checkers and linters
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousSubmissionError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "CleanlistError",
+    "CleanlistWarning",
+    "Client",
+    "Company",
+    "ConfigurationError",
+    "Delivery",
+    "DeliveryLog",
+    "EnrichmentInterrupted",
+    "EnrichmentJob",
+    "Estimate",
+    "InputValidationError",
+    "InsufficientCreditsError",
+    "JobBusyError",
+    "KeyInfo",
+    "LoopThreadError",
+    "MappingError",
+    "NotFoundError",
+    "OutputColumnCollision",
+    "Pacer",
+    "PacerStats",
+    "PacerWait",
+    "Panel",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "Prospect",
+    "RateLimitError",
+    "RequestSent",
+    "ResponseReceived",
+    "ResultCache",
+    "RetryScheduled",
+    "Sandbox",
+    "SandboxConfig",
+    "ServerError",
+    "Submission",
+    "TaskResult",
+    "UnexpectedResponseError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "WebhookPayload",
+    "WebhookReceiver",
+    "Workflow",
+    "WorkflowSummary",
+    "__version__",
+    "configure",
+    "get_config",
+    "mask_key",
+    "panel",
+    "reset_config",
+    "run_sync",
+    "running_jobs",
+    "validate_contacts",
+]

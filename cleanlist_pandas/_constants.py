@@ -1,12 +1,18 @@
 """The API's limits, unit costs and defaults: one place, shared by the client and the sandbox.
 
 Every number here comes from ``shared/spec/cleanlist-public-api-v1.md``; the tag after each
-says whether it is Cleanlist's documented fact ([doc]) or our decision ([ours]).
+says whether it is Cleanlist's documented fact ([doc]) or our decision ([ours]). The package's
+own tunables (client defaults, the loop thread, local files) follow the API's numbers.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
+
+#: The package version, its one source: ``pyproject.toml`` reads it from here (a plain
+#: assignment, so setuptools finds it without importing the package).
+__version__ = "0.1.0"
 
 #: Base URL of the real service [doc].
 DEFAULT_BASE_URL: Final = "https://api.cleanlist.ai/api/v1/public"
@@ -72,6 +78,45 @@ WEBHOOK_ATTEMPTS: Final = 5
 WEBHOOK_BACKOFF_S: Final = (1.0, 2.0, 4.0, 8.0)
 WEBHOOK_RESULTS_LIMIT: Final = 250
 WEBHOOK_EVENT: Final = "enrichment.completed"
+
+# ------------------------------------------------------------------ client defaults [ours]
+#: Environment variables read by :func:`cleanlist_pandas.config.get_config`.
+ENV_API_KEY: Final = "CLEANLIST_API_KEY"
+ENV_BASE_URL: Final = "CLEANLIST_BASE_URL"
+#: Per-request timeout (read/write/pool), seconds; separate from ``wait()``'s total timeout.
+DEFAULT_TIMEOUT: Final = 60.0
+#: Time allowed to open a connection, seconds.
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+#: Retries after the first attempt (connection errors, 429, 500/502/503/504).
+DEFAULT_MAX_RETRIES: Final = 3
+#: A ``Retry-After`` longer than this (seconds) raises RateLimitError instead of waiting.
+DEFAULT_MAX_RETRY_AFTER: Final = 90.0
+#: An enrichment run keeps waiting out 429s (another notebook of the organization may be
+#: using the shared budget) until it has seen no successful request for this long (seconds).
+DEFAULT_RATE_LIMIT_PATIENCE: Final = 600.0
+#: Optional steady spacing on top of the sliding window (None: a job's first requests may all
+#: leave at once, up to the window's limit).
+DEFAULT_BURST: Final = None
+
+# ------------------------------------------------------------------ the loop thread [ours]
+#: How often a caller waiting on the loop thread wakes up (seconds): bounds the Ctrl-C
+#: latency and the progress-bar refresh rate. Not a timing guarantee.
+WAIT_TICK_S: Final = 0.1
+#: How long a cancelled task may clean up after Ctrl-C before it is re-raised (seconds).
+CANCEL_GRACE_S: Final = 5.0
+LOOP_THREAD_NAME: Final = "cleanlist-loop"
+
+# ------------------------------------------------------------------ local files [ours]
+#: Overrides the directory of the result cache and the job journal.
+CACHE_DIR_ENV: Final = "CLEANLIST_CACHE_DIR"
+CACHE_FILENAME: Final = "results.sqlite3"
+JOURNAL_FILENAME: Final = "journal.sqlite3"
+#: How long a SQLite call waits for another process's write lock (seconds).
+SQLITE_BUSY_TIMEOUT_S: Final = 5.0
+#: Default maximum age of a cache entry.
+DEFAULT_CACHE_MAX_AGE: Final = timedelta(days=30)
+#: Parameters per ``IN (...)`` query (SQLite's oldest limit is 999).
+SQLITE_IN_BATCH: Final = 900
 
 #: Loopback hosts for which plain ``http://`` is allowed [ours].
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

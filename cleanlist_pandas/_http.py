@@ -46,6 +46,7 @@ from cleanlist_pandas._constants import (
     MAX_RETRY_DELAY,
     RATE_LIMIT_PER_ORG,
     RATE_LIMIT_WINDOW_S,
+    __version__,
 )
 from cleanlist_pandas.config import Settings, mask_key
 from cleanlist_pandas.errors import (
@@ -85,7 +86,7 @@ __all__ = [
 
 logger = logging.getLogger("cleanlist_pandas.http")
 
-USER_AGENT: Final = "cleanlist-pandas/0.1.0"
+USER_AGENT: Final = f"cleanlist-pandas/{__version__}"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -94,7 +94,7 @@ class CleanlistAccessor:
         >>> out[["cl_email", "cl_email_status", "cl_status"]]  # doctest: +SKIP
         """
         from cleanlist_pandas.enrich.job import Options, enrich
-        from cleanlist_pandas.progress import progress_view
+        from cleanlist_pandas.progress import progress_view, show_job
 
         options = Options(**_option_args(locals()))
         return enrich(
@@ -105,6 +105,7 @@ class CleanlistAccessor:
             client=client,
             wait=wait,
             view=progress_view,
+            job_view=show_job,
         )
 
     async def aenrich(

@@ -1,10 +1,12 @@
 """A local cache of enrichment results, so a re-run never pays twice for the same contact.
 
 One SQLite file, ``results.sqlite3`` in ``$CLEANLIST_CACHE_DIR`` or
-``platformdirs.user_cache_dir("cleanlist-pandas")``, created with mode 0600 (it holds personal
-data; the directory is created 0700). The key is ``(fingerprint, enrichment_type)``
-(``fingerprint`` from :func:`cleanlist_pandas.enrich.plan.fingerprint`); the value is the
-result object as JSON, the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
+``platformdirs.user_cache_dir("cleanlist-pandas")``, opened by
+:class:`~cleanlist_pandas._store.SQLiteFile` like the job journal: mode 0600 from the start
+(it holds personal data; the directory is created 0700), WAL. The key is
+``(fingerprint, enrichment_type)`` (``fingerprint`` from
+:func:`cleanlist_pandas.enrich.plan.fingerprint`); the value is the result object as JSON,
+the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
 
 What is cached: only *final, successful look-ups* — task status ``completed``, including
 completed-but-nothing-found (the API charges nothing for it and would most likely answer the
@@ -14,7 +16,7 @@ removed by ``purge_expired``.
 
 Threading: one :class:`ResultCache` may be shared by threads (e.g. the caller's thread and
 the engine's asyncio loop thread): it holds one connection opened with
-``check_same_thread=False`` and serializes every method with a lock. Calls block (short,
+``check_same_thread=False`` and serializes every method with the file's lock. Calls block (short,
 batched statements); from a coroutine, call them via ``loop.run_in_executor`` if the batch is
 large. Several processes may use the same file (SQLite locking, 5 s busy timeout).
 
@@ -35,7 +37,6 @@ import functools
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cleanlist_pandas._constants import (
+    CACHE_FILENAME,
+    SQLITE_IN_BATCH,
+)
+from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
 from cleanlist_pandas._perf import gc_paused
+from cleanlist_pandas._store import SQLiteFile, default_cache_dir
 
 __all__ = [
     "CACHE_FILENAME",
@@ -54,21 +61,20 @@ __all__ = [
     "default_cache_dir",
 ]
 
-CACHE_FILENAME = "results.sqlite3"
-#: Default maximum age of an entry: 30 days.
-DEFAULT_MAX_AGE = timedelta(days=30)
 _SCHEMA_VERSION = 1
-_BATCH = 900  # parameters per IN (...) query (SQLite's oldest limit is 999)
-
-
-def default_cache_dir() -> Path:
-    """``$CLEANLIST_CACHE_DIR`` if set, else the platform's user cache dir."""
-    env = os.environ.get("CLEANLIST_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("cleanlist-pandas"))
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS results (
+    fingerprint TEXT NOT NULL,
+    enrichment_type TEXT NOT NULL,
+    result TEXT NOT NULL,
+    workflow_id TEXT,
+    task_id TEXT,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (fingerprint, enrichment_type)
+) WITHOUT ROWID;
+PRAGMA user_version={_SCHEMA_VERSION};
+"""
+_BATCH = SQLITE_IN_BATCH
 
 
 @dataclass(frozen=True)
@@ -141,40 +147,18 @@ class ResultCache:
         self.path = self.dir / CACHE_FILENAME
         self.max_age = _seconds(max_age)
         self._clock = clock
-        self._lock = threading.Lock()
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Create the file ourselves so it is 0600 from the first byte (umask-proof).
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=5.0, isolation_level=None
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS results ("
-            " fingerprint TEXT NOT NULL, enrichment_type TEXT NOT NULL,"
-            " result TEXT NOT NULL, workflow_id TEXT, task_id TEXT, stored_at REAL NOT NULL,"
-            " PRIMARY KEY (fingerprint, enrichment_type)) WITHOUT ROWID"
-        )
-        self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._file = SQLiteFile(self.path, schema=_SCHEMA, name="ResultCache")
+        self._lock = self._file.lock
 
     # ------------------------------------------------------------------ plumbing
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("ResultCache is closed")
-        return self._conn
+        """The SQLite connection (``RuntimeError`` once closed); hold the lock to use it."""
+        return self._file.conn
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._file.close()
 
     def __enter__(self) -> ResultCache:
         return self
@@ -243,19 +227,12 @@ class ResultCache:
         # for 100k random fingerprints.
         with contextlib.suppress(TypeError):
             rows = sorted(rows, key=_first_item)
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO results (fingerprint, enrichment_type, result,"
-                    " workflow_id, task_id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._lock, self._file.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO results (fingerprint, enrichment_type, result,"
+                " workflow_id, task_id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         return len(rows)
 
     @staticmethod

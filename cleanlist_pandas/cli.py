@@ -264,11 +264,10 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from cleanlist_pandas.cache import default_cache_dir
-    from cleanlist_pandas.enrich.job import JOURNAL_FILENAME
+    from cleanlist_pandas._store import journal_path
     from cleanlist_pandas.enrich.journal import Journal
 
-    journal = Journal(default_cache_dir() / JOURNAL_FILENAME)
+    journal = Journal(journal_path())
     try:
         jobs = journal.jobs()
         if not jobs:

@@ -26,6 +26,14 @@ from cleanlist_pandas._constants import (
     API_KEY_PREFIX,
     API_PREFIX,
     DEFAULT_BASE_URL,
+    DEFAULT_BURST,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RATE_LIMIT_PATIENCE,
+    DEFAULT_TIMEOUT,
+    ENV_API_KEY,
+    ENV_BASE_URL,
     EXTENSION_KEY_PREFIX,
     RATE_LIMIT_PER_ORG,
     RATE_LIMIT_WINDOW_S,
@@ -52,24 +60,6 @@ __all__ = [
     "validate_api_key",
     "validate_webhook_url",
 ]
-
-ENV_API_KEY: Final = "CLEANLIST_API_KEY"
-ENV_BASE_URL: Final = "CLEANLIST_BASE_URL"
-
-#: Per-request timeout (read/write/pool), seconds; separate from ``wait()``'s total timeout.
-DEFAULT_TIMEOUT: Final = 60.0
-#: Time allowed to open a connection, seconds.
-DEFAULT_CONNECT_TIMEOUT: Final = 5.0
-#: Retries after the first attempt (connection errors, 429, 500/502/503/504).
-DEFAULT_MAX_RETRIES: Final = 3
-#: A ``Retry-After`` longer than this (seconds) raises RateLimitError instead of waiting.
-DEFAULT_MAX_RETRY_AFTER: Final = 90.0
-#: An enrichment run keeps waiting out 429s (another notebook of the organization may be
-#: using the shared budget) until it has seen no successful request for this long (seconds).
-DEFAULT_RATE_LIMIT_PATIENCE: Final = 600.0
-#: Optional steady spacing on top of the sliding window (None: a job's first requests may all
-#: leave at once, up to the window's limit).
-DEFAULT_BURST: Final = None
 
 LoopStrategy = Literal["thread", "nest_asyncio"]
 _LOOP_STRATEGIES: Final = ("thread", "nest_asyncio")
@@ -284,7 +274,14 @@ def configure(**options: Any) -> None:
     Passing ``None`` removes a session default. Clients created afterwards use them.
 
     >>> import cleanlist_pandas as clp
-    >>> clp.configure(api_key="clapi_0123456789abcdef")   # doctest: +SKIP
+    >>> clp.configure(api_key="clapi_0123456789abcdef", rate=30)
+    >>> s = clp.get_config()
+    >>> s.api_key, s.rate, s
+    ('clapi_0123456789abcdef', 30, Settings(api_key='clapi_…cdef', ...))
+    >>> clp.configure(api_key="clext_0123456789abcdef")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ConfigurationError: clext_…cdef is a browser-extension key (clext_…); the API refuses it. ...
+    >>> clp.reset_config()
     """
     _check_known(options)
     with _lock:

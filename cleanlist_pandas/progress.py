@@ -25,11 +25,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from cleanlist_pandas.enrich.job import EnrichmentJob
 from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.events import Event, JobFinished
 
-__all__ = ["ProgressBar", "phase", "progress_view"]
+__all__ = ["ProgressBar", "phase", "progress_view", "show_job"]
 
 
 class ProgressBar:
@@ -177,6 +178,20 @@ def phase(s: RunSnapshot) -> str:
     if s.in_flight:
         return f"{s.in_flight} workflow{'s' if s.in_flight != 1 else ''} running"
     return "collecting" if s.submitted else ""
+
+
+def show_job(job: EnrichmentJob) -> None:
+    """Show a ``wait=False`` job in a notebook as a display that updates itself in place
+    (from the run's state, no API call) and ends on the final numbers.
+
+    >>> show_job(df.cleanlist.enrich(wait=False))     # doctest: +SKIP
+    """
+    from IPython.display import display
+
+    handle = display(job._repr_mimebundle_(), raw=True, display_id=True)
+    if handle is not None and not job.done():
+        threading.Thread(target=job.follow, args=(handle,), name="cleanlist-job",
+                         daemon=True).start()
 
 
 def progress_view(state: RunState, draw_on_event: bool) -> ProgressBar:

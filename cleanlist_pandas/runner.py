@@ -30,18 +30,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
+from cleanlist_pandas._constants import CANCEL_GRACE_S, WAIT_TICK_S
+from cleanlist_pandas._constants import LOOP_THREAD_NAME as THREAD_NAME
 from cleanlist_pandas.errors import ConfigurationError, LoopThreadError
 
 __all__ = ["LoopThread", "get_loop_thread", "in_loop_thread", "run_sync"]
 
 T = TypeVar("T")
-
-#: How often the waiting thread wakes up (seconds): bounds the Ctrl-C latency and the
-#: progress-bar refresh rate. Not a timing guarantee.
-WAIT_TICK_S = 0.1
-#: How long to let a cancelled task clean up after Ctrl-C before re-raising (seconds).
-CANCEL_GRACE_S = 5.0
-THREAD_NAME = "cleanlist-loop"
 
 
 class LoopThread:

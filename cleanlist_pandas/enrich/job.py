@@ -184,6 +184,7 @@ class EnrichmentJob:
         future: concurrent.futures.Future[EngineOutcome],
         loop: asyncio.AbstractEventLoop,
         release_client: Callable[[], None],
+        job_view: Callable[[EnrichmentJob], None] | None = None,
     ) -> None:
         self.job_id = run.prep.job_id
         self.key = run.prep.key
@@ -194,6 +195,7 @@ class EnrichmentJob:
         self._future = future
         self._loop = loop
         self._release_client = release_client
+        self._job_view = job_view
         self._lock = threading.Lock()
         self._frame: pd.DataFrame | None = None
         self._error: BaseException | None = None
@@ -287,18 +289,22 @@ class EnrichmentJob:
     def _repr_mimebundle_(self, **_kw: Any) -> dict[str, str]:
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
-    def _ipython_display_(self) -> None:
-        """Shown in a notebook: a display that updates itself in place while the job runs
-        (from its state, no API call), then shows the final numbers."""
-        from IPython.display import display
+    @property
+    def _ipython_display_(self) -> Callable[[], None]:
+        # Shown in a notebook through the view the caller gave (the accessor's: a display
+        # that updates itself in place); without one IPython falls back to the reprs.
+        job_view = self._job_view
+        if job_view is None:
+            raise AttributeError("_ipython_display_")
+        return lambda: job_view(self)
 
-        handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
-        if handle is not None and not self.done():
-            threading.Thread(
-                target=self._follow, args=(handle,), name="cleanlist-job", daemon=True
-            ).start()
+    def follow(self, handle: Any) -> None:
+        """Keep a display ``handle`` (anything with ``update(bundle, raw=True)``) up to date
+        from the run's state while the job runs (no API call), then show the final numbers.
+        Blocks: run it on a thread.
 
-    def _follow(self, handle: Any) -> None:
+        >>> threading.Thread(target=job.follow, args=(h,), daemon=True).start()  # doctest: +SKIP
+        """
         while not self._future.done():
             time.sleep(FOLLOW_INTERVAL_S)
             handle.update(self._repr_mimebundle_(), raw=True)
@@ -335,12 +341,14 @@ def enrich(
     listeners: Sequence[Listener] = (),
     prospects_out: list[pd.DataFrame | None] | None = None,
     view: ViewFactory | None = None,
+    job_view: Callable[[EnrichmentJob], None] | None = None,
 ) -> pd.DataFrame | EnrichmentJob:
     """Run a whole enrichment from synchronous code (script, IPython, Jupyter).
 
     See :meth:`cleanlist_pandas.accessor.CleanlistAccessor.enrich` for the parameters.
     ``listeners`` receive every event of the run; ``view`` makes the run's view (e.g.
-    :func:`cleanlist_pandas.progress.progress_view`) when ``options.progress``;
+    :func:`cleanlist_pandas.progress.progress_view`) when ``options.progress``; ``job_view``
+    shows a ``wait=False`` job in a notebook (:func:`cleanlist_pandas.progress.show_job`);
     ``prospects_out``, if given, receives the long frame of discovered contacts.
 
     >>> out = enrich(df, Options("partial"), client=client)   # doctest: +SKIP
@@ -395,7 +403,7 @@ def enrich(
     if not wait:
         lt = get_loop_thread()
         future = asyncio.run_coroutine_threadsafe(coro(), lt.loop)
-        return EnrichmentJob(df, run, engine, future, lt.loop, release_client)
+        return EnrichmentJob(df, run, engine, future, lt.loop, release_client, job_view)
 
     try:
         outcome = run_sync(coro, tick=run.refresh)

@@ -1,7 +1,9 @@
 """The job journal: what was sent, as which workflow, so no paid result is ever lost.
 
-A SQLite file (mode 0600, next to the result cache) records every chunk of a job *before*
-it is sent and its ``workflow_id``/``task_ids`` right after. After Ctrl-C, a kernel restart
+A SQLite file (:func:`~cleanlist_pandas._store.journal_path`, next to the result cache,
+opened by :class:`~cleanlist_pandas._store.SQLiteFile` like the cache: mode 0600, WAL)
+records every chunk of a job *before* it is sent and its ``workflow_id``/``task_ids`` right
+after. After Ctrl-C, a kernel restart
 or a killed process, running the same ``enrich()`` call again finds the unfinished job by
 its key (a hash of the enrichment type and the contacts) and polls the journaled workflows
 instead of submitting them again. Polling is free, so a resumed job costs nothing extra.
@@ -28,14 +30,14 @@ The journal holds ids and content hashes only, never names or e-mail addresses.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from cleanlist_pandas._store import SQLiteFile
 
 # Chunk states.
 SENDING = "sending"  # recorded before the request; still SENDING after a crash = ambiguous
@@ -114,17 +116,9 @@ class Journal:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Created 0600 from the start: the journal sits next to personal data.
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        os.chmod(self.path, 0o600)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._file = SQLiteFile(path, schema=_SCHEMA, name="Journal")
+        self.path = self._file.path
+        self._lock = self._file.lock
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
         if "retry" not in cols:  # a journal written by an older version
             self._db.execute("ALTER TABLE chunks ADD COLUMN retry TEXT")
@@ -132,10 +126,13 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._file.conn
+
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        """Close the database connection (idempotent)."""
+        self._file.close()
 
     # -- jobs ---------------------------------------------------------------------------
     def find_open(self, key: str) -> JobRecord | None:

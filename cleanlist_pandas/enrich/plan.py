@@ -1,12 +1,12 @@
-"""Fingerprint, dedupe, look up the cache and chunk what is left — no network.
+"""Fingerprint, dedupe and look up the cache: what a run must send — no network.
 
 ``fingerprint`` gives each normalized contact a 128-bit content hash (32 hex characters)
 that is stable across processes, runs and machines: it is the cache key and the journal key.
-It is SipHash-2-4 (``pandas.util.hash_array`` with two fixed 16-byte keys) of each of the five
-fields' UTF-8 text, a fixed sentinel for a missing field (so "field absent" differs from any
-value), combined in ``CONTACT_FIELDS`` order with a fixed mixing function. Names and the
-company name are case-folded first, so ``ADA``/``Ada`` rows are one contact (the first
-spelling is the one sent). The hashing runs
+It is SipHash-2-4 (``pandas.util.hash_array`` with two 16-byte keys derived from
+``FINGERPRINT_VERSION``) of each of the five fields' UTF-8 text, a fixed sentinel for a
+missing field (so "field absent" differs from any value), combined in ``CONTACT_FIELDS``
+order with a fixed mixing function. Names and the company name are case-folded first, so
+``ADA``/``Ada`` rows are one contact (the first spelling is the one sent). The hashing runs
 once per distinct value of each field, then rows are combined with numpy arithmetic.
 
 >>> import pandas as pd
@@ -17,14 +17,14 @@ once per distinct value of each field, then rows are combined with numpy arithme
 (3, 2, 1, 1, 1, 1)
 >>> p.row_codes.tolist()
 [0, 0, -1]
->>> p.chunk(0).contacts
+>>> p.contact_dicts(p.send_ids)
 [{'linkedin_url': 'https://www.linkedin.com/in/a'}]
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,12 +40,28 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
 
-__all__ = ["FINGERPRINT_VERSION", "Chunk", "Plan", "fingerprint", "plan"]
+__all__ = ["FINGERPRINT_VERSION", "Plan", "fingerprint", "plan"]
 
-#: Bump when the canonical encoding changes (old cache entries then simply miss).
+#: Bump when the canonical encoding changes: it is part of the hash (the SipHash keys are
+#: derived from it), so every fingerprint changes and old cache entries and journaled jobs
+#: simply miss.
 FINGERPRINT_VERSION = 1
-_KEY1 = "cleanlist-fp-v1a"  # 16 bytes: SipHash key of the high half
-_KEY2 = "cleanlist-fp-v1b"  # 16 bytes: SipHash key of the low half
+
+
+def _sip_keys(version: int) -> tuple[str, str]:
+    """The two 16-byte SipHash keys (high half, low half) of a fingerprint version.
+
+    >>> _sip_keys(1)
+    ('cleanlist-fp-v1a', 'cleanlist-fp-v1b')
+    >>> _sip_keys(12)
+    ('cleanlist-fp-12a', 'cleanlist-fp-12b')
+    """
+    v = str(version)
+    stem = "cleanlist-fp-v"[: 15 - len(v)] + v
+    return stem + "a", stem + "b"
+
+
+_KEY1, _KEY2 = _sip_keys(FINGERPRINT_VERSION)
 _MISSING = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
 #: Fields compared case-insensitively (domains and LinkedIn URLs are lower-cased already).
 _CASE_FOLDED = frozenset({"first_name", "last_name", "company_name"})
@@ -53,7 +69,9 @@ _CASE_FOLDED = frozenset({"first_name", "last_name", "company_name"})
 CacheLookup = Callable[[list[str]], Mapping[str, Any]]
 
 
-def _field_hashes(codes: np.ndarray, values: np.ndarray, fold: bool) -> tuple[Any, Any]:
+def _field_hashes(
+    codes: np.ndarray, values: np.ndarray, fold: bool, keys: tuple[str, str] = (_KEY1, _KEY2)
+) -> tuple[Any, Any]:
     """Per-row uint64 hashes (key 1, key 2) of one field from its factorized form.
 
     ``fold``: case-fold first. The text is prepared once for both keys.
@@ -68,7 +86,7 @@ def _field_hashes(codes: np.ndarray, values: np.ndarray, fold: bool) -> tuple[An
         # UTF-8 once for both keys (hash_array hashes bytes as they are, str as UTF-8)
         filled[:] = [v.encode("utf8") for v in filled.tolist()]
     out = []
-    for key, missing in ((_KEY1, _MISSING[0]), (_KEY2, _MISSING[1])):
+    for key, missing in ((keys[0], _MISSING[0]), (keys[1], _MISSING[1])):
         h = np.empty(len(vals) + 1, dtype=np.uint64)
         if len(vals):
             h[:-1] = pd.util.hash_array(filled, hash_key=key, categorize=False)
@@ -115,13 +133,15 @@ def _factorized_fields(contacts: pd.DataFrame | MappedContacts) -> list[FieldCol
     return out
 
 
-def _hash_pair(contacts: pd.DataFrame | MappedContacts) -> tuple[Any, Any]:
+def _hash_pair(
+    contacts: pd.DataFrame | MappedContacts, keys: tuple[str, str] = (_KEY1, _KEY2)
+) -> tuple[Any, Any]:
     fields = _factorized_fields(contacts)
     n = len(fields[0].codes)
     acc1 = np.full(n, 0x345678, dtype=np.uint64)
     acc2 = np.full(n, 0x8765432, dtype=np.uint64)
     for i, (f, fc) in enumerate(zip(CONTACT_FIELDS, fields, strict=True)):
-        f1, f2 = _field_hashes(fc.codes, fc.values, f in _CASE_FOLDED)
+        f1, f2 = _field_hashes(fc.codes, fc.values, f in _CASE_FOLDED, keys)
         acc1 = _mix(acc1, f1, i)
         acc2 = _mix(acc2, f2, i)
     return _finalize(acc1), _finalize(acc2)
@@ -164,23 +184,6 @@ def fingerprint(contacts: pd.DataFrame | MappedContacts) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Chunk:
-    """One request's worth of contacts (at most 250), in the order to send them.
-
-    ``unique_ids`` index the plan's unique-contact table (``Plan.fingerprints``,
-    ``Plan.unique_contacts``); the API's ``task_ids`` come back in the same order.
-    """
-
-    index: int
-    unique_ids: np.ndarray
-    fingerprints: list[str]
-    contacts: list[dict[str, str]]
-
-    def __len__(self) -> int:
-        return len(self.unique_ids)
-
-
-@dataclass(frozen=True, eq=False)
 class Plan:
     """What a run would send. Built by :func:`plan`; everything is by row position.
 
@@ -193,7 +196,8 @@ class Plan:
         first_rows: int64 array, the row position where each unique contact first occurs.
         cached: fingerprint → whatever ``cache_lookup`` returned, for the unique contacts
             found in the cache (they are not sent).
-        send_ids: int64 array of the unique ids to send, in order; chunked at 250.
+        send_ids: int64 array of the unique ids to send, in order (the engine sends them in
+            chunks of ``chunk_size``; ``n_chunks`` counts the requests).
         reason_counts: invalid rows per reason.
     """
 
@@ -321,28 +325,6 @@ class Plan:
             for vals in zip(*cols, strict=True)
         ]
 
-    def chunk(self, i: int) -> Chunk:
-        """The ``i``-th request (0-based); contacts are built on demand."""
-        if not 0 <= i < self.n_chunks:
-            raise IndexError(f"chunk {i} out of range (plan has {self.n_chunks})")
-        ids = self.send_ids[i * self.chunk_size : (i + 1) * self.chunk_size]
-        return Chunk(
-            index=i,
-            unique_ids=ids,
-            fingerprints=self.fingerprints[ids].tolist(),
-            contacts=self.contact_dicts(ids),
-        )
-
-    def iter_chunks(self) -> Iterator[Chunk]:
-        """All requests in order, built lazily (cheap to start, one chunk at a time)."""
-        for i in range(self.n_chunks):
-            yield self.chunk(i)
-
-    @property
-    def chunks(self) -> list[Chunk]:
-        """All requests as a list (builds every contact dict; prefer ``iter_chunks``)."""
-        return list(self.iter_chunks())
-
 
 def _first_occurrences(codes: np.ndarray) -> np.ndarray:
     """Positions where each code first appears (factorize numbers codes in that order)."""
@@ -360,7 +342,7 @@ def plan(
     *,
     chunk_size: int = MAX_CONTACTS_PER_REQUEST,
 ) -> Plan:
-    """Dedupe the valid contacts, consult the cache, and chunk the rest.
+    """Dedupe the valid contacts and consult the cache: the rest is what a run sends.
 
     Args:
         mapped: from :func:`~cleanlist_pandas.enrich.mapping.map_contacts`.
@@ -368,7 +350,7 @@ def plan(
         cache_lookup: called once with the list of unique fingerprints; returns a mapping
             fingerprint → cached result for the ones it has (e.g.
             ``lambda fps: cache.get_many(fps, enrichment_type)``). Those are not sent.
-        chunk_size: contacts per request, 1..250.
+        chunk_size: contacts per request, 1..250 (for ``n_chunks``).
 
     >>> import pandas as pd
     >>> from cleanlist_pandas.enrich.mapping import map_contacts

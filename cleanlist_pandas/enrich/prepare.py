@@ -10,7 +10,6 @@ cache) is polled again, never resent; one in doubt (``sending``/``ambiguous``) i
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
+from cleanlist_pandas._constants import JOURNAL_FILENAME, MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
+from cleanlist_pandas._store import JobLock, journal_path
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
 from cleanlist_pandas.enrich.journal import (
     AMBIGUOUS,
@@ -35,8 +35,6 @@ from cleanlist_pandas.enrich.options import Options, check_options, job_key
 from cleanlist_pandas.enrich.plan import Plan, plan
 from cleanlist_pandas.errors import JobBusyError
 from cleanlist_pandas.events import JobPlanned
-
-JOURNAL_FILENAME = "journal.sqlite3"
 
 __all__ = ["JOURNAL_FILENAME", "Prepared", "journaled_type", "sync_client_for"]
 
@@ -65,8 +63,7 @@ class Prepared:
         self._owns_job = False  # this process created or locked the journal job
         self._closed = False
         self.job_id = ""
-        self._lock_fd: int | None = None
-        self._lock_path: Path | None = None
+        self._lock: JobLock | None = None
         self._base = Path(options.cache_dir or default_cache_dir())
         self.cache: ResultCache | None = None
         self.journal: Journal | None = None
@@ -107,7 +104,7 @@ class Prepared:
         options = self.options
         t = options.enrichment_type
         base = self._base
-        self.journal = Journal(base / JOURNAL_FILENAME)
+        self.journal = Journal(journal_path(base))
         # estimate() only looks: it must not leave a job behind in the journal
         job = (
             self.journal.open_job(self.key, t, rows=self.plan.n_rows)
@@ -212,9 +209,8 @@ class Prepared:
             # served from the cache): no open job left behind for `cleanlist-pandas jobs`
             journal.discard_job(self.job_id)
             self.remove_lock_file()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
         if self.cache is not None:
             self.cache.close()
         if journal is not None:
@@ -222,30 +218,23 @@ class Prepared:
 
     def remove_lock_file(self) -> None:
         """Once the job is finished its lock file is not needed any more."""
-        if self._lock_path is not None:
-            self._lock_path.unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.remove()
 
     def _lock_job(self, base: Path) -> None:
-        """Hold an advisory lock on the job while this process runs it, so a second kernel
+        """Hold the job's cross-process lock while this process runs it, so a second kernel
         running the same call cannot submit the same contacts; the OS drops it if the
-        process dies (so a killed run can be resumed)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no cross-process guard
-            return
-        path = Path(base) / f"{self.job_id}.lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise JobBusyError(
-                f"Cleanlist job {self.job_id} (the same rows and enrichment type) is running in "
+        process dies (so a killed run can be resumed). On every platform (``filelock``)."""
+        job_id = self.job_id
+        self._lock = JobLock(
+            base / f"{job_id}.lock",
+            busy=lambda _path: JobBusyError(
+                f"Cleanlist job {job_id} (the same rows and enrichment type) is running in "
                 "another process right now. Wait for it to finish, then run this call again: "
                 "its results will come from the cache."
-            ) from None
-        self._lock_fd = fd
-        self._lock_path = path
+            ),
+        )
+        self._lock.acquire()
 
 
 
@@ -261,7 +250,7 @@ def journaled_type(
     >>> journaled_type(df, "job_3f2a9c...")        # doctest: +SKIP
     'full'
     """
-    journal = Journal(Path(cache_dir or default_cache_dir()) / JOURNAL_FILENAME)
+    journal = Journal(journal_path(cache_dir))
     try:
         job = journal.job(job_id)
     finally:

@@ -389,29 +389,6 @@ def test_non_plain_hosts_take_the_tldextract_path(host: str) -> None:
     assert mp._registered_domain(host) == want
 
 
-@pytest.mark.parametrize("pool", [3, 5_000, 40_000, 200_000])
-def test_object_factorize_equals_pd_factorize(pool: int) -> None:
-    """The right-sized hash table gives exactly pd.factorize's codes and uniques."""
-    from cleanlist_pandas.enrich.mapping import _object_factorize
-
-    rng = np.random.default_rng(pool)
-    n = 100_000
-    words = np.array([f"v{i}" for i in range(pool)], dtype=object)
-    vals = words[rng.integers(0, pool, n)]
-    vals[rng.random(n) < 0.1] = None
-    vals[rng.random(n) < 0.01] = np.nan
-    vals[5] = 1
-    vals[6] = 1.0
-    vals[7] = True
-    vals[8] = pd.NA
-    codes, uniques = _object_factorize(vals)
-    want_codes, want_uniques = pd.factorize(vals, use_na_sentinel=True)
-    assert codes.dtype == np.int64
-    np.testing.assert_array_equal(codes, want_codes)
-    assert uniques.dtype == object
-    assert uniques.tolist() == list(want_uniques)
-
-
 # ----------------------------------------------------------------- cells that are not text
 SURROGATE = json.loads('"Ada\\ud800"')  # a lone surrogate, as JSON-sourced frames carry
 
@@ -475,7 +452,7 @@ def test_a_cell_that_is_not_text_skips_its_row_naming_the_column(label: str, kin
     assert _encodable(m)
     p = plan(m, "partial")  # fingerprints every contact as UTF-8
     assert p.n_valid == 2 and p.n_to_send == 2
-    assert all(c.get("first_name") != "Bob" for c in p.chunk(0).contacts)
+    assert all(c.get("first_name") != "Bob" for c in p.contact_dicts(p.send_ids))
     pd.testing.assert_frame_equal(df, before)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -70,11 +71,36 @@ def test_fingerprint_is_stable_across_processes() -> None:
     assert here == PINNED
 
 
-PINNED = fingerprint(
-    pd.DataFrame(
-        {"first_name": ["Ada"], "last_name": ["L"], "company_domain": ["acme.com"]}, dtype="string"
+#: The fingerprint of Ada L at acme.com under FINGERPRINT_VERSION 1, written out: users'
+#: caches and journals are keyed by it.
+PINNED = "b1de1d6fc6799666e716daf0115c4dc0"
+
+
+def test_bumping_the_fingerprint_version_changes_every_fingerprint() -> None:
+    # (the package's ``plan`` attribute is the function: fetch the module itself)
+    plan_module = importlib.import_module("cleanlist_pandas.enrich.plan")
+
+    assert plan_module.FINGERPRINT_VERSION == 1
+    assert plan_module._sip_keys(1) == (plan_module._KEY1, plan_module._KEY2)
+    n = 2_000
+    df = pd.DataFrame(
+        {
+            "first_name": [f"N{i % 37}" for i in range(n)],
+            "last_name": [None if i % 11 == 0 else f"L{i}" for i in range(n)],
+            "company_domain": [f"d{i % 5}.com" for i in range(n)],
+            "linkedin_url": [None] * n,
+        },
+        dtype="string",
     )
-)[0]
+    v1 = plan_module._to_hex(*plan_module._hash_pair(df))
+    assert v1.tolist() == fingerprint(df).tolist()
+    for version in (2, 3, 10, 123):
+        keys = plan_module._sip_keys(version)
+        assert all(len(k.encode()) == 16 for k in keys)  # SipHash needs 16-byte keys
+        bumped = plan_module._to_hex(*plan_module._hash_pair(df, keys))
+        assert len(set(bumped.tolist())) == len(set(v1.tolist()))  # same dedupe
+        assert not (bumped == v1).any(), f"version {version} kept some fingerprints"
+    assert len({plan_module._sip_keys(v) for v in range(1, 200)}) == 199
 
 
 def test_plan_dedupe_and_fan_out() -> None:
@@ -85,12 +111,10 @@ def test_plan_dedupe_and_fan_out() -> None:
     assert (p.n_rows, p.n_valid, p.n_invalid, p.n_unique, p.n_duplicates) == (6, 5, 1, 2, 3)
     assert p.reason_counts == {"missing first_name": 1}
     assert p.n_to_send == 2 and p.n_chunks == 1 and p.worst_case_credits == 2
-    ch = p.chunk(0)
-    assert ch.contacts == [
+    assert p.contact_dicts(p.send_ids) == [
         {"first_name": "Ada", "last_name": "Lovelace", "company_domain": "acme.com"},
         {"first_name": "Bob", "last_name": "Smith", "company_domain": "b.io"},
     ]
-    assert ch.fingerprints == p.fingerprints.tolist()
     assert p.unique_contacts.loc[1, "first_name"] == "Bob"
     counts = p.counts()
     assert counts["duplicates"] == 3 and counts["invalid_by_reason"] == {"missing first_name": 1}
@@ -112,16 +136,12 @@ def test_plan_cache_and_chunks() -> None:
     assert len(seen) == 1 and seen[0] == fps.tolist()
     assert p.n_cached == 100 and p.n_to_send == 500 and p.n_chunks == 2
     assert p.worst_case_credits == 500 * 11
-    chunks = p.chunks
-    assert [len(c) for c in chunks] == [250, 250]
-    assert chunks[0].contacts[0] == {"linkedin_url": "https://www.linkedin.com/in/p100"}
-    assert all(isinstance(v, str) for c in chunks for d in c.contacts for v in d.values())
-    sent = np.concatenate([c.unique_ids for c in p.iter_chunks()])
-    assert sorted(sent.tolist()) == list(range(100, 600))
+    assert p.send_ids.tolist() == list(range(100, 600))
+    contacts = p.contact_dicts(p.send_ids)
+    assert contacts[0] == {"linkedin_url": "https://www.linkedin.com/in/p100"}
+    assert all(isinstance(v, str) for d in contacts for v in d.values())
     p2 = plan(m, "partial", chunk_size=7)
-    assert p2.n_chunks == -(-600 // 7) and len(p2.chunk(p2.n_chunks - 1)) == 600 % 7
-    with pytest.raises(IndexError):
-        p2.chunk(p2.n_chunks)
+    assert p2.n_chunks == -(-600 // 7)
 
 
 def test_plan_errors_and_empty() -> None:

@@ -525,14 +525,14 @@ def test_progress_bar_notes_the_rate_limit_wait(sandbox: Sandbox) -> None:
 
 
 def test_estimate_leaves_no_job_and_reports_resumable(make_sandbox: Any, _cache_dir: Path) -> None:
-    from cleanlist_pandas.enrich.job import JOURNAL_FILENAME
+    from cleanlist_pandas._store import journal_path
     from cleanlist_pandas.enrich.journal import Journal
 
     sb = make_sandbox(time_scale=0.05)
     client = client_for(sb)
     df = leads(1000)
     df.cleanlist.estimate(client=client)
-    j = Journal(_cache_dir / JOURNAL_FILENAME)
+    j = Journal(journal_path(_cache_dir))
     assert j.jobs() == []
     interrupt_after_first_chunk(df, client)
     est = df.cleanlist.estimate(client=client)

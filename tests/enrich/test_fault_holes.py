@@ -18,8 +18,9 @@ import pytest
 from test_enrich_run import leads
 
 import cleanlist_pandas as clp
+from cleanlist_pandas._store import journal_path
 from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import JOURNAL_FILENAME, CleanlistWarning, Options, enrich
+from cleanlist_pandas.enrich.job import CleanlistWarning, Options, enrich
 from cleanlist_pandas.enrich.journal import Journal
 from cleanlist_pandas.enrich.merge import OutputColumnCollision
 from cleanlist_pandas.events import Event, Waiting
@@ -226,7 +227,7 @@ def test_configuration_error_then_configure_then_the_same_call_works(
             else:
                 clp.configure(base_url=sandbox.base_url)
                 df.cleanlist.enrich(progress=False, poll=FAST)
-        journal = Journal(_cache_dir / JOURNAL_FILENAME)
+        journal = Journal(journal_path(_cache_dir))
         assert [j for j in journal.jobs() if j.state == "open"] == []
         journal.close()
         clp.configure(api_key=sandbox.api_key, base_url=sandbox.base_url)
@@ -241,7 +242,7 @@ def test_a_run_that_sends_nothing_leaves_no_open_job(sandbox: Sandbox, _cache_di
     sandbox.set_credits(5)
     with pytest.raises(clp.InsufficientCreditsError):
         run(leads(100), c, errors="raise")  # the pre-check refuses before the first bulk
-    journal = Journal(_cache_dir / JOURNAL_FILENAME)
+    journal = Journal(journal_path(_cache_dir))
     assert journal.jobs() == []
     journal.close()
     c.close()

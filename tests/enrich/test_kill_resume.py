@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cleanlist_pandas.enrich.job import JOURNAL_FILENAME
+from cleanlist_pandas._store import journal_path
 from cleanlist_pandas.enrich.journal import DONE, SUBMITTED, Journal
 from cleanlist_pandas.sandbox import Sandbox
 
@@ -81,17 +81,24 @@ def test_kill_then_resume_matches_an_uninterrupted_run(
         # counts a request when it answers it): let it settle before counting
         time.sleep(0.5)
         received = _accepted_bulk(sb)
-        journal = Journal(cache / JOURNAL_FILENAME)
+        journal = Journal(journal_path(cache))
         chunks = [c for j in journal.jobs() for c in journal.chunks(j.job_id)]
         journal.close()
         known = sum(1 for c in chunks if c.state in (SUBMITTED, DONE))
-        in_doubt = received - known  # chunks the sandbox took whose answer never got back
+        # chunks the sandbox took whose answer never got back: the only ones that may come
+        # back unknown ("sending" is journaled when a request's first bytes are written,
+        # so a chunk still waiting for the pacer or a connection is not among them)
+        in_doubt = received - known
 
         assert _child(sb, cache, "none", tmp_path / "out.pkl", FAST_PACE) == 0
         out = pd.read_pickle(tmp_path / "out.pkl")
 
         unknown = out["cl_status"] == "unknown"
-        assert int(unknown.sum()) <= 250 * max(in_doubt, 0), (point, received, known)
+        assert int(unknown.sum()) <= 250 * max(in_doubt, 0), (
+            point,
+            received,
+            [c.state for c in chunks],
+        )
         charged = Counter(r["fingerprint"] for r in sb.ledger())
         assert not [fp for fp, n in charged.items() if n > 1]
         ok = ~unknown

@@ -1,0 +1,276 @@
+"""One home for local persistence: where the files live, how a SQLite file is opened, and
+the lock that keeps one job to one process.
+
+* :func:`default_cache_dir` and :func:`journal_path` — where the result cache and the job
+  journal live (``$CLEANLIST_CACHE_DIR`` or the platform's user cache directory).
+* :class:`SQLiteFile` — a SQLite file opened the one right way: the directory created 0700
+  and the file 0600 *before* SQLite writes a byte (it holds personal data; SQLite gives its
+  ``-wal``/``-shm`` side files the same mode), WAL with ``synchronous=NORMAL`` (readers never
+  block the writer; a commit survives a killed process), a busy timeout for other
+  processes, one connection shareable by threads (``check_same_thread=False``) and one
+  ``threading.Lock`` that the owner holds around every use of it.
+* :class:`JobLock` — a non-blocking, cross-process lock file on the ``filelock`` package
+  (``flock`` on POSIX, ``msvcrt.locking`` on Windows): the OS drops it when the holding
+  process dies, so a killed run can be resumed at once.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> db = SQLiteFile(d / "x.sqlite3", schema="CREATE TABLE IF NOT EXISTS t (v INTEGER);")
+>>> with db.lock:
+...     _ = db.conn.execute("INSERT INTO t VALUES (1)")
+...     db.conn.execute("SELECT COUNT(*) FROM t").fetchone()
+(1,)
+>>> db.conn.execute("PRAGMA journal_mode").fetchone()
+('wal',)
+>>> db.close()
+>>> journal_path(d) == d / "journal.sqlite3"
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from cleanlist_pandas._constants import (
+    CACHE_DIR_ENV,
+    JOURNAL_FILENAME,
+    SQLITE_BUSY_TIMEOUT_S,
+)
+
+__all__ = [
+    "JobLock",
+    "LockHeldError",
+    "SQLiteFile",
+    "default_cache_dir",
+    "journal_path",
+    "private_file",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def default_cache_dir() -> Path:
+    """``$CLEANLIST_CACHE_DIR`` if set, else the platform's user cache dir.
+
+    >>> journal_path().parent == default_cache_dir()   # the journal sits next to the cache
+    True
+    """
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cleanlist-pandas"))
+
+
+def journal_path(cache_dir: PathLike | None = None) -> Path:
+    """The job journal's file: ``journal.sqlite3`` in ``cache_dir`` (default
+    :func:`default_cache_dir`), next to the result cache.
+
+    >>> journal_path("/tmp/x").as_posix()
+    '/tmp/x/journal.sqlite3'
+    """
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return base / JOURNAL_FILENAME
+
+
+def private_file(path: PathLike) -> Path:
+    """Create ``path`` (and its missing directories, 0700) as a file only its owner may
+    read, 0600 from the first byte whatever the umask; an existing file is made 0600.
+
+    >>> import tempfile, pathlib, stat
+    >>> p = private_file(pathlib.Path(tempfile.mkdtemp()) / "a" / "f")
+    >>> oct(stat.S_IMODE(p.stat().st_mode)) if os.name == "posix" else "0o600"
+    '0o600'
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, stat.S_IRUSR | stat.S_IWUSR)
+        else:  # pragma: no cover - Windows before 3.13 (only the read-only bit exists)
+            os.chmod(p, stat.S_IRUSR | stat.S_IWUSR)
+    finally:
+        os.close(fd)
+    return p
+
+
+class SQLiteFile:
+    """One SQLite file opened the one right way (see the module doc).
+
+    ``conn`` is an autocommit connection (``isolation_level=None``): open transactions
+    explicitly with :meth:`transaction`. Hold ``lock`` around every use of ``conn``.
+    ``schema`` (SQL statements, run once at open) creates the tables.
+
+    >>> import tempfile, pathlib
+    >>> db = SQLiteFile(pathlib.Path(tempfile.mkdtemp()) / "y.sqlite3", name="Demo")
+    >>> db.close(); db.close()            # idempotent
+    >>> db.conn
+    Traceback (most recent call last):
+    RuntimeError: Demo is closed
+    """
+
+    def __init__(self, path: PathLike, *, schema: str = "", name: str | None = None) -> None:
+        self.path = private_file(path)
+        self.name = name or self.path.name
+        self.lock = threading.Lock()
+        conn = sqlite3.connect(
+            self.path,
+            check_same_thread=False,
+            timeout=SQLITE_BUSY_TIMEOUT_S,
+            isolation_level=None,
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if schema:
+                conn.executescript(schema)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection; ``RuntimeError`` once closed."""
+        if self._conn is None:
+            raise RuntimeError(f"{self.name} is closed")
+        return self._conn
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._conn is None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any exception). Call it with
+        ``lock`` held.
+
+        >>> import tempfile, pathlib
+        >>> db = SQLiteFile(pathlib.Path(tempfile.mkdtemp()) / "z.sqlite3",
+        ...                 schema="CREATE TABLE t (v INTEGER);")
+        >>> with db.lock, db.transaction() as conn:
+        ...     _ = conn.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        >>> db.conn.execute("SELECT SUM(v) FROM t").fetchone()
+        (3,)
+        >>> db.close()
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteFile({str(self.path)!r}{', closed' if self.closed else ''})"
+
+
+class LockHeldError(RuntimeError):
+    """Another process holds the lock (the default error of :meth:`JobLock.acquire`)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} is locked by another process")
+        self.path = path
+
+
+class JobLock:
+    """A cross-process lock on one file, taken without waiting.
+
+    ``acquire()`` takes it or raises at once — ``busy(path)`` if given, else
+    :class:`LockHeldError` — when another process (or another ``JobLock`` on the same path)
+    holds it. ``release()`` (also ``close()``, or leaving a ``with`` block) gives it back;
+    both are idempotent, and the OS gives it back when the holding process dies, however it
+    dies. ``remove()`` releases a held lock and deletes its file (once the job is finished).
+    The lock file is created 0600. One ``JobLock`` may be acquired in one thread and
+    released in another.
+
+    Built on ``filelock`` rather than hand-written ``fcntl.flock``: the same code guards two
+    kernels on Windows too.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "job_1.lock"
+    >>> a, b = JobLock(path), JobLock(path, busy=lambda p: TimeoutError(f"busy: {p.name}"))
+    >>> a.acquire(); a.acquire(); a.held
+    True
+    >>> b.acquire()
+    Traceback (most recent call last):
+    TimeoutError: busy: job_1.lock
+    >>> a.release(); a.release(); b.acquire(); b.held
+    True
+    >>> b.remove(); path.exists()
+    False
+    """
+
+    def __init__(
+        self, path: PathLike, *, busy: Callable[[Path], BaseException] | None = None
+    ) -> None:
+        import filelock
+
+        self.path = Path(path)
+        self._busy: Callable[[Path], BaseException] = busy or LockHeldError
+        self._mutex = threading.Lock()
+        # thread_local=False: a run may take it in the caller's thread and give it back on
+        # the loop thread; mode 0600 like every file of ours.
+        self._lock: Any = filelock.FileLock(str(self.path), mode=0o600, thread_local=False)
+        self._timeout_error: type[BaseException] = filelock.Timeout
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return bool(self._lock.is_locked)
+
+    def acquire(self) -> None:
+        """Take the lock now, or raise (see the class doc). Idempotent while held."""
+        with self._mutex:
+            if self._lock.is_locked:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self._lock.acquire(timeout=0)
+            except self._timeout_error:
+                raise self._busy(self.path) from None
+
+    def release(self) -> None:
+        """Give the lock back (idempotent)."""
+        with self._mutex:
+            if self._lock.is_locked:
+                self._lock.release(force=True)
+
+    close = release
+
+    def remove(self) -> None:
+        """Once the job is finished: release the lock and delete its file. Does nothing
+        unless this object holds the lock (another holder's file is left alone)."""
+        with self._mutex:
+            if self._lock.is_locked:
+                self._lock.release(force=True)
+                self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> JobLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"JobLock({str(self.path)!r}, held={self.held})"
