@@ -97,6 +97,8 @@ def running_jobs() -> list[EnrichmentJob]:
 class JobBusyError(CleanlistError):
     """The same job is being run by another process (another kernel or script)."""
 
+    user_error = True  # IPython shows the message and the fix, not the frames
+
 
 class CleanlistWarning(UserWarning):
     """A run finished with rows left over (budget, credits, an ambiguous submission...)."""

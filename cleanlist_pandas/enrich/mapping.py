@@ -31,7 +31,7 @@ import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.errors import UserError
 
 __all__ = [
     "EXTRA_SOURCES",
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-class MappingError(CleanlistError, ValueError):
+class MappingError(UserError, ValueError):
     """The contact columns could not be found or are ambiguous; the message says what to do.
 
     ``cli_message`` says the same in the command line's words (``-c FIELD=COLUMN`` instead

@@ -81,6 +81,8 @@ ROW_STATUSES = (
 class OutputColumnCollision(CleanlistError, ValueError):
     """An output column would overwrite an input column."""
 
+    user_error = True  # IPython shows the message and the fix, not the frames
+
 
 # name (without prefix) → (section, key, kind); section None = top level
 _KNOWN: tuple[tuple[str, str | None, str, str], ...] = (
