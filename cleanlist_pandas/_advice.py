@@ -69,7 +69,8 @@ def balance_warning(
     if per_request >= 1:
         todo += (
             f", or pass max_credits={cap} to spend only the balance: requests are then sized "
-            f"to it ({min(per_request, chunk_size):,} contacts at a time) and the rows left over "
+            f"to it ({min(per_request, chunk_size):,} contact{'' if per_request == 1 else 's'} "
+            "at a time) and the rows left over "
             "come back 'not_submitted', sent by the same call after a top-up."
         )
     else:
