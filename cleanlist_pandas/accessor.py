@@ -103,9 +103,16 @@ class CleanlistAccessor:
         from cleanlist_pandas.enrich.job import Options, enrich
 
         options = Options(**_option_args(locals()))
-        return enrich(
-            self._obj, options, api_key=api_key, base_url=base_url, client=client, wait=wait
-        )
+        try:
+            return enrich(
+                self._obj, options, api_key=api_key, base_url=base_url, client=client, wait=wait
+            )
+        except KeyboardInterrupt:
+            # uncaught in a plain script, EnrichmentInterrupted ends it as Ctrl-C does (130)
+            from cleanlist_pandas._interrupt import die_by_sigint_if_uncaught
+
+            die_by_sigint_if_uncaught()
+            raise
 
     async def aenrich(
         self,

@@ -214,6 +214,49 @@ def test_any_keyboard_interrupt_subclass_exits_130(
     assert cli_module.main(["estimate", str(leads_csv)]) == 130
 
 
+SCRIPT = """
+import sys
+import pandas as pd
+import cleanlist_pandas as clp
+
+df = pd.DataFrame({"First Name": ["Ada", "Bob"], "Last Name": ["L", "M"],
+                   "Website": ["acme.com", "b.com"]})
+df.cleanlist.enrich(api_key=sys.argv[1], base_url=sys.argv[2], progress=False)
+print("not reached")
+"""
+
+
+def test_ctrl_c_in_a_plain_script_ends_it_as_python_does(
+    tmp_path: Path, make_sandbox: object
+) -> None:
+    """Python ends a script by SIGINT (130 in the shell) only for an uncaught *plain*
+    KeyboardInterrupt; EnrichmentInterrupted, a subclass, gets the same ending."""
+    sb: Sandbox = make_sandbox(time_scale=1.0)  # type: ignore[operator]
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), sb.api_key, sb.base_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        preexec_fn=_restore_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not sb.stats()["by_endpoint"].get("POST /enrich/bulk"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGINT, err  # the shell shows 130
+    assert "EnrichmentInterrupted" in err and "run the same call again" in err
+    assert "not reached" not in out
+
+
 def test_credit_warnings_speak_cli(tmp_path: Path, make_sandbox: object) -> None:
     sb: Sandbox = make_sandbox(credits=20.0)  # type: ignore[operator]
     src = tmp_path / "three.csv"
