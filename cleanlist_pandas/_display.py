@@ -20,11 +20,13 @@ def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) 
     (a skip reason) or value (a note) wraps onto the next lines, keeping its indent.
 
     >>> print(text_table("T", [("  skipped: missing last_name and company", "12"),
+    ...                        ("  awaiting credits", "5 rows"),
     ...                        ("note", "balance not read: no API key")], width=60))
     T
         skipped: missing    12
           last_name and
           company
+        awaiting credits    5 rows
       note                  balance not read: no API key
     """
     key_width = min(max((len(k) for k, _ in rows), default=0), max(12, width // 3))
@@ -34,7 +36,7 @@ def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) 
         indent = len(key) - len(key.lstrip(" "))
         keys = textwrap.wrap(
             key.strip(),
-            max(key_width - indent, 1),
+            max(key_width, indent + 3),
             initial_indent=" " * indent,
             subsequent_indent=" " * (indent + 2),
             break_on_hyphens=False,
