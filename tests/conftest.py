@@ -18,6 +18,18 @@ from cleanlist_pandas.sandbox import Sandbox
 FAST_TIME_SCALE = 0.002
 
 
+@pytest.fixture(autouse=True)
+def _fresh_shared_pacers() -> Iterator[None]:
+    """Clients of one key share one pacer in the process (the limit is per organization),
+    kept while any of them lives. A test that leaves a long Retry-After hold on the session
+    sandbox's key (``test_the_key_never_leaks``: 429 with Retry-After 999) must not stall
+    the next tests; which clients are still alive then is up to the garbage collector."""
+    yield
+    from cleanlist_pandas import _http
+
+    _http._shared.clear()
+
+
 @pytest.fixture(scope="session")
 def _session_sandbox() -> Iterator[Sandbox]:
     sb = Sandbox(credits=10_000.0, time_scale=FAST_TIME_SCALE, seed=0)
