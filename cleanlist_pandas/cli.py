@@ -239,7 +239,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
         r"Set CLEANLIST_API_KEY or call cleanlist_pandas\.configure\(api_key=\.\.\.\)\.",
         "Pass --api-key KEY or set CLEANLIST_API_KEY.",
     ),
-    (r"\(?df\.cleanlist\.enrich\([^\n]*?\)\)?(?=[:;,.]? )", "({command})"),
+    (r"\(?df\.cleanlist\.enrich\([^\n]*?\)\)?(?=[:;,.]? )", "(\0COMMAND\0)"),
     (r"\bthe same call\b", "the same command"),
     (r"\ba cheaper enrichment_type\b", "a cheaper -t type"),
     (r"\bmax_credits=([0-9][0-9,._]*)", r"--max-credits \1"),
@@ -247,7 +247,7 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"\bresend_unknown=True\b", "--resend-unknown"),
     (r"\bprefix='([^']*)'", r"--prefix \1"),
     (r"\bprefix=", "--prefix"),
-    (r"\bcl_error\b", "the cl_error column"),
+    (r"\bsee cl_error\b", "see the cl_error column"),
 )
 
 
@@ -259,10 +259,13 @@ def cli_words(text: str, command: str = "cleanlist-pandas ...") -> str:
     'Top up, then run the same command again (cleanlist-pandas x): it sends these rows.'
     >>> cli_words("Pass max_credits=100 to cap, or another prefix='cl2_'.")
     'Pass --max-credits 100 to cap, or another --prefix cl2_.'
+    >>> cli_words("run the same call again (df.cleanlist.enrich('full')): ok",
+    ...           "cleanlist-pandas enrich max_credits=1.csv --prefix=x_")
+    'run the same command again (cleanlist-pandas enrich max_credits=1.csv --prefix=x_): ok'
     """
     for pattern, repl in _CLI_WORDS:
-        text = re.sub(pattern, repl.replace("{command}", command.replace("\\", "\\\\")), text)
-    return text
+        text = re.sub(pattern, repl, text)
+    return text.replace("\0COMMAND\0", command)  # last: no rule rewrites the command
 
 
 def _wrap(text: str, indent: str = "") -> str:
