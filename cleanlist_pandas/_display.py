@@ -11,13 +11,43 @@ Cleanlist
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 
 
-def text_table(title: str, rows: Sequence[tuple[str, str]]) -> str:
-    """A title and aligned ``key  value`` lines."""
-    width = max((len(k) for k, _ in rows), default=0)
-    return "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in rows)])
+def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) -> str:
+    """A title and aligned ``key  value`` lines, no wider than ``width`` columns: a long key
+    (a skip reason) or value (a note) wraps onto the next lines, keeping its indent.
+
+    >>> print(text_table("T", [("  skipped: missing last_name and company", "12"),
+    ...                        ("  awaiting credits", "5 rows"),
+    ...                        ("note", "balance not read: no API key")], width=60))
+    T
+        skipped: missing    12
+          last_name and
+          company
+        awaiting credits    5 rows
+      note                  balance not read: no API key
+    """
+    key_width = min(max((len(k) for k, _ in rows), default=0), max(12, width // 3))
+    value_width = max(width - key_width - 4, 1)
+    lines = [title]
+    for key, value in rows:
+        indent = len(key) - len(key.lstrip(" "))
+        keys = textwrap.wrap(
+            key.strip(),
+            max(key_width, indent + 3),
+            initial_indent=" " * indent,
+            subsequent_indent=" " * (indent + 2),
+            break_on_hyphens=False,
+            break_long_words=False,
+        ) or [key]
+        values = textwrap.wrap(value, value_width, break_on_hyphens=False) or [""]
+        for i in range(max(len(keys), len(values))):
+            k = keys[i] if i < len(keys) else ""
+            v = values[i] if i < len(values) else ""
+            lines.append(f"  {k:<{key_width}}  {v}".rstrip())
+    return "\n".join(lines)
 
 
 def html_table(title: str, rows: Sequence[tuple[str, str]], *, align: str = "left") -> str:

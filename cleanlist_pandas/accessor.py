@@ -4,21 +4,26 @@ pandas 3 builds a new accessor object on every attribute access, so nothing is k
 state lives in the returned :class:`~cleanlist_pandas.enrich.job.EnrichmentJob` and in the
 journal. The caller's frame is never modified; every method returns a new object.
 
+What a notebook tooltip shows (the signatures and docstrings of the methods) is written for
+the user: annotations are evaluated (no ``from __future__ import annotations`` here), so
+``enrichment_type`` and ``errors`` show their allowed values as ``Literal`` types, and the
+method docstrings are plain text (no reST markup).
+
 >>> import pandas as pd, cleanlist_pandas
 >>> hasattr(pd.DataFrame(), "cleanlist")
 True
 """
-
-from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cleanlist_pandas._types import EnrichmentType, ErrorsMode
+
 if TYPE_CHECKING:
     from cleanlist_pandas.enrich.engine import PollPolicy
-    from cleanlist_pandas.enrich.job import EnrichmentJob, Errors, Estimate
+    from cleanlist_pandas.enrich.job import EnrichmentJob, Estimate
     from cleanlist_pandas.enrich.mapping import MappedContacts
 
 
@@ -43,15 +48,15 @@ def _option_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 @pd.api.extensions.register_dataframe_accessor("cleanlist")
 class CleanlistAccessor:
-    """Cleanlist enrichment for a DataFrame of leads: ``df.cleanlist.enrich()``."""
+    """Cleanlist enrichment for a DataFrame of leads: `df.cleanlist.enrich()`."""
 
     def __init__(self, pandas_obj: pd.DataFrame) -> None:
         self._obj = pandas_obj
 
     def enrich(
         self,
-        enrichment_type: str = "partial",
-        columns: Mapping[str, Hashable | None] | None = None,
+        enrichment_type: EnrichmentType = "partial",
+        columns: "Mapping[str, Hashable | None] | None" = None,
         *,
         prefix: str = "cl_",
         max_credits: float | None = None,
@@ -59,36 +64,38 @@ class CleanlistAccessor:
         progress: bool = True,
         webhook_url: str | None = None,
         wait: bool = True,
-        errors: Errors = "warn",
+        errors: ErrorsMode = "warn",
         api_key: str | None = None,
         base_url: str | None = None,
         client: Any = None,
         resend_unknown: bool = False,
-        poll: PollPolicy | None = None,
-    ) -> pd.DataFrame | EnrichmentJob:
-        """Enrich the rows; return a NEW frame with ``cl_*`` columns (same index and order).
+        poll: "PollPolicy | None" = None,
+    ) -> "pd.DataFrame | EnrichmentJob":
+        """Enrich the rows; return a NEW frame with `cl_*` columns (same index and order).
 
         Args:
-            enrichment_type: ``partial`` (email, default), ``phone_only``, ``full``,
-                ``prospecting_only`` or ``none`` (free: normalizes only).
-            columns: ``{field: column}`` to override the auto-detected mapping; fields are
-                ``first_name``, ``last_name``, ``company_domain``, ``company_name``,
-                ``linkedin_url``, ``email`` (domain source) and ``full_name``.
+            enrichment_type: `partial` (email, default), `phone_only`, `full`,
+                `prospecting_only` or `none` (free: normalizes only).
+            columns: `{field: column}` to override the auto-detected mapping, field first
+                (the reverse of `DataFrame.rename(columns={old: new})`), e.g.
+                `{"first_name": "Vorname"}`; fields are `first_name`, `last_name`,
+                `company_domain`, `company_name`, `linkedin_url`, `email` (domain source)
+                and `full_name`.
             prefix: prefix of the new columns.
             max_credits: never spend more, counting the worst case of what is in flight;
-                rows left over get ``cl_status="not_submitted"``.
+                rows left over get `cl_status="not_submitted"`.
             cache: reuse and store results locally (a re-run costs nothing).
             progress: show a progress bar (a widget in Jupyter, text in a terminal).
             webhook_url: also ask Cleanlist to POST each workflow's results there.
-            wait: ``False`` returns an :class:`EnrichmentJob` at once.
+            wait: `False` returns an EnrichmentJob at once.
             errors: when the run stops early (401/402/403, budget) or rows are left over:
-                ``"warn"`` (default) returns the frame and warns, ``"raise"`` raises with
-                ``.partial_result``, ``"ignore"`` just returns the frame.
-            api_key, base_url: default to ``cleanlist_pandas.configure(...)``, then the
-                ``CLEANLIST_API_KEY`` / ``CLEANLIST_BASE_URL`` environment variables.
-            client: a :class:`cleanlist_pandas.Client` to use (its pacer and settings).
+                `"warn"` (default) returns the frame and warns, `"raise"` raises with
+                `.partial_result`, `"ignore"` just returns the frame.
+            api_key, base_url: default to `cleanlist_pandas.configure(...)`, then the
+                `CLEANLIST_API_KEY` / `CLEANLIST_BASE_URL` environment variables.
+            client: a Client to use (its pacer and settings).
             resend_unknown: resend rows whose earlier submission was ambiguous.
-            poll: a :class:`~cleanlist_pandas.enrich.engine.PollPolicy` (advanced).
+            poll: a PollPolicy (advanced).
 
         >>> out = df.cleanlist.enrich()                       # doctest: +SKIP
         >>> out[["cl_email", "cl_email_status", "cl_status"]]  # doctest: +SKIP
@@ -97,37 +104,44 @@ class CleanlistAccessor:
         from cleanlist_pandas.progress import progress_view, show_job
 
         options = Options(**_option_args(locals()))
-        return enrich(
-            self._obj,
-            options,
-            api_key=api_key,
-            base_url=base_url,
-            client=client,
-            wait=wait,
-            view=progress_view,
-            job_view=show_job,
-        )
+        try:
+            return enrich(
+                self._obj,
+                options,
+                api_key=api_key,
+                base_url=base_url,
+                client=client,
+                wait=wait,
+                view=progress_view,
+                job_view=show_job,
+            )
+        except KeyboardInterrupt:
+            # uncaught in a plain script, EnrichmentInterrupted ends it as Ctrl-C does (130)
+            from cleanlist_pandas._interrupt import die_by_sigint_if_uncaught
+
+            die_by_sigint_if_uncaught()
+            raise
 
     async def aenrich(
         self,
-        enrichment_type: str = "partial",
-        columns: Mapping[str, Hashable | None] | None = None,
+        enrichment_type: EnrichmentType = "partial",
+        columns: "Mapping[str, Hashable | None] | None" = None,
         *,
         prefix: str = "cl_",
         max_credits: float | None = None,
         cache: bool = True,
         progress: bool = True,
         webhook_url: str | None = None,
-        errors: Errors = "warn",
+        errors: ErrorsMode = "warn",
         api_key: str | None = None,
         base_url: str | None = None,
         client: Any = None,
         resend_unknown: bool = False,
-        poll: PollPolicy | None = None,
+        poll: "PollPolicy | None" = None,
     ) -> pd.DataFrame:
-        """``await df.cleanlist.aenrich()``: :meth:`enrich` for async code.
+        """`await df.cleanlist.aenrich()`: enrich for async code.
 
-        ``client`` must then be an :class:`cleanlist_pandas.AsyncClient` (or None).
+        `client` must then be an AsyncClient (or None).
 
         >>> out = await df.cleanlist.aenrich("full")          # doctest: +SKIP
         """
@@ -142,16 +156,16 @@ class CleanlistAccessor:
 
     def estimate(
         self,
-        enrichment_type: str = "partial",
-        columns: Mapping[str, Hashable | None] | None = None,
+        enrichment_type: EnrichmentType = "partial",
+        columns: "Mapping[str, Hashable | None] | None" = None,
         *,
         max_credits: float | None = None,
         cache: bool = True,
         api_key: str | None = None,
         base_url: str | None = None,
         client: Any = None,
-    ) -> Estimate:
-        """What :meth:`enrich` would do: rows, valid, invalid by reason, duplicates, cached,
+    ) -> "Estimate":
+        """What enrich would do: rows, valid, invalid by reason, duplicates, cached,
         to send, chunks, worst-case credits, the balance and whether it suffices.
 
         Spends nothing and sends no bulk request (one free balance read).
@@ -170,7 +184,9 @@ class CleanlistAccessor:
         )
         return estimate(self._obj, options, api_key=api_key, base_url=base_url, client=client)
 
-    def mapping(self, columns: Mapping[str, Hashable | None] | None = None) -> MappedContacts:
+    def mapping(
+        self, columns: "Mapping[str, Hashable | None] | None" = None
+    ) -> "MappedContacts":
         """The detected column mapping and the normalized contacts (no network).
 
         >>> print(df.cleanlist.mapping().describe())          # doctest: +SKIP
@@ -181,13 +197,13 @@ class CleanlistAccessor:
 
     def prospects(
         self,
-        columns: Mapping[str, Hashable | None] | None = None,
+        columns: "Mapping[str, Hashable | None] | None" = None,
         **kwargs: Any,
     ) -> pd.DataFrame:
-        """``prospecting_only``: the discovered contacts as a long frame, one row per
-        (input row, contact), linked by ``input_position`` and the input's index label(s).
+        """`prospecting_only`: the discovered contacts as a long frame, one row per
+        (input row, contact), linked by `input_position` and the input's index label(s).
 
-        Takes the keyword arguments of :meth:`enrich` (except ``wait``).
+        Takes the keyword arguments of enrich (except `wait`).
 
         >>> df.cleanlist.prospects(max_credits=100)           # doctest: +SKIP
         """
@@ -202,10 +218,10 @@ class CleanlistAccessor:
         result = out[0] if out else None
         return result if result is not None else pd.DataFrame()
 
-    def resume(self, job_id: str, **kwargs: Any) -> pd.DataFrame | EnrichmentJob:
-        """Resume journaled job ``job_id`` on this frame (the same rows it was started on).
+    def resume(self, job_id: str, **kwargs: Any) -> "pd.DataFrame | EnrichmentJob":
+        """Resume journaled job `job_id` on this frame (the same rows it was started on).
 
-        Submitted workflows are polled, never submitted again. Takes :meth:`enrich`'s
+        Submitted workflows are polled, never submitted again. Takes enrich's
         keyword arguments; the enrichment type comes from the journal.
 
         >>> out = df.cleanlist.resume("job_3f2a9c...")        # doctest: +SKIP

@@ -6,6 +6,11 @@ quickstart steps ``validate-key``, ``balance``, ``status``, ``deliveries``; plus
 and ``cache`` for the local journal and result cache. The key comes from ``--api-key`` or
 ``CLEANLIST_API_KEY`` and is never printed (only masked).
 
+The command line speaks its own words: its messages name its options (``--api-key``,
+``-c FIELD=COLUMN``, ``--max-credits``) and "the same command", never a Python call; an
+interrupted ``enrich`` exits 130 and says where the partial CSV is; the output CSV keeps the
+input's delimiter, encoding and line ending.
+
 >>> from cleanlist_pandas.cli import build_parser
 >>> build_parser().prog
 'cleanlist-pandas'
@@ -15,15 +20,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
+import re
+import shlex
 import sys
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+ENV_API_KEY = "CLEANLIST_API_KEY"
+NO_KEY = (
+    f"no API key: pass --api-key KEY, set the {ENV_API_KEY} environment variable, or try it "
+    "on a local sandbox with --sandbox (no account needed)"
+)
+
+
+class UsageError(Exception):
+    """A mistake in the command line itself; printed as ``error: ...``, exit status 2."""
 
 
 def _add_connection(p: argparse.ArgumentParser) -> None:
@@ -70,14 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="FIELD=COLUMN",
-            help="map a field to a column, e.g. -c first_name=Vorname (repeatable)",
+            help="map a field to a column, e.g. -c first_name=Vorname (repeatable); "
+            "FIELD= ignores a field",
         )
         p.add_argument("--max-credits", type=float, help="never spend more than this")
         p.add_argument("--no-cache", action="store_true", help="do not use the local cache")
+        p.add_argument("--prefix", default="cl_", help="prefix of the new columns (cl_)")
         _add_connection(p)
         if name == "enrich":
             p.add_argument(
                 "-o", "--output", type=Path, help="output CSV (default: INPUT.enriched.csv)"
+            )
+            p.add_argument(
+                "--output-delimiter",
+                help="delimiter of the output CSV (default: the input's), e.g. ';' or tab",
+            )
+            p.add_argument(
+                "--output-encoding",
+                help="encoding of the output CSV (default: the input's; utf-8-sig = with BOM)",
             )
             p.add_argument("--webhook-url", help="also have Cleanlist POST results there")
             p.add_argument(
@@ -103,9 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The key the command would use (``--api-key``, else ``$CLEANLIST_API_KEY``), or None."""
+    key = getattr(args, "api_key", None) or os.environ.get(ENV_API_KEY, "")
+    return key.strip() or None
+
+
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """Yield client kwargs; with --sandbox, start a sandbox for the command's lifetime."""
+    """Yield client kwargs; with --sandbox, start a sandbox for the command's lifetime.
+
+    Without a key (and without --sandbox) it raises :class:`UsageError` naming the
+    command line's ways to give one.
+    """
     if getattr(args, "sandbox", False):
         from cleanlist_pandas.sandbox import Sandbox
 
@@ -113,6 +151,8 @@ def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             print(f"(sandbox at {sb.base_url})", file=sys.stderr)
             yield {"api_key": sb.api_key, "base_url": sb.base_url, "per": 60 * 0.02}
     else:
+        if _api_key(args) is None:
+            raise UsageError(NO_KEY)
         yield {"api_key": args.api_key, "base_url": args.base_url}
 
 
@@ -122,35 +162,129 @@ def _client(kw: dict[str, Any]) -> Any:
     return Client(**kw)
 
 
+class _NoKeyClient:
+    """Stands in for a client when ``estimate`` has no key: everything but the balance is
+    local, so the estimate is shown and the balance is reported unknown."""
+
+    def balance(self) -> Any:
+        from cleanlist_pandas.errors import ConfigurationError
+
+        raise ConfigurationError(NO_KEY)
+
+    def close(self) -> None:
+        return None
+
+
 def read_leads(path: Path) -> Any:
     """Read a CSV/TSV of leads as text (no type guessing: zip codes and ids stay as written).
 
-    Tries UTF-8 (with or without BOM), then cp1252, the usual encodings of CRM exports.
+    Tries UTF-8 (with or without BOM), then cp1252, the usual encodings of CRM exports; the
+    delimiter (``,`` ``;`` tab ``|``) is read from the header line.
 
     >>> read_leads(Path("missing.csv"))  # doctest: +SKIP
     """
-    import pandas as pd
+    from cleanlist_pandas._csvio import read_csv
 
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
-    last: Exception | None = None
-    for enc in ("utf-8-sig", "cp1252"):
-        try:
-            return pd.read_csv(
-                path, dtype="string", sep=sep, engine="python", encoding=enc, skipinitialspace=False
-            )
-        except UnicodeDecodeError as exc:
-            last = exc
-    raise ValueError(f"{path}: not UTF-8 nor cp1252 text ({last})")
+    return read_csv(path)[0]
 
 
-def _columns(pairs: Sequence[str]) -> dict[str, str] | None:
-    out: dict[str, str] = {}
+def _columns(pairs: Sequence[str]) -> dict[str, str | None] | None:
+    out: dict[str, str | None] = {}
     for pair in pairs:
         field, sep, col = pair.partition("=")
-        if not sep or not field.strip() or not col:
-            raise ValueError(f"--column expects FIELD=COLUMN, got {pair!r}")
-        out[field.strip()] = col
+        if not sep or not field.strip():
+            raise UsageError(
+                f"-c expects FIELD=COLUMN, got {pair!r}; e.g. -c first_name=Vorname "
+                "(FIELD= with no column ignores a field)"
+            )
+        out[field.strip()] = col or None
     return out or None
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    """The command as typed, to run it again; the key's value is never shown.
+
+    >>> _command_line(["enrich", "a b.csv", "--api-key", "clapi_secret123456", "-t", "full"])
+    "cleanlist-pandas enrich 'a b.csv' --api-key KEY -t full"
+    """
+    shown: list[str] = []
+    hide = False
+    for arg in argv:
+        if hide:
+            shown.append("KEY")
+            hide = False
+        elif arg == "--api-key":
+            shown.append(arg)
+            hide = True
+        elif arg.startswith("--api-key="):
+            shown.append("--api-key=KEY")
+        else:
+            shown.append(arg)
+    return shlex.join(["cleanlist-pandas", *shown])
+
+
+#: Python phrasing in the package's messages, and the command line's words for it.
+_CLI_WORDS: tuple[tuple[str, str], ...] = (
+    (
+        r"Pass api_key=\.\.\., set the CLEANLIST_API_KEY environment variable, or call "
+        r"cleanlist_pandas\.configure\(api_key=\.\.\.\) once per session\.",
+        "Pass --api-key KEY or set the CLEANLIST_API_KEY environment variable.",
+    ),
+    (
+        r"Pass api_key=\.\.\., set CLEANLIST_API_KEY, or call "
+        r"cleanlist_pandas\.configure\(api_key=\.\.\.\)\.",
+        "Pass --api-key KEY or set CLEANLIST_API_KEY.",
+    ),
+    (
+        r"Set CLEANLIST_API_KEY or call cleanlist_pandas\.configure\(api_key=\.\.\.\)\.",
+        "Pass --api-key KEY or set CLEANLIST_API_KEY.",
+    ),
+    (r"\(?df\.cleanlist\.enrich\([^\n]*?\)\)?(?=[:;,.]? )", "(\0COMMAND\0)"),
+    (r"\bthe same call\b", "the same command"),
+    (r"\ba cheaper enrichment_type\b", "a cheaper -t type"),
+    (r"\bmax_credits=([0-9][0-9,._]*)", r"--max-credits \1"),
+    (r"\bmax_credits=", "--max-credits"),
+    (r"\bresend_unknown=True\b", "--resend-unknown"),
+    (r"\bprefix='([^']*)'", r"--prefix \1"),
+    (r"\bprefix=", "--prefix"),
+    (r"\bsee cl_error\b", "see the cl_error column"),
+)
+
+
+def cli_words(text: str, command: str = "cleanlist-pandas ...") -> str:
+    """Say a package message in the command line's words (options, "the same command").
+
+    >>> cli_words("Top up, then run the same call again (df.cleanlist.enrich('full')): it "
+    ...           "sends these rows.", "cleanlist-pandas x")
+    'Top up, then run the same command again (cleanlist-pandas x): it sends these rows.'
+    >>> cli_words("Pass max_credits=100 to cap, or another prefix='cl2_'.")
+    'Pass --max-credits 100 to cap, or another --prefix cl2_.'
+    >>> cli_words("run the same call again (df.cleanlist.enrich('full')): ok",
+    ...           "cleanlist-pandas enrich max_credits=1.csv --prefix=x_")
+    'run the same command again (cleanlist-pandas enrich max_credits=1.csv --prefix=x_): ok'
+    """
+    for pattern, repl in _CLI_WORDS:
+        text = re.sub(pattern, repl, text)
+    return text.replace("\0COMMAND\0", command)  # last: no rule rewrites the command
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    """Wrap to 80 columns, keeping each line's own indent."""
+    out = []
+    for line in text.splitlines() or [""]:
+        lead = indent + line[: len(line) - len(line.lstrip(" "))]
+        out.append(
+            textwrap.fill(
+                line.strip(),
+                80,
+                initial_indent=lead,
+                subsequent_indent=lead + "  ",
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+            or lead
+        )
+    return "\n".join(out)
 
 
 def _print_table(df: Any) -> None:
@@ -166,15 +300,23 @@ def _print_table(df: Any) -> None:
 def cmd_enrich(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from cleanlist_pandas._csvio import read_csv, write_csv
     from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options
     from cleanlist_pandas.enrich.job import enrich as run_enrich
     from cleanlist_pandas.progress import progress_view
 
-    df = read_leads(args.input)
+    df, fmt = read_csv(args.input)
+    if args.output_delimiter:
+        delimiter = "\t" if args.output_delimiter in ("tab", "\\t") else args.output_delimiter
+        fmt = fmt.__class__(delimiter, fmt.encoding, fmt.lineterminator)
+    if args.output_encoding:
+        fmt = fmt.__class__(fmt.delimiter, args.output_encoding, fmt.lineterminator)
     out_path = args.output or args.input.with_suffix(".enriched.csv")
+    command = _command_line(args.argv)
     options = Options(
         enrichment_type=args.enrichment_type,
         columns=_columns(args.column),
+        prefix=args.prefix,
         max_credits=args.max_credits,
         cache=not args.no_cache,
         progress=not args.no_progress,
@@ -191,19 +333,41 @@ def cmd_enrich(args: argparse.Namespace) -> int:
                     out = run_enrich(df, options, client=client, view=progress_view)
                     assert isinstance(out, pd.DataFrame)
                 except EnrichmentInterrupted as exc:
-                    exc.partial_result.to_csv(out_path, index=False)
-                    print(f"\n{exc}\nPartial results written to {out_path}.", file=sys.stderr)
+                    partial = exc.partial_result
+                    written = write_csv(partial, out_path, fmt)
+                    status = partial[options.prefix + "status"].value_counts()
+                    print(
+                        "\n"
+                        + _wrap(
+                            f"Interrupted. Cleanlist job {exc.job_id}: "
+                            + ", ".join(f"{v:,} {k}" for k, v in status.items())
+                            + f". The rows so far are written to {out_path}"
+                            + ("" if written == fmt else f" ({written.describe()})")
+                            + ". Every submitted workflow is journaled: run the same command "
+                            "again to resume without paying twice (rows already paid for "
+                            "come from the cache):"
+                        )
+                        + f"\n  {command}",
+                        file=sys.stderr,
+                    )
                     return EXIT_INTERRUPTED
         finally:
             client.close()
-    out.to_csv(out_path, index=False)
+    written = write_csv(out, out_path, fmt)
     counts = out[options.prefix + "status"].value_counts()
-    print(f"Wrote {len(out):,} rows to {out_path}")
+    print(f"Wrote {len(out):,} rows to {out_path} ({written.describe()})")
+    if written != fmt:
+        print(
+            _wrap(
+                f"  note: some values do not fit {fmt.encoding}, so the file is "
+                f"{written.describe()}; pass --output-encoding to choose"
+            )
+        )
     print("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
     print(f"  credits: {float(out[options.prefix + 'credits'].fillna(0).sum()):,.0f}")
     for w in caught:
         if issubclass(w.category, CleanlistWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
+            print(_wrap(f"warning: {cli_words(str(w.message), command)}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -214,17 +378,22 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     options = Options(
         enrichment_type=args.enrichment_type,
         columns=_columns(args.column),
+        prefix=args.prefix,
         max_credits=args.max_credits,
         cache=not args.no_cache,
     )
-    with _connection(args) as kw:
-        client = _client(kw)
-        try:
-            est = estimate(df, options, client=client)
-        finally:
-            client.close()
-    print(est.mapping)
-    print(est)
+    if not args.sandbox and _api_key(args) is None:
+        # everything but the balance is local: show it, and say the balance is unknown
+        est = estimate(df, options, client=_NoKeyClient())
+    else:
+        with _connection(args) as kw:
+            client = _client(kw)
+            try:
+                est = estimate(df, options, client=client)
+            finally:
+                client.close()
+    print(_wrap(est.mapping))
+    print(cli_words(repr(est), _command_line(args.argv)))
     return EXIT_OK
 
 
@@ -295,8 +464,65 @@ def cmd_cache(args: argparse.Namespace) -> int:
         elif args.action == "purge-expired":
             print(f"removed {cache.purge_expired():,} expired results")
         else:
-            print(f"{cache.path}: {cache.stats()}")
+            print(cache_table(cache.stats()))
     return EXIT_OK
+
+
+def _size(n: float) -> str:
+    """Bytes for people.
+
+    >>> _size(512), _size(2_400_000)
+    ('512 bytes', '2.3 MiB')
+    """
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:,.1f} {unit}"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cache_table(stats: dict[str, Any]) -> str:
+    """``cache info`` as a readable table: file, size, entries by type, oldest/newest dates.
+
+    >>> print(cache_table({"path": "/c/results.sqlite3", "entries": 1200, "expired": 3,
+    ...     "by_type": {"partial": 1000, "full": 200}, "oldest": 1.7e9, "newest": 1.7e9,
+    ...     "size_bytes": 2_400_000, "max_age_s": 30 * 86400}))
+    Cleanlist result cache
+      file       /c/results.sqlite3
+      size       2.3 MiB
+      results    1,200
+        partial  1,000
+        full     200
+      expired    3 (older than 30 days: cleanlist-pandas cache purge-expired)
+      oldest     2023-11-14 22:13 UTC
+      newest     2023-11-14 22:13 UTC
+    """
+    from cleanlist_pandas._display import text_table
+
+    days = float(stats.get("max_age_s") or 0) / 86400
+    rows = [
+        ("file", str(stats["path"])),
+        ("size", _size(float(stats.get("size_bytes") or 0))),
+        ("results", f"{int(stats['entries']):,}"),
+        *((f"  {t}", f"{int(n):,}") for t, n in sorted(
+            stats.get("by_type", {}).items(), key=lambda kv: -kv[1])),
+        (
+            "expired",
+            f"{int(stats['expired']):,} (older than {days:g} days: "
+            "cleanlist-pandas cache purge-expired)",
+        ),
+        ("oldest", _when(stats.get("oldest"))),
+        ("newest", _when(stats.get("newest"))),
+    ]
+    return text_table("Cleanlist result cache", rows)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -389,7 +615,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     >>> main(["--help"])  # doctest: +SKIP
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if args.command == "sandbox":
         from cleanlist_pandas.sandbox.__main__ import run
 
@@ -408,16 +636,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "jobs": cmd_jobs,
         "cache": cmd_cache,
     }
+    command = _command_line(argv)
     try:
         return handlers[args.command](args)
-    except (MappingError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except MappingError as exc:
+        print(_wrap(f"error: {exc.cli_message}"), file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, FileNotFoundError, ValueError) as exc:
+        if isinstance(exc, CleanlistError):  # ConfigurationError, OutputColumnCollision...
+            text = f"error: {type(exc).__name__}: {cli_words(str(exc), command)}"
+        else:
+            text = f"error: {exc}"
+        print(_wrap(text), file=sys.stderr)
         return EXIT_USAGE
     except CleanlistError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(_wrap(f"error: {type(exc).__name__}: {cli_words(str(exc), command)}"),
+              file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        # also EnrichmentInterrupted, a KeyboardInterrupt subclass, for which Python's own
+        # "killed by SIGINT" exit (130) does not happen: exit 130 explicitly
+        print(
+            "\ninterrupted; run the same command again to resume (nothing paid is lost)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

@@ -7,13 +7,14 @@ True
 The tree::
 
     CleanlistError
-    ├── ConfigurationError (also ValueError)      bad/missing key, base URL, option
-    ├── InputValidationError (also ValueError)    a contact fails the API's rule; nothing sent
-    ├── MappingError (also ValueError)            enrich() cannot find or tell apart columns
-    ├── OutputColumnCollision (also ValueError)   an output column exists already; nothing sent
-    ├── JobBusyError                              the same run is going on in another process
+    ├── UserError                                 a mistake the user can fix (marked *)
+    ├── ConfigurationError* (also ValueError)     bad/missing key, base URL, option
+    ├── InputValidationError* (also ValueError)   a contact fails the API's rule; nothing sent
+    ├── MappingError* (also ValueError)           enrich() cannot find or tell apart columns
+    ├── OutputColumnCollision* (also ValueError)  an output column exists already; nothing sent
+    ├── JobBusyError*                             the same run is going on in another process
     ├── LoopThreadError (also RuntimeError)       sync call made from the client's own loop
-    ├── WaitTimeoutError (also TimeoutError)      wait() gave up; the workflow keeps running
+    ├── WaitTimeoutError* (also TimeoutError)     wait() gave up; the workflow keeps running
     └── APIError                                  anything that came from talking to the API
         ├── APIConnectionError                    no usable answer (refused, DNS, reset)
         │   └── APITimeoutError                   the request timed out
@@ -21,12 +22,12 @@ The tree::
         ├── UnexpectedResponseError               a 2xx answer we could not read
         └── APIStatusError                        the API answered with an error status
             ├── BadRequestError          400
-            ├── AuthenticationError      401
-            ├── InsufficientCreditsError 402
-            ├── PermissionDeniedError    403
-            ├── NotFoundError            404
-            ├── ValidationError          422  (contact_indexes from ``loc``)
-            ├── RateLimitError           429  (retry_after)
+            ├── AuthenticationError*     401
+            ├── InsufficientCreditsError* 402
+            ├── PermissionDeniedError*   403
+            ├── NotFoundError*           404
+            ├── ValidationError*         422  (contact_indexes from ``loc``)
+            ├── RateLimitError*          429  (retry_after)
             └── ServerError              5xx
 
 Besides: :class:`CleanlistWarning` (a run finished with rows left over) and
@@ -36,12 +37,19 @@ and the journal's ``job_id`` (None elsewhere).
 
 No message, ``repr`` or attribute of these exceptions ever contains an API key: the request
 loop never hands the key to them, and scrubs it from any text the server echoes.
+
+A *user error* (a setting, a column mapping, the key, the credits, the plan, a budget: the
+classes marked :class:`UserError`, and any error that ends a run started with
+``errors="raise"``) shows in IPython and Jupyter as its message and the fix, without the
+screen of internal frames: IPython calls ``_render_traceback_`` when an exception has one.
+Every other error (an internal bug) keeps its full traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,32 +77,87 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "UnexpectedResponseError",
+    "UserError",
     "ValidationError",
     "WaitTimeoutError",
     "status_error_class",
 ]
 
 
+def render_user_error(exc: BaseException, *, width: int = 100) -> list[str]:
+    """The lines a notebook shows for a user error: its type, its message (which ends with
+    the fix) and any notes added on the way, wrapped; no internal frames.
+
+    >>> render_user_error(ConfigurationError("No Cleanlist API key. Pass api_key=..."))
+    ['ConfigurationError: No Cleanlist API key. Pass api_key=...']
+    """
+    lines: list[str] = []
+    for i, text in enumerate([str(exc), *getattr(exc, "__notes__", ())]):
+        head = f"{type(exc).__name__}: " if i == 0 else ""
+        for para in (head + str(text)).splitlines() or [head]:
+            lines += textwrap.wrap(para, width, break_on_hyphens=False) or [""]
+    return lines
+
+
 class CleanlistError(Exception):
     """Base class of every error raised by cleanlist-pandas.
 
-    ``partial_result`` and ``job_id`` are set when the error stopped an ``enrich()`` run
-    (``errors="raise"``): the rows finished so far, and the journal job to resume.
+    ``user_error`` marks the mistakes a user can fix (see :class:`UserError`): IPython
+    shows them as their message only. An error that ends a run started with
+    ``errors="raise"`` (it carries ``partial_result``) is one as well.
     """
 
+    #: True for errors the user can fix; IPython then shows the message, not the frames.
+    user_error: ClassVar[bool] = False
+    #: Set when the error stopped an ``enrich()`` run (``errors="raise"``): the rows finished
+    #: so far, and the journal job to resume.
     partial_result: pd.DataFrame | None = None
     job_id: str | None = None
 
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        # IPython checks hasattr(exc, "_render_traceback_"): an internal error has none
+        # (AttributeError), so it keeps its full traceback.
+        if not (self.user_error or self.partial_result is not None):
+            raise AttributeError("_render_traceback_")
+        return lambda: render_user_error(self)
 
-class MappingError(CleanlistError, ValueError):
-    """The contact columns could not be found or are ambiguous; the message says what to do."""
+
+class UserError(CleanlistError):
+    """Base of the errors a user can fix: a setting, a column mapping, the key, the
+    credits, the plan. In IPython/Jupyter they show as their message and the fix; the
+    internal frames are left out (``sys.last_traceback`` still has them).
+
+    >>> ConfigurationError("no key")._render_traceback_()
+    ['ConfigurationError: no key']
+    >>> hasattr(LoopThreadError("a bug"), "_render_traceback_")
+    False
+    """
+
+    user_error = True
 
 
-class OutputColumnCollision(CleanlistError, ValueError):
+class MappingError(UserError, ValueError):
+    """The contact columns could not be found or are ambiguous; the message says what to do.
+
+    ``cli_message`` says the same in the command line's words (``-c FIELD=COLUMN`` instead
+    of ``columns={...}``); it defaults to the message.
+
+    >>> err = MappingError("pass columns={'first_name': 'A'}", cli_message="pass -c first_name=A")
+    >>> str(err), err.cli_message
+    ("pass columns={'first_name': 'A'}", 'pass -c first_name=A')
+    """
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = message if cli_message is None else cli_message
+
+
+class OutputColumnCollision(UserError, ValueError):
     """An output column would overwrite an input column (checked before any request)."""
 
 
-class JobBusyError(CleanlistError):
+class JobBusyError(UserError):
     """The same job is being run by another process (another kernel or script)."""
 
 
@@ -115,7 +178,7 @@ class EnrichmentInterrupted(KeyboardInterrupt):
         self.job_id = job_id
 
 
-class ConfigurationError(CleanlistError, ValueError):
+class ConfigurationError(UserError, ValueError):
     """A missing or unusable setting: API key, base URL, timeout, loop strategy...
 
     >>> raise ConfigurationError("no API key")  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -124,7 +187,7 @@ class ConfigurationError(CleanlistError, ValueError):
     """
 
 
-class InputValidationError(CleanlistError, ValueError):
+class InputValidationError(UserError, ValueError):
     """Contacts that the API would reject, found locally before any request was sent.
 
     ``problems`` lists ``(index, field, reason)``; ``index`` is the contact's position in
@@ -149,7 +212,7 @@ class LoopThreadError(CleanlistError, RuntimeError):
     """A blocking (sync) call was made from the thread that runs the client's event loop."""
 
 
-class WaitTimeoutError(CleanlistError, TimeoutError):
+class WaitTimeoutError(UserError, TimeoutError):
     """``wait()`` reached its total timeout before the workflow ended.
 
     The workflow keeps running on the server; ``last`` is the last status read (or None).
@@ -253,31 +316,31 @@ class BadRequestError(APIStatusError):
     status = 400
 
 
-class AuthenticationError(APIStatusError):
+class AuthenticationError(APIStatusError, UserError):
     """401: the key is missing, malformed, unknown or revoked (or validate-key said invalid)."""
 
     status = 401
 
 
-class InsufficientCreditsError(APIStatusError):
+class InsufficientCreditsError(APIStatusError, UserError):
     """402: the organization cannot pay for this request. Nothing was submitted."""
 
     status = 402
 
 
-class PermissionDeniedError(APIStatusError):
+class PermissionDeniedError(APIStatusError, UserError):
     """403: e.g. "Your plan does not include API access"."""
 
     status = 403
 
 
-class NotFoundError(APIStatusError):
+class NotFoundError(APIStatusError, UserError):
     """404: unknown workflow or task id (or wrong base URL)."""
 
     status = 404
 
 
-class ValidationError(APIStatusError):
+class ValidationError(APIStatusError, UserError):
     """422: the API rejected contacts. ``contact_indexes`` come from each error's ``loc``."""
 
     status = 422
@@ -289,7 +352,7 @@ class ValidationError(APIStatusError):
         self.contact_indexes: tuple[int, ...] = tuple(contact_indexes)
 
 
-class RateLimitError(APIStatusError):
+class RateLimitError(APIStatusError, UserError):
     """429: over the rate limit, and retrying was not allowed or did not help.
 
     ``retry_after`` is the server's delay in seconds (None if it gave none).

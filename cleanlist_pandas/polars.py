@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import polars as pl
 
+from cleanlist_pandas._types import EnrichmentType
 from cleanlist_pandas.accessor import CleanlistAccessor
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class CleanlistPolarsNamespace:
 
     def enrich(
         self,
-        enrichment_type: str = "partial",
+        enrichment_type: EnrichmentType = "partial",
         columns: Mapping[str, Hashable | None] | None = None,
         *,
         prefix: str = "cl_",
@@ -222,7 +223,7 @@ class CleanlistPolarsNamespace:
 
     async def aenrich(
         self,
-        enrichment_type: str = "partial",
+        enrichment_type: EnrichmentType = "partial",
         columns: Mapping[str, Hashable | None] | None = None,
         *,
         prefix: str = "cl_",
@@ -245,7 +246,7 @@ class CleanlistPolarsNamespace:
 
     def estimate(
         self,
-        enrichment_type: str = "partial",
+        enrichment_type: EnrichmentType = "partial",
         columns: Mapping[str, Hashable | None] | None = None,
         *,
         max_credits: float | None = None,

@@ -20,9 +20,12 @@ FAST_TIME_SCALE = 0.002
 
 
 @pytest.fixture(autouse=True)
-def _own_pacers() -> None:
+def _own_pacers() -> Iterator[None]:
     """Clients of one key share a pacer in a process (the limit is per organization); every
-    test starts with an empty window, so one test's 429 hold or requests never slow another."""
+    test starts and ends with an empty registry, so one test's 429 hold or requests never
+    slow another (which clients are still alive is up to the garbage collector)."""
+    reset_shared_pacers()
+    yield
     reset_shared_pacers()
 
 

@@ -100,7 +100,8 @@ def test_cli_enrich_messy_csv_on_sandbox(
     assert "to send" in capsys.readouterr().out
     out_csv = tmp_path / "out.csv"
     assert main(["enrich", str(src), "--sandbox", "-o", str(out_csv), "--no-progress"]) == 0
-    res = pd.read_csv(out_csv, dtype="string")
+    assert out_csv.read_bytes().startswith("\ufeffFirst Name;".encode())  # the input's format
+    res = pd.read_csv(out_csv, dtype="string", sep=";", encoding="utf-8-sig")
     assert len(res) == 5 and "cl_status" in res.columns
     assert res["cl_status"].tolist()[2] == "skipped"
     assert "missing last_name" in res["cl_error"].tolist()[2]

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 import unicodedata
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,26 @@ __all__ = [
     "map_contacts",
     "normalize_domains",
 ]
+
+
+def _py_columns(pairs: Sequence[tuple[str, Hashable | None]]) -> str:
+    """``columns={...}`` as a user would type it in Python.
+
+    >>> _py_columns([("first_name", "Vorname"), ("email", None)])
+    "columns={'first_name': 'Vorname', 'email': None}"
+    """
+    return "columns={" + ", ".join(f"{f!r}: {c!r}" for f, c in pairs) + "}"
+
+
+def _cli_columns(pairs: Sequence[tuple[str, Hashable | None]]) -> str:
+    """The same as ``-c FIELD=COLUMN`` options of the command line (``FIELD=`` is None).
+
+    >>> _cli_columns([("first_name", "Vorname"), ("email", None), ("last_name", "Nach name")])
+    "-c first_name=Vorname -c email= -c 'last_name=Nach name'"
+    """
+    return " ".join(
+        "-c " + shlex.quote(f"{f}={'' if c is None else c}") for f, c in pairs
+    )
 
 
 #: Source keys accepted by ``columns=`` besides the five contact fields.
@@ -765,6 +786,26 @@ def _positions(df: pd.DataFrame, label: Hashable) -> list[int]:
     return [i for i, c in enumerate(df.columns) if c is label or c == label]
 
 
+def _fix_pair(
+    key: Hashable, value: Hashable | None, known: Sequence[str]
+) -> tuple[str, Hashable | None] | None:
+    """What an unknown ``columns=`` entry most likely meant, or None: a reversed pair
+    ``{column: field}``, or a field spelled like a header (``{"First Name": ...}``).
+
+    >>> _fix_pair("Vorname", "first_name", ("first_name",))
+    ('first_name', 'Vorname')
+    >>> _fix_pair("First Name", "Vorname", ("first_name",)), _fix_pair("x", "y", ("first_name",))
+    (('first_name', 'Vorname'), None)
+    """
+    if isinstance(value, str) and value in known:
+        return value, key
+    hk = _header_key(key)
+    for f in known:
+        if hk == _header_key(f) or hk in HEADER_ALIASES.get(f, ()):
+            return f, value
+    return None
+
+
 def _resolve_columns(
     df: pd.DataFrame, columns: Mapping[str, Hashable | None] | None
 ) -> dict[str, int]:
@@ -774,9 +815,32 @@ def _resolve_columns(
     existing = list(df.columns)
     unknown = [k for k in explicit if k not in known]
     if unknown:
+        given = list(explicit.items())
+        what = (
+            f"{unknown[0]!r} is not a field" if len(unknown) == 1 else f"{unknown!r} are not fields"
+        )
+        # columns= is {field: column}, the reverse of DataFrame.rename(columns={old: new}):
+        # a user who wrote {"Vorname": "first_name"} (or {"First Name": "Vorname"}) gets the
+        # mapping they meant.
+        fixed = [_fix_pair(k, v, known) if k in unknown else (k, v) for k, v in given]
+        if all(f is not None for f in fixed):
+            sure = [f for f in fixed if f is not None]
+            swapped = any(k in unknown and v in known for k, v in given)
+            why = (
+                "columns= maps {field: column}, the reverse of DataFrame.rename(columns="
+                "{old: new})" if swapped else "columns= maps {field: column}"
+            )
+            raise MappingError(
+                f"{_py_columns(given)}: {what}. {why}: did you mean {_py_columns(sure)}?",
+                cli_message=f"{_cli_columns(given)}: {what}. -c takes FIELD=COLUMN: did you "
+                f"mean {_cli_columns(sure)}?",
+            )
+        fields = ", ".join(known)
         raise MappingError(
-            f"unknown key(s) in columns=: {unknown!r}; use any of {list(known)!r} "
-            f"(values are column labels of the frame, or None to ignore a field)"
+            f"{_py_columns(given)}: {what}. columns= maps {{field: column}}; fields are "
+            f"{fields} (values are column labels of the frame, or None to ignore a field)",
+            cli_message=f"{_cli_columns(given)}: {what}. -c takes FIELD=COLUMN; fields are "
+            f"{fields} (FIELD= with no column ignores a field)",
         )
     chosen: dict[str, int] = {}
     for f, label in explicit.items():
@@ -785,13 +849,17 @@ def _resolve_columns(
         pos = _positions(df, label)
         if not pos:
             raise MappingError(
-                f"columns={{{f!r}: {label!r}}}: no column {label!r} in the frame; "
-                f"columns are {existing!r}"
+                f"{_py_columns([(f, label)])}: no column {label!r} in the frame; "
+                f"columns are {existing!r}",
+                cli_message=f"{_cli_columns([(f, label)])}: no column {label!r} in the file; "
+                f"columns are {existing!r}",
             )
         if len(pos) > 1:
             raise MappingError(
                 f"column label {label!r} (for {f}) appears {len(pos)} times in the frame; "
-                f"rename the duplicates first, e.g. df.columns = [...]"
+                f"rename the duplicates first, e.g. df.columns = [...]",
+                cli_message=f"column {label!r} (for {f}) appears {len(pos)} times in the "
+                "file's header; rename the duplicates first",
             )
         chosen[f] = pos[0]
 
@@ -808,12 +876,16 @@ def _resolve_columns(
             if len({_header_key(x) for x in labels}) == 1 and len(set(map(str, labels))) == 1:
                 raise MappingError(
                     f"column label {labels[0]!r} (for {f}) appears {len(cands)} times in the "
-                    f"frame; rename the duplicates first"
+                    f"frame; rename the duplicates first",
+                    cli_message=f"column {labels[0]!r} (for {f}) appears {len(cands)} times "
+                    "in the file's header; rename the duplicates first",
                 )
-            example = ", ".join(f"{f!r}: {lab!r}" for lab in labels[:1])
+            pick, none = [(f, labels[0])], [(f, None)]
             raise MappingError(
                 f"ambiguous column for {f}: {labels!r} all match. Pick one with "
-                f"columns={{{example}}} (or {{{f!r}: None}} to use none)"
+                f"{_py_columns(pick)} (or {_py_columns(none)} to use none)",
+                cli_message=f"ambiguous column for {f}: {labels!r} all match. Pick one with "
+                f"{_cli_columns(pick)} (or {_cli_columns(none)} to use none)",
             )
         chosen[f] = cands[0]
     return chosen
@@ -874,11 +946,16 @@ def map_contacts(
     pos = _resolve_columns(df, columns)
     n = len(df)
     if not any(f in pos for f in ("linkedin_url", "first_name", "last_name", "full_name")):
-        raise MappingError(
+        no_columns = (
             "no contact columns found: need a LinkedIn URL column, or first/last name "
             "(or full name) plus company name or domain. Columns are "
-            f"{list(df.columns)!r}; map them with columns={{'first_name': ..., "
-            "'last_name': ..., 'company_domain': ..., 'linkedin_url': ...}}"
+            f"{list(df.columns)!r}; map them with "
+        )
+        raise MappingError(
+            no_columns + "columns={'first_name': ..., 'last_name': ..., 'company_domain': ..., "
+            "'linkedin_url': ...}",
+            cli_message=no_columns + "-c first_name=COLUMN -c last_name=COLUMN "
+            "-c company_domain=COLUMN, or -c linkedin_url=COLUMN",
         )
     mapping: dict[str, Hashable] = {f: df.columns[p] for f, p in pos.items()}
 

@@ -210,14 +210,15 @@ async def abalance_or_none(read: Any) -> float | None:
 
 
 def check_balance(prep: Prepared, credits: float | None) -> None:
+    """Before the first request: warn (or raise, with ``errors="raise"``) when the balance
+    cannot cover the run's worst case, saying the server's rule and what to do."""
     worst = prep.worst_case
     if credits is None or worst <= credits:
         return
-    msg = (
-        f"The worst case of this run is {worst:,.0f} credits but the balance is "
-        f"{credits:,.2f}. Lookups that find nothing are free, so it may still fit; if "
-        "credits run out, the run stops, keeps every paid result and marks the rest "
-        "awaiting_credits. Pass max_credits= to cap the spend, or top up first."
+    from cleanlist_pandas._advice import balance_warning  # the server's rule, what to do
+
+    msg = balance_warning(
+        prep.options.enrichment_type, balance=credits, worst_case=worst, to_send=len(prep.to_send)
     )
     if prep.options.errors == "raise":
         raise InsufficientCreditsError(

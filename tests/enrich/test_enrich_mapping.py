@@ -104,8 +104,11 @@ def test_explicit_columns_and_errors() -> None:
         df, columns={"first_name": "Vorname", "last_name": "Nachname", "company_name": "Firma"}
     )
     assert m.valid.tolist() == [True]
-    with pytest.raises(MappingError, match="unknown key"):
+    with pytest.raises(MappingError, match="'firstname' is not a field") as ei:
         map_contacts(df, columns={"firstname": "Vorname"})
+    assert "did you mean columns={'first_name': 'Vorname'}?" in str(ei.value)
+    with pytest.raises(MappingError, match=r"'x' is not a field.*fields are linkedin_url"):
+        map_contacts(df, columns={"x": "Vorname"})
     with pytest.raises(MappingError, match=r"no column 'Nope'.*Vorname"):
         map_contacts(df, columns={"first_name": "Nope"})
     # non-string labels work as explicit targets

@@ -92,7 +92,6 @@ def test_kill_then_resume_matches_an_uninterrupted_run(
 
         assert _child(sb, cache, "none", tmp_path / "out.pkl", FAST_PACE) == 0
         out = pd.read_pickle(tmp_path / "out.pkl")
-
         unknown = out["cl_status"] == "unknown"
         assert int(unknown.sum()) <= 250 * max(in_doubt, 0), (
             point,

@@ -1,0 +1,74 @@
+"""Issue 9, item 10: the pre-run warning states the rule the server applies (the worst case of
+each request must be covered by the balance) and what to do; and the advice works."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cleanlist_pandas as clp
+from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.sandbox import Sandbox
+
+FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def leads(n: int) -> pd.DataFrame:
+    i = np.arange(n)
+    return pd.DataFrame(
+        {
+            "First Name": [f"Ann{k}" for k in i],
+            "Last Name": [f"Lee{k}" for k in i],
+            "Company Website": [f"https://www.co{k % 97}.com/about" for k in i],
+        }
+    )
+
+
+def client_for(sb: Sandbox) -> clp.Client:
+    return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
+
+
+def bulk_answers(sb: Sandbox) -> dict[str, int]:
+    return {str(k): v for k, v in sb.stats()["by_endpoint"].get("POST /enrich/bulk", {}).items()}
+
+
+# -- 10. the pre-run warning states the server's rule and what to do -----------------------
+def test_balance_warning_states_the_rule_and_the_advice_works(make_sandbox: Any) -> None:
+    sb = make_sandbox(credits=100.0)
+    c = client_for(sb)
+    df = leads(40)  # 'full': worst case 440 > 100, in one request of 40
+    try:
+        with pytest.warns(clp.CleanlistWarning) as rec:
+            out = df.cleanlist.enrich("full", client=c, poll=FAST, progress=False)
+        first = str(rec[0].message)
+        assert "may still fit" not in first
+        assert "accepts a request only if the balance covers that request's worst case" in first
+        assert "first request (40 contacts, worst case 440) would be refused" in first
+        assert "Top up to at least 440 credits" in first and "max_credits=100" in first
+        # ... and that is what happens: the one request is refused, nothing is charged
+        assert (out["cl_status"] == "awaiting_credits").all()
+        assert bulk_answers(sb) == {"402": 1}
+        # the advice works: max_credits=100 sizes the requests to the balance
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", clp.CleanlistWarning)
+            out = df.cleanlist.enrich(
+                "full", client=c, poll=FAST, progress=False, max_credits=100
+            )
+    finally:
+        c.close()
+    answers = bulk_answers(sb)
+    assert answers.get("200", 0) >= 1 and answers.get("402") == 1  # no new refusal
+    assert out["cl_status"].isin(["enriched", "not_found"]).any()
+    assert set(out["cl_status"]) <= {"enriched", "not_found", "failed", "not_submitted"}
+
+

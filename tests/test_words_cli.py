@@ -1,0 +1,278 @@
+"""Issue 9, items 8 and 9: the command line speaks CLI. Every check runs the installed
+command in a subprocess, as a user would, and reads its stdout, stderr, exit status and the
+files it writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cleanlist_pandas.sandbox import Sandbox
+
+SEMICOLON_CP1252 = (
+    "Vorname;Nachname;Website;LinkedIn\r\n"
+    "Zoë;Müller;https://www.acme.de/impressum;\r\n"
+    "Bob;;b.com;\r\n"
+    "René;Dupont;ecole.fr;\r\n"
+    ";;;linkedin.com/in/someone-%2F-else\r\n"
+)
+LONG_REASON = "invalid linkedin_url: the profile name is blank"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANLIST_")}
+    env["CLEANLIST_CACHE_DIR"] = str(tmp_path / "cache")
+    env["COLUMNS"] = "80"
+    env.update(extra)
+    return env
+
+
+def _restore_sigint() -> None:  # a child of a background job may start with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cleanlist_pandas.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env or _env(tmp_path),
+        cwd=tmp_path,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def leads_csv(tmp_path: Path) -> Path:
+    src = tmp_path / "leads.csv"
+    src.write_bytes(SEMICOLON_CP1252.encode("cp1252"))
+    return src
+
+
+# -- 9. estimate without a key --------------------------------------------------------------
+def test_estimate_without_a_key_shows_everything_but_the_balance(
+    tmp_path: Path, leads_csv: Path
+) -> None:
+    p = cli(tmp_path, "estimate", str(leads_csv), "-t", "full")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    for line in ("rows", "valid", "to send", "worst-case credits"):
+        assert f"  {line} " in out
+    lines = out.splitlines()
+    assert any(line.split()[:2] == ["balance", "unknown"] for line in lines if line.strip())
+    assert any(line.split()[:2] == ["sufficient", "unknown"] for line in lines if line.strip())
+    assert "balance not read" in out and "--api-key" in out and "CLEANLIST_API_KEY" in out
+    assert "configure(" not in out + p.stderr and "api_key=" not in out + p.stderr
+
+
+# -- 8. no key, -c, wrapping -----------------------------------------------------------------
+def test_no_key_names_the_command_line_options(tmp_path: Path, leads_csv: Path) -> None:
+    for args in (["enrich", str(leads_csv)], ["balance"], ["validate-key"]):
+        p = cli(tmp_path, *args)
+        assert p.returncode == 2, (args, p.stderr)
+        err = p.stderr
+        assert "--api-key" in err and "CLEANLIST_API_KEY" in err and "--sandbox" in err
+        assert "configure(" not in err and "api_key=" not in err
+        assert "Traceback" not in err
+
+
+def test_a_revoked_key_speaks_cli_and_never_shows_the_key(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    key = sandbox.api_key
+    sandbox.revoke_key(key)
+    p = cli(tmp_path, "balance", "--api-key", key, "--base-url", sandbox.base_url)
+    assert p.returncode == 1
+    assert "AuthenticationError" in p.stderr and "--api-key" in p.stderr
+    assert "configure(" not in p.stderr and key not in p.stdout + p.stderr
+
+
+def test_column_errors_name_dash_c(tmp_path: Path, leads_csv: Path) -> None:
+    p = cli(tmp_path, "estimate", str(leads_csv), "-c", "Vorname=first_name")
+    assert p.returncode == 2
+    err = " ".join(p.stderr.split())
+    assert "did you mean -c first_name=Vorname?" in err
+    assert "columns=" not in err and "Traceback" not in err
+    p = cli(tmp_path, "estimate", str(leads_csv), "-c", "first_name=Nope")
+    assert p.returncode == 2 and "-c first_name=Nope: no column 'Nope'" in p.stderr
+    assert "columns=" not in p.stderr
+    p = cli(tmp_path, "estimate", str(leads_csv), "-c", "nonsense")
+    assert p.returncode == 2 and "-c expects FIELD=COLUMN" in p.stderr
+    ambiguous = tmp_path / "two.csv"
+    ambiguous.write_text("Website,Domain,First Name,Last Name\na.com,b.com,A,B\n")
+    p = cli(tmp_path, "estimate", str(ambiguous))
+    err = " ".join(p.stderr.split())
+    assert p.returncode == 2 and "-c company_domain=Website" in err and "columns=" not in err
+    # FIELD= ignores a field, as the message offers
+    p = cli(tmp_path, "estimate", str(ambiguous), "-c", "company_domain=Domain")
+    assert p.returncode == 0, p.stderr
+
+
+def test_estimate_table_fits_80_columns(tmp_path: Path, leads_csv: Path) -> None:
+    p = cli(tmp_path, "estimate", str(leads_csv))
+    assert p.returncode == 0, p.stderr
+    assert LONG_REASON.split(":")[0] in p.stdout
+    assert max(len(line) for line in p.stdout.splitlines()) <= 80, p.stdout
+
+
+def test_cache_info_is_a_readable_table(tmp_path: Path, leads_csv: Path) -> None:
+    p = cli(tmp_path, "enrich", str(leads_csv), "--sandbox", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    p = cli(tmp_path, "cache", "info")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert out.startswith("Cleanlist result cache")
+    assert "  results " in out and "    partial " in out and "KiB" in out
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert f"  oldest     {today}" in out and f"  newest     {today}" in out
+    assert "{" not in out and "stored_at" not in out and "size_bytes" not in out
+
+
+# -- 8. the output CSV keeps the input's format ---------------------------------------------
+def test_output_csv_keeps_delimiter_encoding_and_line_endings(
+    tmp_path: Path, leads_csv: Path
+) -> None:
+    out_csv = tmp_path / "out.csv"
+    p = cli(tmp_path, "enrich", str(leads_csv), "--sandbox", "--no-progress", "-o", str(out_csv))
+    assert p.returncode == 0, p.stderr
+    assert "';'-separated, cp1252, CRLF" in p.stdout
+    raw = out_csv.read_bytes()
+    text = raw.decode("cp1252")  # Excel's own encoding: opens as it was
+    assert "Zoë;Müller;" in text and "René;Dupont" in text
+    header = text.split("\r\n")[0]
+    assert header.startswith("Vorname;Nachname;Website;LinkedIn;cl_email;")
+    assert text.count("\r\n") == 5 and "\n" not in text.replace("\r\n", "")
+    res = pd.read_csv(out_csv, sep=";", encoding="cp1252", dtype="string")
+    assert res["cl_status"].tolist()[1] == "skipped"
+    # unless told otherwise
+    p = cli(
+        tmp_path, "enrich", str(leads_csv), "--sandbox", "--no-progress", "-o", str(out_csv),
+        "--output-delimiter", ",", "--output-encoding", "utf-8",
+    )
+    assert p.returncode == 0, p.stderr
+    text = out_csv.read_bytes().decode("utf-8")
+    assert text.startswith("Vorname,Nachname,Website,LinkedIn,cl_email,") and "Zoë,Müller" in text
+
+
+# -- 8. Ctrl-C: the partial CSV's path, "the same command", exit 130 -------------------------
+def test_ctrl_c_says_run_the_same_command_and_exits_130(
+    tmp_path: Path, make_sandbox: object, leads_csv: Path
+) -> None:
+    sb: Sandbox = make_sandbox(time_scale=1.0)  # type: ignore[operator]
+    out_csv = tmp_path / "partial.csv"
+    args = [
+        "enrich", str(leads_csv), "--no-progress", "-o", str(out_csv),
+        "--api-key", sb.api_key, "--base-url", sb.base_url,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cleanlist_pandas.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        preexec_fn=_restore_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not sb.stats()["by_endpoint"].get("POST /enrich/bulk"):  # submitted: in flight
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    flat = " ".join(err.split())
+    assert "run the same command again" in flat and str(out_csv) in flat
+    assert ".partial_result" not in err and "Traceback" not in err
+    assert sb.api_key not in out + err and "--api-key KEY" in err
+    partial = pd.read_csv(out_csv, sep=";", encoding="cp1252", dtype="string")
+    assert len(partial) == 4 and (partial["cl_status"] == "pending").any()
+
+
+def test_any_keyboard_interrupt_subclass_exits_130(
+    tmp_path: Path, leads_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python maps only an uncaught plain KeyboardInterrupt to 130; EnrichmentInterrupted is
+    a subclass (a plain script would exit 1), so the command exits 130 itself."""
+    from cleanlist_pandas import cli as cli_module
+    from cleanlist_pandas.enrich.job import EnrichmentInterrupted
+
+    def interrupted(args: object) -> int:
+        raise EnrichmentInterrupted("x", partial_result=pd.DataFrame(), job_id="job_x")
+
+    monkeypatch.setattr(cli_module, "cmd_estimate", interrupted)
+    assert cli_module.main(["estimate", str(leads_csv)]) == 130
+
+
+SCRIPT = """
+import sys
+import pandas as pd
+import cleanlist_pandas as clp
+
+df = pd.DataFrame({"First Name": ["Ada", "Bob"], "Last Name": ["L", "M"],
+                   "Website": ["acme.com", "b.com"]})
+df.cleanlist.enrich(api_key=sys.argv[1], base_url=sys.argv[2], progress=False)
+print("not reached")
+"""
+
+
+def test_ctrl_c_in_a_plain_script_ends_it_as_python_does(
+    tmp_path: Path, make_sandbox: object
+) -> None:
+    """Python ends a script by SIGINT (130 in the shell) only for an uncaught *plain*
+    KeyboardInterrupt; EnrichmentInterrupted, a subclass, gets the same ending."""
+    sb: Sandbox = make_sandbox(time_scale=1.0)  # type: ignore[operator]
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), sb.api_key, sb.base_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        preexec_fn=_restore_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not sb.stats()["by_endpoint"].get("POST /enrich/bulk"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGINT, err  # the shell shows 130
+    assert "EnrichmentInterrupted" in err and "run the same call again" in err
+    assert "not reached" not in out
+
+
+def test_credit_warnings_speak_cli(tmp_path: Path, make_sandbox: object) -> None:
+    sb: Sandbox = make_sandbox(credits=20.0)  # type: ignore[operator]
+    src = tmp_path / "three.csv"
+    src.write_text("First Name,Last Name,Website\nAda,L,acme.com\nBob,M,b.com\n")
+    p = cli(
+        tmp_path, "enrich", str(src), "-t", "full", "--no-progress",
+        "--api-key", sb.api_key, "--base-url", sb.base_url,
+    )
+    assert p.returncode == 0, p.stderr
+    err = " ".join(p.stderr.split())
+    assert "accepts a request only if the balance covers that request's worst case" in err
+    assert "pass --max-credits 20 to spend only the balance" in err
+    assert "run the same command again (cleanlist-pandas enrich" in err
+    assert "--api-key KEY" in err and sb.api_key not in p.stdout + p.stderr
+    for python in ("max_credits=", "df.cleanlist", "the same call", "enrichment_type"):
+        assert python not in err, python
+    assert max(len(line) for line in p.stderr.splitlines()) <= 80
