@@ -11,6 +11,9 @@ The command line speaks its own words: its messages name its options (``--api-ke
 interrupted ``enrich`` exits 130 and says where the partial CSV is; the output CSV keeps the
 input's delimiter, encoding and line ending.
 
+Why one module of this size: every subcommand is a thin function over the package, and they
+share the argument parser, the connection options and the CLI's words for messages.
+
 >>> from cleanlist_pandas.cli import build_parser
 >>> build_parser().prog
 'cleanlist-pandas'

@@ -1,5 +1,9 @@
 """Turn API result objects into ``cl_*`` columns and put them next to the input rows.
 
+Why one module of this size: flattening, fanning out to rows and assembling share one
+column schema (the names, kinds and order of ``cl_*``) and one set of array helpers; the
+flatten-as-results-arrive path must produce exactly what the one-shot path does.
+
 Three steps, each usable alone:
 
 1. :func:`flatten_results` — one row per result object (one per *unique* contact), column
