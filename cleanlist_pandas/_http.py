@@ -231,18 +231,19 @@ class Pacer:
     async def acquire(self) -> _Slot:
         """Wait for a place in the window; return it (pass it to :meth:`release`)."""
         waited = 0.0
+        slept_until = -math.inf  # a wait already served counts as "now" (injected sleeps)
         while True:
             with self._lock:
-                now = self._clock()
+                now = max(self._clock(), slept_until)
                 start = self._earliest(now)
                 if start is not None and start <= now:
                     slot = self._book(now, None)
                     self._waited += waited
-                    slot.sent = now
                     return slot
             delay = self.RECHECK_S if start is None else start - now
             waited += delay
             await self._sleep(delay)
+            slept_until = now + delay
 
     def release(self, slot: _Slot) -> None:
         """The request's answer is back (or it failed): its place frees ``per`` s from now."""
