@@ -1,5 +1,5 @@
 """The final summary of a run: rows by status, credits spent against the worst case, time and
-the job id — as a DataFrame, as text and as HTML with an inline SVG picture.
+the job id — as a DataFrame, as text and as HTML with a picture (styled boxes, no script).
 
 It is what a run leaves behind in a notebook: static ``text/html`` and ``text/plain`` that
 read right with no kernel (reopened files, ``nbconvert --to html``, GitHub), unlike a widget.
@@ -14,7 +14,7 @@ Cleanlist job job_1 (partial): 10 rows in 12.5 s
   not found      3
   skipped        1
   credits spent  6 of 9 worst case
->>> "<svg" in s._repr_html_() and "enriched 6" in s._repr_html_()
+>>> "background-color:#1b9e77" in s._repr_html_() and "enriched 6" in s._repr_html_()
 True
 >>> int(s.to_frame().loc["enriched", "rows"])
 6
@@ -114,34 +114,35 @@ class RunSummary:
         body = [f"  {k:<{width}}  {v}" for k, v in self._lines()]
         return "\n".join([self.title(), *body])
 
-    def svg(self, width: int = 420) -> str:
+    def picture(self, width: int = 420) -> str:
         """Two stacked bars with their numbers: rows by status; credits against the worst
-        case. Inline SVG: survives static HTML with no script and no kernel."""
+        case. Plain HTML with inline styles, not SVG: JupyterLab's sanitizer strips SVG from
+        a reopened (untrusted) notebook, but keeps styled boxes, so the picture survives
+        reopened files, static HTML and GitHub alike, with no script and no kernel."""
         ordered = self._ordered()
         total = sum(n for _s, n in ordered) or 1
-        parts: list[str] = []
-        x = 0.0
-        for status, n in ordered:
-            w = width * n / total
-            parts.append(
-                f"<rect x='{x:.1f}' y='0' width='{w:.1f}' height='18' "
-                f"fill='{STATUS_COLORS.get(status, '#999999')}'>"
-                f"<title>{html.escape(status)} {n:,}</title></rect>"
+
+        def box(w: float, color: str, tip: str) -> str:
+            return (
+                f"<span title='{html.escape(tip)}' style='display:inline-block;"
+                f"width:{w:.1f}px;height:16px;background-color:{color}'></span>"
             )
-            x += w
+
+        rows = "".join(
+            box(width * n / total, STATUS_COLORS.get(s, "#999999"), f"{s} {n:,}")
+            for s, n in ordered
+        )
         legend = " · ".join(f"{s.replace('_', ' ')} {n:,}" for s, n in ordered)
         worst = max(self.worst_case_credits, self.credits, 1e-9)
-        spent_w = width * self.credits / worst
+        spent = width * self.credits / worst
+        credits = box(spent, STATUS_COLORS["enriched"], "credits spent") + box(
+            width - spent, "#eeeeee", "worst case left"
+        )
+        line = f"credits {self.credits:,.0f} of {self.worst_case_credits:,.0f} worst case"
         return (
-            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='64' "
-            f"role='img' aria-label='{html.escape(legend)}'>"
-            + "".join(parts)
-            + f"<text x='0' y='31' font-size='11' font-family='sans-serif'>"
-            f"{html.escape(legend)}</text>"
-            f"<rect x='0' y='38' width='{width}' height='10' fill='#eeeeee'/>"
-            f"<rect x='0' y='38' width='{spent_w:.1f}' height='10' fill='#1b9e77'/>"
-            f"<text x='0' y='61' font-size='11' font-family='sans-serif'>credits "
-            f"{self.credits:,.0f} of {self.worst_case_credits:,.0f} worst case</text></svg>"
+            f"<div style='line-height:0'>{rows}</div><div><small>{html.escape(legend)}"
+            f"</small></div><div style='line-height:0'>{credits}</div>"
+            f"<div><small>{html.escape(line)}</small></div>"
         )
 
     def _repr_html_(self) -> str:
@@ -151,6 +152,6 @@ class RunSummary:
             for k, v in self._lines()
         )
         return (
-            f"<div><strong>{html.escape(self.title())}</strong><br>{self.svg()}"
+            f"<div><strong>{html.escape(self.title())}</strong><br>{self.picture()}"
             f"<table>{cells}</table></div>"
         )
