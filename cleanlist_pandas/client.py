@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cleanlist_pandas._bars import close_bar, open_bar
 from cleanlist_pandas._constants import (
     CONTACT_FIELDS,
     DEFAULT_ENRICHMENT_TYPE,
@@ -164,6 +165,7 @@ class _WaitBar:
         self._enabled = enabled
         self._desc = workflow_id[:24]
         self._bar: Any = None
+        self._handle: Any = None
         self._note = ""
         self._last: Workflow | None = None
 
@@ -173,9 +175,9 @@ class _WaitBar:
         self._last = wf
         done, total = wf.progress
         if self._bar is None:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total or None, desc=self._desc, unit="contact", leave=True)
+            self._bar, self._handle = open_bar(
+                total=total or None, desc=self._desc, unit="contact", leave=True
+            )
         if total and self._bar.total != total:
             self._bar.total = total
         self._bar.n = done
@@ -192,7 +194,8 @@ class _WaitBar:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.close()
+            close_bar(self._bar, self._handle)
+            self._bar = self._handle = None
 
 
 class AsyncClient:

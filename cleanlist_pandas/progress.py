@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from cleanlist_pandas._bars import close_bar, open_bar
 from cleanlist_pandas.enrich.job import EnrichmentJob
 from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
@@ -63,13 +64,12 @@ class ProgressBar:
         self._bar: Any = None
         self._last_postfix = ""
         self._notebook = False
+        self._handle: Any = None
         self.closed = False
 
     def _ensure_bar(self, total: int) -> Any:
         if self._bar is None and not self._disable and not self.closed:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(
+            self._bar, self._handle = open_bar(
                 total=total,
                 desc=self._desc,
                 unit="contact",
@@ -77,11 +77,9 @@ class ProgressBar:
                 leave=True,
                 **self._tqdm_kwargs,
             )
-            # a widget (Jupyter): its state is not saved with the notebook, so the run also
-            # leaves a static summary when it ends
-            self._notebook = any(
-                c.__module__ == "tqdm.notebook" for c in type(self._bar).__mro__
-            )
+            # a notebook: the bar's widget is replaced by its final text when the run ends,
+            # and the run also leaves a static summary (rows by status, credits, time, id)
+            self._notebook = self._handle is not None
         return self._bar
 
     def postfix(self, snap: RunSnapshot | None = None) -> str:
@@ -118,12 +116,12 @@ class ProgressBar:
     def _draw_locked(self, s: RunSnapshot) -> None:
         # cached rows count as done; tasks the status summaries report finished move the
         # bar before their whole workflow ends
-        total = s.total + s.cached
+        total = s.rows_total
         bar = self._ensure_bar(total)
         if bar is not None:
             if bar.total != total:
                 bar.total = total
-            done = s.cached + max(s.done, s.tasks_completed)
+            done = s.rows_done
             if done > bar.n:
                 bar.update(done - bar.n)
             postfix = self.postfix(s)
@@ -141,15 +139,22 @@ class ProgressBar:
     def _close_locked(self, failed: bool = False) -> None:
         self.closed = True
         if self._bar is not None:
-            if failed and hasattr(self._bar, "colour"):
-                self._bar.colour = "red"
-            self._bar.close()
-            self._bar = None
+            close_bar(self._bar, self._handle, failed)
+            self._bar = self._handle = None
 
     def close(self) -> None:
         """Close the bar (idempotent)."""
         with self._lock:
             self._close_locked(failed=bool(self.state.snapshot().stopped))
+
+
+def _display_widget(widget: Any) -> Any:
+    """Display a widget with a display id; the handle, or None outside IPython."""
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - notebook bars imply IPython
+        return None
+    return display(widget, display_id=True)
 
 
 def _display_static(summary: RunSummary) -> None:
@@ -162,22 +167,12 @@ def _display_static(summary: RunSummary) -> None:
 
 
 def phase(s: RunSnapshot) -> str:
-    """What the run is doing now, in words (the bar's first note).
+    """What the run is doing now, in words (the bar's first note): :meth:`RunSnapshot.phase`.
 
     >>> phase(RunSnapshot(chunks=4, submitted=1))
     'submitting 1/4 chunks'
-    >>> phase(RunSnapshot(chunks=4, submitted=4, in_flight=4))
-    '4 workflows running'
     """
-    if s.finished:
-        return "finished"
-    if not s.job_id and not s.chunks and not s.submitted:
-        return "planning"
-    if s.chunks and s.submitted < s.chunks and not s.stopped:
-        return f"submitting {s.submitted}/{s.chunks} chunks"
-    if s.in_flight:
-        return f"{s.in_flight} workflow{'s' if s.in_flight != 1 else ''} running"
-    return "collecting" if s.submitted else ""
+    return s.phase()
 
 
 def show_job(job: EnrichmentJob) -> None:

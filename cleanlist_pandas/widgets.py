@@ -1,9 +1,13 @@
 """The notebook panel: the key (masked), the credit balance and the running jobs.
 
-``cleanlist_pandas.panel()`` returns a :class:`Panel`. In Jupyter it displays as a live
-ipywidgets panel; everywhere else (VS Code without widgets, GitHub, nbconvert, a terminal)
-as HTML or text, because display emits ``text/plain`` and ``text/html`` beside the widget.
-ipywidgets is imported lazily, only when a widget is actually shown.
+``cleanlist_pandas.panel()`` returns a :class:`Panel`. In Jupyter it displays as HTML (and
+text) through a display handle that it updates in place: the running jobs from their own
+state, the balance after each job ends and on :meth:`Panel.refresh`. It is not a widget on
+purpose: a widget needs its kernel, so a saved notebook reopened with a new kernel (or turned
+into static HTML) would show "Error displaying widget: model not found" where the panel was;
+plain HTML reads the same tomorrow, frozen at its last state with the time it was checked.
+``panel(button=True)`` adds an ipywidgets Refresh button below it (needs the kernel; a
+click is handled when the kernel is not busy running a cell).
 
 Reprs never do I/O: ``refresh()`` is the one method that talks to the API (validate the key,
 read the balance); the panel shows what the last refresh saw.
@@ -35,8 +39,11 @@ class Panel:
     10000.0
     """
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: Any = None, *, button: bool = False) -> None:
         self._client = client
+        self.button = button
+        self._handles: list[Any] = []
+        self._following = False
         self._lock = threading.Lock()
         self.key_masked: str | None = getattr(client, "api_key_masked", None)
         self.organization_id: str | None = None
@@ -67,7 +74,7 @@ class Panel:
                 self.credits = float(bal.credits)
                 self.error = None
         self.checked_at = datetime.now()
-        self._update_widget()
+        self._redraw()
         return self
 
     # -- rendering (no I/O) ---------------------------------------------------------------
@@ -95,7 +102,9 @@ class Panel:
         for job in jobs:
             rows.append((job.job_id, job.progress_text()))
         if self.checked_at:
-            rows.append(("Checked", self.checked_at.strftime("%H:%M:%S")))
+            rows.append(("Balance checked", self.checked_at.strftime("%Y-%m-%d %H:%M:%S")))
+        if jobs:  # a saved notebook shows when these counts were true
+            rows.append(("As of", datetime.now().strftime("%Y-%m-%d %H:%M:%S")))
         return rows
 
     def __repr__(self) -> str:
@@ -104,36 +113,52 @@ class Panel:
     def _repr_html_(self) -> str:
         return html_table("Cleanlist", self._rows())
 
-    # -- widget ---------------------------------------------------------------------------
+    # -- display (live HTML) -----------------------------------------------------------
+    def _bundle(self) -> dict[str, str]:
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+    def follow(self, handle: Any) -> None:
+        """Keep ``handle`` (a display handle: anything with ``update(bundle, raw=True)``)
+        showing this panel: redrawn when jobs move and after every :meth:`refresh`.
+
+        >>> from IPython.display import display                 # doctest: +SKIP
+        >>> p.follow(display(p._bundle(), raw=True, display_id=True))  # doctest: +SKIP
+        """
+        with self._lock:
+            self._handles.append(handle)
+            start = not self._following
+            self._following = True
+        if start:
+            _follow(self)
+
     def widget(self) -> Any:
-        """The ipywidgets panel (built once); ``None`` if ipywidgets is not installed."""
+        """An ipywidgets Refresh button for this panel (built once); ``None`` without
+        ipywidgets. The panel itself is HTML (see the module's docs)."""
         if self._widget is None:
             try:
                 import ipywidgets as w
             except ImportError:
                 return None
-            body = w.HTML(self._repr_html_())
             button = w.Button(description="Refresh", icon="refresh", layout={"width": "8em"})
             button.on_click(lambda _b: self.refresh())
-            self._widget = w.VBox([body, button])
-            _follow(self)
+            self._widget = button
         return self._widget
 
-    def _update_widget(self) -> None:
-        if self._widget is not None:
-            self._widget.children[0].value = self._repr_html_()
+    def _redraw(self) -> None:
+        bundle = self._bundle()
+        with self._lock:
+            handles = list(self._handles)
+        for handle in handles:
+            handle.update(bundle, raw=True)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        bundle: dict[str, Any] = {}
-        widget = self.widget()
-        if widget is not None:
-            bundle.update(widget._repr_mimebundle_() or {})
-        # Frontends without widgets (GitHub, nbconvert, VS Code without the extension) show
-        # these instead of "VBox(...)".
-        bundle.update({"text/plain": repr(self), "text/html": self._repr_html_()})
-        display(bundle, raw=True)
+        handle = display(self._bundle(), raw=True, display_id=True)
+        if handle is not None:
+            self.follow(handle)
+        if self.button and (widget := self.widget()) is not None:
+            display(widget)
 
 
 #: How often a shown panel redraws the running jobs from their state (seconds; no API call).
@@ -159,17 +184,21 @@ def _follow(panel: Panel) -> None:
             if ended:
                 p.refresh()  # the balance after the job's charges
             elif ids:
-                p._update_widget()
+                p._redraw()
             del p
 
     threading.Thread(target=loop, name="cleanlist-panel", daemon=True).start()
 
 
-def panel(client: Any = None, *, refresh: bool = True) -> Panel:
+def panel(client: Any = None, *, refresh: bool = True, button: bool = False) -> Panel:
     """Show the key, the balance and the running jobs; call in a notebook cell.
 
+    The panel updates itself in place (jobs from their state, at no API cost; the balance
+    after each job and on ``.refresh()``). ``button=True`` adds an ipywidgets Refresh button.
+
     >>> import cleanlist_pandas as clp                        # doctest: +SKIP
-    >>> clp.panel()                                           # doctest: +SKIP
+    >>> p = clp.panel()                                       # doctest: +SKIP
+    >>> p.refresh()                                           # doctest: +SKIP
     """
-    p = Panel(client)
+    p = Panel(client, button=button)
     return p.refresh() if refresh else p

@@ -21,7 +21,14 @@ sys.exit(not pandas.__version__.startswith(sys.argv[1]))'
 
 case "$LEG" in
   3)
-    source "$HERE/_venv.sh" dev
+    source "$HERE/_venv.sh" dev,browser
+    # the browser test drives Debian's chromium; as root (CI) install it when missing,
+    # elsewhere the test is skipped and says what is missing
+    if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "== installing Debian's chromium for tests/browser" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 \
+        || echo "could not install chromium: tests/browser will be skipped" >&2
+    fi
     about="$(python -c "$ABOUT" 3.)" || { echo "expected pandas 3: $about" >&2; exit 1; }
     echo "== ruff" && ruff check cleanlist_pandas tests benchmarks
     echo "== mypy" && mypy

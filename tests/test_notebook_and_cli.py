@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,16 +68,25 @@ def test_notebook_executes(tmp_path: Path) -> None:
     assert "clapi_" not in text.replace("clapi_…", "")  # only masked keys
     # a run with a progress bar leaves its final numbers as static output too (the widget's
     # state is not saved with the notebook): text/plain and text/html with the picture
-    enrich_cell = next(c for c in nb.cells if 'enrich("full", poll=fast)' in c.source)
-    static = [o for o in enrich_cell.outputs if "text/html" in o.get("data", {})
-              and "Cleanlist job" in o["data"]["text/html"]]
-    assert static, "no static summary left by the run"
-    assert "background-color:#1b9e77" in static[0]["data"]["text/html"]
-    assert "credits spent" in static[0]["data"]["text/plain"]
+    # every run leaves its final numbers as static output (text/plain and text/html with the
+    # picture), and no widget: a widget's state is not saved with the notebook
+    runs = [c for c in nb.cells if "df.cleanlist.enrich(" in c.source]
+    assert len(runs) == 3
+    job_ids = []
+    for cell in runs:
+        static = [o for o in cell.outputs if "Cleanlist job" in o.get("data", {}).get(
+            "text/html", "")]
+        assert static, f"no static summary left by {cell.source!r}"
+        assert "background-color:#1b9e77" in static[0]["data"]["text/html"]
+        assert "credits spent" in static[0]["data"]["text/plain"]
+        job_ids += re.findall(r"Cleanlist job (job_\w+)", static[0]["data"]["text/plain"])
+        assert not [o for o in cell.outputs
+                    if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     from nbconvert import HTMLExporter
 
     page, _ = HTMLExporter().from_notebook_node(nb)
-    assert page.count("credits spent") >= 1 and "background-color:#1b9e77" in page
+    assert page.count("credits spent") >= 3 and "background-color:#1b9e77" in page
+    assert all(job_id in page for job_id in job_ids) and len(set(job_ids)) == 3
 
 
 MESSY = (
@@ -181,7 +191,16 @@ def test_panel_follows_running_jobs_live_and_rereads_the_balance_after(
     sb = make_sandbox(time_scale=0.05)
     c = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=3.0, burst=1)
     p = clp.panel(c)
-    body = p.widget().children[0]
+
+    class Handle:  # what IPython's display(..., display_id=True) returns, as the panel uses it
+        value = ""
+
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            assert raw and set(bundle) == {"text/plain", "text/html"}  # no widget: no kernel
+            self.value = bundle["text/html"]  # needed to read it tomorrow
+
+    body = Handle()
+    p.follow(body)
     df = pd.DataFrame({"First Name": [f"A{i}" for i in range(1000)],
                        "Last Name": [f"B{i}" for i in range(1000)],
                        "Website": [f"c{i % 50}.com" for i in range(1000)]})

@@ -236,14 +236,19 @@ class EnrichmentJob:
         }
 
     def progress_text(self) -> str:
-        """One line for the panel and the repr."""
-        p = self.progress
-        state = "running"
-        if p["finished"]:
-            state = "finished" if self.state().finished else "done (call .result())"
+        """One line for the panel and the repr: the same numbers and phase as the bar.
+
+        >>> job.progress_text()                      # doctest: +SKIP
+        'running: 120/250 contacts, 98 found, 130 credits (1 workflow running, ~4s left)'
+        """
+        s = self.state()
+        state, note = "running", s.note or s.phase()
+        if self._future.done():
+            state = "finished" if s.finished else "done (call .result())"
+            note = s.note
         return (
-            f"{state}: {p['done']:,}/{p['total']:,} contacts, {p['found']:,} found, "
-            f"{p['credits']:,.0f} credits" + (f" ({p['note']})" if p["note"] else "")
+            f"{state}: {s.rows_done:,}/{s.rows_total:,} contacts, {s.found:,} found, "
+            f"{s.credits:,.0f} credits" + (f" ({note})" if note else "")
         )
 
     def done(self) -> bool:
@@ -287,6 +292,9 @@ class EnrichmentJob:
         return f"<EnrichmentJob {self.job_id} {self.enrichment_type}: {self.progress_text()}>"
 
     def _repr_mimebundle_(self, **_kw: Any) -> dict[str, str]:
+        if self.state().finished:  # the final numbers, readable with no kernel
+            summary = RunSummary.from_snapshot(self.state())
+            return {"text/plain": repr(summary), "text/html": summary._repr_html_()}
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     @property

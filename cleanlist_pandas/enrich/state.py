@@ -78,6 +78,45 @@ class RunSnapshot:
     stopped: str | None = None
     finished: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    #: when the first chunk was accepted, and when every running workflow should be done
+    #: (extrapolated from the status summaries; 0.0 while some workflow has no result yet)
+    first_submitted_at: float = 0.0
+    expected_end_at: float = 0.0
+
+    @property
+    def rows_done(self) -> int:
+        """Contacts finished so far, cached ones included; moves with the status summaries
+        (tasks finished in workflows still running), not only when whole workflows end."""
+        return self.cached + max(self.done, self.tasks_completed)
+
+    @property
+    def rows_total(self) -> int:
+        """Unique contacts of the run: those to send and those served from the cache."""
+        return self.total + self.cached
+
+    def phase(self) -> str:
+        """What the run is doing now, in words (the first note of the bar and the panel).
+
+        >>> RunSnapshot(chunks=4, submitted=1).phase()
+        'submitting 1/4 chunks'
+        >>> RunSnapshot(chunks=4, submitted=4, in_flight=4).phase()
+        '4 workflows running, waiting for the first results'
+        """
+        if self.finished:
+            return "finished"
+        if not self.job_id and not self.chunks and not self.submitted:
+            return "planning"
+        if self.chunks and self.submitted < self.chunks and not self.stopped:
+            return f"submitting {self.submitted}/{self.chunks} chunks"
+        if self.in_flight:
+            running = f"{self.in_flight} workflow{'s' if self.in_flight != 1 else ''} running"
+            if self.rows_done <= self.cached:
+                return f"{running}, waiting for the first results"
+            if self.expected_end_at:
+                left = self.expected_end_at - time.monotonic()
+                return f"{running}, ~{max(left, 1):.0f}s left"
+            return running
+        return "collecting" if self.submitted else ""
 
     @property
     def elapsed(self) -> float:
@@ -97,6 +136,9 @@ class RunState:
         self._lock = threading.Lock()
         self._s = RunSnapshot(started=time.monotonic())
         self._running: dict[str, int] = {}  # workflow id -> tasks completed so far
+        # workflow id -> when it was accepted, and its extrapolated end (0.0: unknown yet)
+        self._since: dict[str, float] = {}
+        self._ends: dict[str, float] = {}
 
     def snapshot(self) -> RunSnapshot:
         """A consistent copy of the state, from any thread."""
@@ -123,13 +165,24 @@ class RunState:
                 )
             elif isinstance(event, ChunkSubmitted):
                 self._running[event.workflow_id] = 0
-                upd.update(submitted=s.submitted + 1, in_flight=len(self._running), note="")
+                self._since[event.workflow_id] = now
+                self._ends[event.workflow_id] = 0.0
+                upd.update(submitted=s.submitted + 1, in_flight=len(self._running), note="",
+                           first_submitted_at=s.first_submitted_at or now,
+                           expected_end_at=0.0)
             elif isinstance(event, WorkflowProgress):
+                wid = event.workflow_id
                 if event.status == "processing":
-                    self._running[event.workflow_id] = event.completed
+                    self._running[wid] = event.completed
+                    if event.completed and wid in self._since:
+                        # tasks run side by side: the rate so far, extrapolated
+                        took = now - self._since[wid]
+                        self._ends[wid] = self._since[wid] + took * event.total / event.completed
                 else:
-                    self._running.pop(event.workflow_id, None)
-                upd.update(tasks_completed=s.done + sum(self._running.values()))
+                    self._running.pop(wid, None)
+                    self._ends.pop(wid, None)
+                upd.update(tasks_completed=s.done + sum(self._running.values()),
+                           expected_end_at=self._expected_end())
             elif isinstance(event, ContactsDone):
                 upd.update(
                     done=event.done,
@@ -163,3 +216,7 @@ class RunState:
             elif isinstance(event, ResponseReceived):
                 pass
             self._s = replace(s, **upd)
+
+    def _expected_end(self) -> float:
+        ends = [self._ends.get(w, 0.0) for w in self._running]
+        return max(ends) if ends and all(ends) else 0.0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 
@@ -56,6 +57,8 @@ class RunSummary:
     credits: float = 0.0
     worst_case_credits: float = 0.0
     elapsed_s: float = 0.0
+    #: local date and time the run ended ("" while it runs): a saved output says when
+    finished_at: str = ""
 
     @classmethod
     def from_snapshot(cls, snap: RunSnapshot) -> RunSummary:
@@ -72,6 +75,7 @@ class RunSummary:
             credits=snap.credits,
             worst_case_credits=snap.worst_case_credits,
             elapsed_s=snap.elapsed,
+            finished_at=(datetime.now().strftime("%Y-%m-%d %H:%M") if snap.finished else ""),
         )
 
     def _ordered(self) -> list[tuple[str, int]]:
@@ -92,6 +96,7 @@ class RunSummary:
             credits=self.credits,
             worst_case_credits=self.worst_case_credits,
             elapsed_s=self.elapsed_s,
+            finished_at=self.finished_at,
         )
         return frame
 
@@ -106,7 +111,8 @@ class RunSummary:
         """One line: the job, its type, how many rows, how long."""
         return (
             f"Cleanlist job {self.job_id} ({self.enrichment_type}): {self.rows:,} rows in "
-            f"{self.elapsed_s:,.1f} s"
+            f"{self.elapsed_s:,.1f} s" + (f", finished {self.finished_at}" if self.finished_at
+                                          else "")
         )
 
     def __repr__(self) -> str:

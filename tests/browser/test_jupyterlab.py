@@ -1,0 +1,266 @@
+"""The quickstart notebook in a real JupyterLab, in headless Chromium, as a user sees it.
+
+Runs ``notebooks/quickstart.ipynb`` top to bottom at the real service's pace (the sandbox at
+``time_scale`` 1) and asserts what a person would look for:
+
+- no "Error displaying widget" and no traceback on the page;
+- the progress bar's elapsed clock advances while a run goes on;
+- the panel lists the running ``wait=False`` job and its counts advance, with no click;
+- after the kernel is shut down and the saved notebook reopened, every run's final numbers
+  are still there (static ``text/html``, no kernel needed).
+
+Screenshots go to ``artifacts/browser/`` (``CLEANLIST_ARTIFACTS`` overrides), which CI keeps.
+Needs Debian's ``chromium`` (``scripts/_leg.sh`` installs it when run as root), Playwright
+and JupyterLab (the ``browser`` extra). Where one is missing the test is skipped, and the
+reason names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+ARTIFACTS = Path(os.environ.get("CLEANLIST_ARTIFACTS", ROOT / "artifacts")) / "browser"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _chromium() -> str:
+    for name in (os.environ.get("CHROMIUM", ""), "chromium", "chromium-browser"):
+        if name and (path := shutil.which(name)):
+            return path
+    pytest.skip("no Chromium: Debian's `chromium` package is not installed "
+                "(`apt-get install chromium`; scripts/_leg.sh installs it when run as root)")
+
+
+def _needs() -> tuple[str, str, Any]:
+    chromium = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright is not installed (pip install -e '.[browser]')")
+    jupyter = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent))
+    if jupyter is None:
+        pytest.skip("JupyterLab is not installed (pip install -e '.[browser]')")
+    return chromium, jupyter, sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _jupyterlab(jupyter: str, root: Path) -> Iterator[str]:
+    """A JupyterLab server on a free port, serving ``root``; yields its base URL."""
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "CLEANLIST_DEMO_TIME_SCALE": "1",  # the real service's pace
+        "CLEANLIST_CACHE_DIR": str(root / "cache"),
+        "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
+        "IPYTHONDIR": str(root / "ipython"),
+    }
+    # every cell in the DOM (JupyterLab 4 detaches cells scrolled out of view by default)
+    settings = root / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"}))
+    # and no "news?" toast over the outputs in the screenshots
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    log = (root / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [jupyter, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True",
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start: "
+                                       + (root / "jupyterlab.log").read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield f"{base}/lab/tree/quickstart.ipynb?token={token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+# JavaScript run in the page (``window.jupyterapp`` is exposed by the flag above).
+_NOTEBOOK = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+_KERNEL_IDLE = (f"() => {{ const w = {_NOTEBOOK}; const k = w && w.sessionContext && "
+                "w.sessionContext.session && w.sessionContext.session.kernel; "
+                "return !!k && k.status === 'idle'; }")
+_CELLS = ("() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell')).map(c => ({"
+          "code: c.classList.contains('jp-CodeCell'), "
+          "source: (c.querySelector('.jp-InputArea-editor') || {innerText: ''}).innerText, "
+          "prompt: (c.querySelector('.jp-InputPrompt') || {innerText: ''}).innerText, "
+          "output: (c.querySelector('.jp-OutputArea') || {innerText: ''}).innerText}))")
+
+
+class Page:
+    """The JupyterLab page, read as text (what a person reads)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.shots = 0
+
+    def cells(self) -> list[dict[str, Any]]:
+        return list(self.page.evaluate(_CELLS))
+
+    def cell(self, needle: str) -> dict[str, Any]:
+        return next(c for c in self.cells() if needle in c["source"])
+
+    def command(self, name: str) -> None:
+        """Start a JupyterLab command; does not wait for it to finish (run-all would)."""
+        self.page.evaluate(
+            f"() => {{ window.jupyterapp.commands.execute({json.dumps(name)}); }}")
+
+    def wait(self, what: str, timeout_s: float = 120) -> None:
+        self.page.wait_for_function(what, timeout=timeout_s * 1000, polling=250)
+
+    def shot(self, name: str, needle: str | None = None) -> Path:
+        """A screenshot (of the window, scrolled to the cell whose source holds ``needle``)."""
+        self.shots += 1
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{self.shots:02d}-{name}.png"
+        if needle is not None:
+            self.page.locator(".jp-Notebook .jp-Cell", has_text=needle).first.evaluate(
+                "c => c.scrollIntoView({block: 'start'})")
+        self.page.screenshot(path=str(path))
+        return path
+
+    def watch(self, needle: str, until: Callable[[dict[str, Any]], bool],
+              timeout_s: float = 180, shoot: tuple[str, str] | None = None) -> list[str]:
+        """Read the output of the cell whose source holds ``needle`` about 4x a second
+        until ``until(cell)``; the outputs seen, in order. ``shoot=(name, text)``: one
+        screenshot the first time the output holds ``text``."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            cell = self.cell(needle)
+            if shoot and shoot[1] in cell["output"]:
+                self.shot(shoot[0], needle)
+                shoot = None
+            if not seen or cell["output"] != seen[-1]:
+                seen.append(cell["output"])
+            if until(cell):
+                return seen
+            time.sleep(0.25)
+        raise AssertionError(f"timed out watching {needle!r}; last output: {seen[-1:]}")
+
+    def problems(self) -> list[str]:
+        text = self.page.inner_text("body")
+        return [p for p in ("Error displaying widget", "Traceback", "model not found")
+                if p in text]
+
+
+def _ran(cell: dict[str, Any]) -> bool:
+    return bool(re.fullmatch(r"\[\d+\]:", cell["prompt"].strip()))
+
+
+_ELAPSED = re.compile(r"\[(\d+):(\d\d)(?::(\d\d))?[<\]]")
+
+
+def _elapsed(text: str) -> int | None:
+    m = _ELAPSED.search(text)
+    if not m:
+        return None
+    parts = [int(g) for g in m.groups() if g is not None]
+    return sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
+
+
+_COUNTS = re.compile(r"running: (\d+)/(\d+)")
+
+
+def test_quickstart_in_jupyterlab(tmp_path: Path) -> None:
+    chromium, jupyter, sync_playwright = _needs()
+    shutil.copy(NOTEBOOK, tmp_path / "quickstart.ipynb")
+    with _jupyterlab(jupyter, tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            lab = Page(browser.new_page(viewport={"width": 1400, "height": 1000}))
+            lab.page.goto(url)
+            lab.wait(_KERNEL_IDLE, 120)
+            lab.shot("opened")
+            lab.command("notebook:run-all-cells")
+
+            # 1. the bar of the "full" run: its clock ticks while the run goes on
+            bar = lab.watch('enrich("full"', _ran, shoot=("full-run-live", "running"))
+            clock = [t for t in map(_elapsed, bar) if t is not None]
+            lab.shot("full-run-done", 'enrich("full"')
+            assert len(set(clock)) >= 3 and clock == sorted(clock), (
+                f"the bar's elapsed clock did not advance: {bar}")
+
+            # 2. the panel lists the wait=False job, its counts advancing, with no click
+            panel = lab.watch("clp.panel()", lambda _c: _ran(lab.cell("job.result()")),
+                              shoot=("panel-live", "running:"))
+            counts = [tuple(map(int, m)) for p in panel for m in _COUNTS.findall(p)]
+            lab.shot("wait-false-job-done", "clp.panel()")
+            assert len(set(counts)) >= 2 and counts == sorted(counts), (
+                f"the panel did not follow the running job: {panel}")
+
+            lab.wait(_KERNEL_IDLE, 180)
+            lab.watch("sb.stop()", _ran, 60)
+            lab.shot("ran-all")
+            assert not lab.problems(), lab.problems()
+            ran = [c for c in lab.cells() if c["code"]]
+            assert all(_ran(c) for c in ran), [c["prompt"] for c in ran]
+
+            # 3. save, shut the kernel down, reopen: the final numbers need no kernel
+            lab.command("docmanager:save")
+            lab.page.wait_for_timeout(1500)
+            lab.command("kernelmenu:shutdown")
+            lab.page.wait_for_timeout(1500)
+            lab.page.goto(url.replace("/lab/tree/", "/lab/tree/") + "&reset")
+            lab.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            lab.page.wait_for_timeout(3000)
+            lab.shot("reopened", 'enrich("full"')
+            lab.shot("reopened-panel", "clp.panel()")
+            assert not lab.problems(), lab.problems()
+            full = lab.cell('enrich("full"')["output"]
+            assert "credits spent" in full and "Cleanlist job" in full, full
+            assert "100%" in full, full  # the saved bar is its final state, not its first
+            job = lab.cell("wait=False)")["output"]
+            assert "credits spent" in job, job
+        finally:
+            browser.close()
+
+    saved = json.loads((tmp_path / "quickstart.ipynb").read_text())
+    outputs = [o for c in saved["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
