@@ -7,35 +7,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
+from words_helpers import FAST, client_for, leads
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
-
-FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
 
 @pytest.fixture(autouse=True)
 def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def leads(n: int) -> pd.DataFrame:
-    i = np.arange(n)
-    return pd.DataFrame(
-        {
-            "First Name": [f"Ann{k}" for k in i],
-            "Last Name": [f"Lee{k}" for k in i],
-            "Company Website": [f"https://www.co{k % 97}.com/about" for k in i],
-        }
-    )
-
-
-def client_for(sb: Sandbox) -> clp.Client:
-    return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
 
 
 def bulk_answers(sb: Sandbox) -> dict[str, int]:
