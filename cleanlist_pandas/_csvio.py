@@ -101,22 +101,17 @@ def write_csv(df: Any, path: Path, fmt: CsvFormat) -> CsvFormat:
     cannot hold (a name in Cyrillic in a cp1252 file) is never replaced or dropped: the file
     is then written as UTF-8 with BOM, which Excel also opens, and that format is returned.
     """
-    try:
-        df.to_csv(
-            path,
-            index=False,
-            sep=fmt.delimiter,
-            encoding=fmt.encoding,
-            lineterminator=fmt.lineterminator,
-        )
-        return fmt
-    except UnicodeEncodeError:
-        utf8 = replace(fmt, encoding="utf-8-sig")
-        df.to_csv(
-            path,
-            index=False,
-            sep=utf8.delimiter,
-            encoding=utf8.encoding,
-            lineterminator=utf8.lineterminator,
-        )
-        return utf8
+    for used in (fmt, replace(fmt, encoding="utf-8-sig")):
+        try:
+            df.to_csv(
+                path,
+                index=False,
+                sep=used.delimiter,
+                encoding=used.encoding,
+                lineterminator=used.lineterminator,
+            )
+            return used
+        except UnicodeEncodeError:
+            if used.encoding == "utf-8-sig":
+                raise  # pragma: no cover - UTF-8 holds every str
+    raise AssertionError("unreachable")  # pragma: no cover
