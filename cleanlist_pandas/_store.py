@@ -226,11 +226,12 @@ class SQLiteFile:
         >>> db.close()
         """
         conn = self.conn
+        before = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
         conn.execute("PRAGMA secure_delete=ON")
         try:
             yield conn
         finally:
-            conn.execute("PRAGMA secure_delete=OFF")
+            conn.execute(f"PRAGMA secure_delete={before}")  # the build's default may be ON
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:

@@ -461,7 +461,7 @@ def _instant(value: Any, name: str, *, end: bool) -> float | None:
                 "ISO datetime such as '2026-05-01T14:00'"
             ) from None
     if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
+        return float((value if value.tzinfo else value.tz_localize("UTC")).timestamp())
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
