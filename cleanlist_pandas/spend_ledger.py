@@ -700,8 +700,10 @@ class SpendChart:
             html_box(10, color, name, height=10) + f" {esc(name.removeprefix('saved_'))}"
             for name, color in (("credits spent", _SPENT_COLOR), *SAVINGS.items())
         )
+        labels = self._labels()
+        label_em = 0.65 * max(len(x) for x in labels) + 1  # monospace: ~0.6em a character
         lines = []
-        for label, (_i, row) in zip(self._labels(), d.iterrows(), strict=True):
+        for label, (_i, row) in zip(labels, d.iterrows(), strict=True):
             spent = float(row["credits"])
             boxes = html_box(spent * scale, _SPENT_COLOR, f"{label}: {_int(spent)} credits spent")
             for name, color in SAVINGS.items():
@@ -710,8 +712,9 @@ class SpendChart:
                     tip = f"{label}: {_int(v)} saved ({name.removeprefix('saved_')})"
                     boxes += html_box(v * scale, color, tip)
             lines.append(
-                "<div style='white-space:nowrap'>"
-                "<span style='display:inline-block;width:11em;font-family:monospace'>"
+                "<div style='white-space:nowrap;margin:2px 0'>"
+                f"<span style='display:inline-block;width:{label_em:.1f}em;"
+                "font-family:monospace'>"
                 f"{esc(label)}</span><span style='display:inline-block;vertical-align:middle;"
                 f"line-height:0;width:{self.width + 4}px'>{boxes}</span> <small>"
                 f"{esc(_int(spent))} spent · {esc(_int(float(row['saved'])))} saved</small></div>"

@@ -276,6 +276,19 @@ def test_chart_is_styled_boxes_not_svg(sandbox: Sandbox, client: Any, _cache_dir
     assert chart.data.equals(clp.spend(by="day"))
     job_chart = clp.spend_chart(by="job")
     assert clp.spend()["job_id"].iloc[0] in job_chart._repr_html_()
+    # static HTML: a notebook holding the chart, exported by nbconvert, keeps the boxes
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    cell = nbformat.v4.new_code_cell("clp.spend_chart()")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": page, "text/plain": repr(chart)}
+        )
+    ]
+    exported, _ = nbconvert.HTMLExporter().from_notebook_node(
+        nbformat.v4.new_notebook(cells=[cell])
+    )
+    assert "background-color:#7570b3" in exported and "credits spent" in exported
     with pytest.raises(ValueError, match="last"):
         clp.spend_chart(last=0)
     empty = clp.spend_chart(since="2999-01-01")
