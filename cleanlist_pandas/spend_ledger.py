@@ -53,7 +53,6 @@ import datetime as dt
 import html
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -437,8 +436,13 @@ def record_run(
             )
             ledger.append(record)
         return record
-    except (sqlite3.Error, OSError, RuntimeError, ValueError, KeyError) as exc:
-        log.warning("the spend ledger was not written for job %s: %s", prep.job_id, exc)
+    except Exception as exc:  # the ledger is bookkeeping: never lose a run's results over it
+        log.warning(
+            "the spend ledger was not written for job %s: %s: %s",
+            prep.job_id,
+            type(exc).__name__,
+            exc,
+        )
         return None
 
 

@@ -114,6 +114,8 @@ class _Run:
         self._engine: Engine | None = None
         self._engine_ran = False
         self._started_at = time.time()
+        # an exception the caller was already handling when the run began is not the run's
+        self._outer_error = sys.exc_info()[1]
         self._spend_lock = threading.Lock()
         self._spend_recorded = False
 
@@ -147,7 +149,13 @@ class _Run:
         """Record the run's spend, detach, close the views and the prepared run
         (idempotent). Called on every exit path, inside the handler of the exception the run
         ends with, if any: that is how the ledger tells an interrupted run from a done one."""
-        self.record_spend(sys.exc_info()[1])
+        error = sys.exc_info()[1]
+        try:
+            self.record_spend(None if error is self._outer_error else error)
+        finally:  # a second Ctrl-C while recording still releases the job
+            self._release()
+
+    def _release(self) -> None:
         self.detach()
         if not self._closed:
             self._closed = True

@@ -174,6 +174,16 @@ def test_max_credits_and_a_refused_run_are_recorded(
     assert runs["credits"].sum() == pytest.approx(sandbox_total(sandbox))
 
 
+def test_a_run_inside_the_callers_except_block_is_not_an_error(
+    sandbox: Sandbox, client: Any, _cache_dir: Path
+) -> None:
+    try:
+        raise KeyError("the caller's own problem")
+    except KeyError:
+        run(leads(5), client)  # e.g. a fallback in the caller's error handling
+    assert clp.spend()["ended"].tolist() == ["done"]
+
+
 def test_wait_false_job_is_recorded_when_it_ends(
     sandbox: Sandbox, client: Any, _cache_dir: Path
 ) -> None:
