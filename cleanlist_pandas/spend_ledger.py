@@ -489,10 +489,10 @@ def _by_run(raw: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "time": pd.to_datetime(raw["started_at"].astype("float64"), unit="s", utc=True),
-            "job_id": raw["job_id"].astype(object),
-            "kind": raw["kind"].astype(object),
-            "enrichment_type": raw["enrichment_type"].astype(object),
-            "ended": raw["ended"].astype(object),
+            "job_id": raw["job_id"],
+            "kind": raw["kind"],
+            "enrichment_type": raw["enrichment_type"],
+            "ended": raw["ended"],
             "rows": raw["rows"].astype("int64"),
             "sent": raw["sent"].astype("int64"),
             "paid": raw["paid"].astype("int64"),
@@ -549,8 +549,9 @@ def spend(
             ``saved_duplicates``, ``saved_cache``, ``saved_pilot``, ``saved_excluded``,
             ``saved_invalid``, ``unit_cost``, ``workflows``, ``seconds``. ``"day"`` (UTC
             day), ``"job"`` or ``"type"`` add the runs up (``runs`` counts them).
-        since, until: only runs started from ``since`` and up to ``until``; a date or
-            ``"YYYY-MM-DD"`` is a whole UTC day (both ends included), a datetime an instant.
+        since, until: only runs started from ``since`` (included) until ``until``
+            (excluded); a date or ``"YYYY-MM-DD"`` is a whole UTC day, so both days are
+            included; a datetime (naive: UTC) or Timestamp is an instant.
         cache_dir: the directory of the ledger (default: the cache directory).
 
     ``credits`` is what each run was charged (it equals the run's ``cl_credits``); savings
