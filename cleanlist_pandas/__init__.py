@@ -77,8 +77,10 @@ if TYPE_CHECKING:
         Workflow,
         WorkflowSummary,
     )
+    from cleanlist_pandas.privacy import Forgotten, forget
     from cleanlist_pandas.runner import run_sync
     from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
+    from cleanlist_pandas.spend_ledger import SpendChart, spend, spend_chart
     from cleanlist_pandas.webhooks import WebhookPayload, WebhookReceiver
     from cleanlist_pandas.widgets import Panel, panel
 
@@ -120,6 +122,11 @@ _LAZY: dict[str, str] = {
     "PacerWait": "cleanlist_pandas.events",
     "RequestSent": "cleanlist_pandas.events",
     "ResponseReceived": "cleanlist_pandas.events",
+    "spend": "cleanlist_pandas.spend_ledger",
+    "spend_chart": "cleanlist_pandas.spend_ledger",
+    "SpendChart": "cleanlist_pandas.spend_ledger",
+    "forget": "cleanlist_pandas.privacy",
+    "Forgotten": "cleanlist_pandas.privacy",
     **{
         name: _ERRORS
         for name in (
@@ -185,6 +192,7 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "EnrichmentInterrupted",
     "EnrichmentJob",
     "Estimate",
+    "Forgotten",
     "InputValidationError",
     "InsufficientCreditsError",
     "JobBusyError",
@@ -208,6 +216,7 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "Sandbox",
     "SandboxConfig",
     "ServerError",
+    "SpendChart",
     "Submission",
     "TaskResult",
     "UnexpectedResponseError",
@@ -219,11 +228,14 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "WorkflowSummary",
     "__version__",
     "configure",
+    "forget",
     "get_config",
     "mask_key",
     "panel",
     "reset_config",
     "run_sync",
     "running_jobs",
+    "spend",
+    "spend_chart",
     "validate_contacts",
 ]

@@ -111,9 +111,12 @@ LOOP_THREAD_NAME: Final = "cleanlist-loop"
 CACHE_DIR_ENV: Final = "CLEANLIST_CACHE_DIR"
 CACHE_FILENAME: Final = "results.sqlite3"
 JOURNAL_FILENAME: Final = "journal.sqlite3"
+#: The spend ledger (credits per run; no personal data, so retention never purges it).
+SPEND_FILENAME: Final = "spend.sqlite3"
 #: How long a SQLite call waits for another process's write lock (seconds).
 SQLITE_BUSY_TIMEOUT_S: Final = 5.0
-#: Default maximum age of a cache entry.
+#: Default retention: the maximum age of a cache entry, and of a finished job in the journal
+#: (``clp.configure(max_age=...)``).
 DEFAULT_CACHE_MAX_AGE: Final = timedelta(days=30)
 #: Parameters per ``IN (...)`` query (SQLite's oldest limit is 999).
 SQLITE_IN_BATCH: Final = 900

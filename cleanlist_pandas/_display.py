@@ -1,4 +1,5 @@
-"""Key/value tables as text and HTML, for the reprs of the estimate, the job and the panel.
+"""Key/value tables as text and HTML, for the reprs of the estimate, the job and the panel,
+and the one building block of the package's pictures (:func:`html_box`).
 
 Reprs never do I/O: these only format rows that were already computed.
 
@@ -62,3 +63,21 @@ def html_table(title: str, rows: Sequence[tuple[str, str]], *, align: str = "lef
         for k, v in rows
     )
     return f"<div><strong>{html.escape(title)}</strong><table>{cells}</table></div>"
+
+
+def html_box(width: float, color: str, tip: str, *, height: int = 16) -> str:
+    """One coloured box of a bar picture: an inline-block ``span`` with inline styles and a
+    tooltip. Pictures are rows of these, not SVG: JupyterLab's sanitizer strips SVG from a
+    reopened (untrusted) notebook but keeps styled boxes, so a picture survives reopened
+    files, static HTML (``nbconvert``) and GitHub alike, with no script and no kernel.
+
+    >>> print(html_box(12.34, "#1b9e77", "enriched 3").replace(";", ";\\n"))
+    <span title='enriched 3' style='display:inline-block;
+    width:12.3px;
+    height:16px;
+    background-color:#1b9e77'></span>
+    """
+    return (
+        f"<span title='{html.escape(tip)}' style='display:inline-block;"
+        f"width:{max(width, 0.0):.1f}px;height:{height}px;background-color:{color}'></span>"
+    )

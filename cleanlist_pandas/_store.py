@@ -1,8 +1,10 @@
 """One home for local persistence: where the files live, how a SQLite file is opened, and
 the lock that keeps one job to one process.
 
-* :func:`default_cache_dir` and :func:`journal_path` — where the result cache and the job
-  journal live (``$CLEANLIST_CACHE_DIR`` or the platform's user cache directory).
+* :func:`default_cache_dir`, :func:`journal_path` and :func:`spend_path` — where the result
+  cache, the job journal and the spend ledger live (``$CLEANLIST_CACHE_DIR`` or the
+  platform's user cache directory).
+* :func:`first_open_in_process` — True once per process and file: when retention runs.
 * :class:`SQLiteFile` — a SQLite file opened the one right way: the directory created 0700
   and the file 0600 *before* SQLite writes a byte (it holds personal data; SQLite gives its
   ``-wal``/``-shm`` side files the same mode), WAL with ``synchronous=NORMAL`` (readers never
@@ -23,8 +25,8 @@ the lock that keeps one job to one process.
 >>> db.conn.execute("PRAGMA journal_mode").fetchone()
 ('wal',)
 >>> db.close()
->>> journal_path(d) == d / "journal.sqlite3"
-True
+>>> journal_path(d) == d / "journal.sqlite3", spend_path(d) == d / "spend.sqlite3"
+(True, True)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 from cleanlist_pandas._constants import (
     CACHE_DIR_ENV,
     JOURNAL_FILENAME,
+    SPEND_FILENAME,
     SQLITE_BUSY_TIMEOUT_S,
 )
 
@@ -49,8 +52,10 @@ __all__ = [
     "LockHeldError",
     "SQLiteFile",
     "default_cache_dir",
+    "first_open_in_process",
     "journal_path",
     "private_file",
+    "spend_path",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -79,6 +84,38 @@ def journal_path(cache_dir: PathLike | None = None) -> Path:
     """
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return base / JOURNAL_FILENAME
+
+
+def spend_path(cache_dir: PathLike | None = None) -> Path:
+    """The spend ledger's file: ``spend.sqlite3`` in ``cache_dir`` (default
+    :func:`default_cache_dir`), next to the cache and the journal.
+
+    >>> spend_path("/tmp/x").as_posix()
+    '/tmp/x/spend.sqlite3'
+    """
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return base / SPEND_FILENAME
+
+
+_opened: set[tuple[str, str]] = set()
+_opened_lock = threading.Lock()
+
+
+def first_open_in_process(path: PathLike, purpose: str = "") -> bool:
+    """True the first time this process asks for ``(path, purpose)``, False after: the
+    retention purge runs once per process and file, when the file is first opened.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"
+    >>> first_open_in_process(p, "purge"), first_open_in_process(p, "purge")
+    (True, False)
+    """
+    key = (os.path.abspath(os.fspath(path)), purpose)
+    with _opened_lock:
+        if key in _opened:
+            return False
+        _opened.add(key)
+        return True
 
 
 def private_file(path: PathLike) -> Path:
@@ -172,6 +209,30 @@ class SQLiteFile:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def erasing(self) -> Iterator[sqlite3.Connection]:
+        """For deletes that erase personal data (``forget``, retention): deleted records are
+        overwritten with zeros (``secure_delete``), and afterwards the WAL is checkpointed
+        into the file and truncated, so no copy of an old page stays in ``-wal`` (best
+        effort: a reader in another process can hold the WAL back). Call it with ``lock``
+        held.
+
+        >>> import tempfile, pathlib
+        >>> db = SQLiteFile(pathlib.Path(tempfile.mkdtemp()) / "e.sqlite3",
+        ...                 schema="CREATE TABLE t (v TEXT);")
+        >>> with db.lock, db.erasing() as conn:
+        ...     _ = conn.execute("DELETE FROM t")
+        >>> db.close()
+        """
+        conn = self.conn
+        before = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
+        conn.execute("PRAGMA secure_delete=ON")
+        try:
+            yield conn
+        finally:
+            conn.execute(f"PRAGMA secure_delete={before}")  # the build's default may be ON
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

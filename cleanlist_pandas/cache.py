@@ -11,8 +11,10 @@ the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
 What is cached: only *final, successful look-ups* — task status ``completed``, including
 completed-but-nothing-found (the API charges nothing for it and would most likely answer the
 same). ``failed`` tasks and anything still pending are never cached, so a re-run retries
-them. Entries older than ``max_age`` (default 30 days) are ignored by ``get_many`` and
-removed by ``purge_expired``.
+them. Entries older than ``max_age`` (the retention: ``clp.configure(max_age=...)``, default
+30 days) are ignored by ``get_many`` and removed by ``purge_expired`` — which also runs once
+per process and file, when the cache is first opened (a cheap ``DELETE``), so personal data
+does not outlive the retention on a machine that keeps enriching.
 
 Threading: one :class:`ResultCache` may be shared by threads (e.g. the caller's thread and
 the engine's asyncio loop thread): it holds one connection opened with
@@ -50,7 +52,7 @@ from cleanlist_pandas._constants import (
 )
 from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas._store import SQLiteFile, default_cache_dir
+from cleanlist_pandas._store import SQLiteFile, default_cache_dir, first_open_in_process
 
 __all__ = [
     "CACHE_FILENAME",
@@ -127,7 +129,9 @@ class ResultCache:
 
     Args:
         cache_dir: directory of the file (default :func:`default_cache_dir`).
-        max_age: entries older than this (seconds or timedelta) are ignored; default 30 days.
+        max_age: entries older than this (seconds or timedelta) are ignored and purged;
+            default the retention (``clp.configure(max_age=...)``, else 30 days). The first
+            ``ResultCache`` of a file in a process purges the expired entries.
         clock: returns the current Unix time (for tests).
 
     >>> import tempfile
@@ -140,15 +144,21 @@ class ResultCache:
         self,
         cache_dir: str | os.PathLike[str] | None = None,
         *,
-        max_age: float | timedelta = DEFAULT_MAX_AGE,
+        max_age: float | timedelta | None = None,
         clock: Any = time.time,
     ) -> None:
+        from cleanlist_pandas.config import retention_seconds
+
         self.dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.path = self.dir / CACHE_FILENAME
-        self.max_age = _seconds(max_age)
+        self.max_age = retention_seconds() if max_age is None else _seconds(max_age)
         self._clock = clock
         self._file = SQLiteFile(self.path, schema=_SCHEMA, name="ResultCache")
         self._lock = self._file.lock
+        if first_open_in_process(self.path, "retention"):
+            # busy in another process: leave it, the next process to open the file purges
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.purge_expired()
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -255,10 +265,18 @@ class ResultCache:
             if isinstance(res, Mapping) and res.get("status") == "completed"
         ]
 
-    def delete_many(self, fingerprints: Sequence[str], enrichment_type: str | None = None) -> int:
-        """Forget some fingerprints (for one type, or all types); return rows deleted."""
+    def delete_many(
+        self,
+        fingerprints: Sequence[str],
+        enrichment_type: str | None = None,
+        *,
+        erase: bool = False,
+    ) -> int:
+        """Forget some fingerprints (for one type, or all types); return rows deleted.
+        ``erase``: overwrite the deleted records too (personal data; see
+        :meth:`~cleanlist_pandas._store.SQLiteFile.erasing`)."""
         n = 0
-        with self._lock:
+        with self._lock, (self._file.erasing() if erase else contextlib.nullcontext()):
             conn = self.conn
             for i in range(0, len(fingerprints), _BATCH):
                 part = list(fingerprints[i : i + _BATCH])
@@ -275,10 +293,45 @@ class ResultCache:
         return n
 
     def purge_expired(self) -> int:
-        """Delete entries older than ``max_age``; return how many."""
+        """Delete entries older than ``max_age`` (overwritten, not just unlinked: see
+        :meth:`~cleanlist_pandas._store.SQLiteFile.erasing`); return how many."""
         with self._lock:
-            cur = self.conn.execute("DELETE FROM results WHERE stored_at < ?", (self._cutoff(),))
-            return cur.rowcount
+            cutoff = self._cutoff()
+            if not self.conn.execute(
+                "SELECT 1 FROM results WHERE stored_at < ? LIMIT 1", (cutoff,)
+            ).fetchone():
+                return 0
+            with self._file.erasing() as conn:
+                return conn.execute("DELETE FROM results WHERE stored_at < ?", (cutoff,)).rowcount
+
+    def entries_containing(
+        self, needle: str
+    ) -> list[tuple[str, str, CachedResult]]:
+        """Every entry (fresh or expired, any type) whose stored JSON may contain ``needle``
+        (``(fingerprint, enrichment_type, entry)``), for :func:`cleanlist_pandas.forget` to
+        check exactly. ASCII case is ignored; a needle SQLite cannot match as it is stored
+        (other characters, whose case it cannot fold, or ones JSON escapes) returns every
+        entry, so nothing is missed.
+
+        >>> import tempfile
+        >>> with ResultCache(tempfile.mkdtemp()) as c:
+        ...     _ = c.put_many([("f", {"status": "completed", "primary_email": "A@x.io"},
+        ...                     "wf", "t")], "full")
+        ...     [fp for fp, _t, _e in c.entries_containing("a@X.io")]
+        ['f']
+        """
+        sql = (
+            "SELECT fingerprint, enrichment_type, result, workflow_id, task_id, stored_at"
+            " FROM results"
+        )
+        params: tuple[str, ...] = ()
+        if needle.isascii() and needle.isprintable() and not set(needle) & {'"', "\\"}:
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += " WHERE result LIKE ? ESCAPE '\\'"
+            params = (f"%{escaped}%",)
+        with self._lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [(r[0], r[1], CachedResult(r[2], r[3], r[4], r[5])) for r in rows]
 
     def clear(self) -> int:
         """Delete every entry; return how many."""

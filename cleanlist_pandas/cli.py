@@ -3,7 +3,8 @@
 Subcommands: ``demo`` (the whole flow on a local sandbox, no account needed), ``sandbox``
 (serve the local emulator), ``enrich`` / ``estimate`` (a CSV in, a CSV out), and the API
 quickstart steps ``validate-key``, ``balance``, ``status``, ``deliveries``; plus ``jobs``
-and ``cache`` for the local journal and result cache. The key comes from ``--api-key`` or
+and ``cache`` for the local journal and result cache, ``spend`` for the spend ledger and
+``forget`` to erase one person's data from this machine. The key comes from ``--api-key`` or
 ``CLEANLIST_API_KEY`` and is never printed (only masked).
 
 The command line speaks its own words: its messages name its options (``--api-key``,
@@ -128,8 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("workflow_id")
     _add_connection(dl)
     sub.add_parser("jobs", help="journaled enrichment jobs (for resume)")
-    cache = sub.add_parser("cache", help="the local result cache")
+    cache = sub.add_parser(
+        "cache",
+        help="the local result cache (purge-expired: also finished journal jobs)",
+    )
     cache.add_argument("action", choices=["info", "clear", "purge-expired"])
+    sp = sub.add_parser("spend", help="credits spent and saved by this machine's runs")
+    sp.add_argument(
+        "--by",
+        choices=["run", "day", "job", "type"],
+        default="run",
+        help="one row per run (default), or added up per day (UTC), job or type",
+    )
+    sp.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD, UTC)")
+    sp.add_argument("--until", metavar="DATE", help="through this day (YYYY-MM-DD, UTC)")
+    sp.add_argument("--csv", type=Path, metavar="FILE", help="also write every column to FILE")
+    fg = sub.add_parser(
+        "forget",
+        help="erase one person's cached results and journal entries from this machine",
+    )
+    for flag in (
+        "email",
+        "linkedin_url",
+        "first_name",
+        "last_name",
+        "company_domain",
+        "company_name",
+    ):
+        fg.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="VALUE")
     return parser
 
 
@@ -459,16 +486,99 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from cleanlist_pandas._store import journal_path
     from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.enrich.journal import Journal
 
     with ResultCache() as cache:
         if args.action == "clear":
             print(f"removed {cache.clear():,} cached results from {cache.path}")
         elif args.action == "purge-expired":
-            print(f"removed {cache.purge_expired():,} expired results")
+            journal = Journal(journal_path(cache.dir))
+            try:
+                jobs = journal.purge_finished()
+            finally:
+                journal.close()
+            days = cache.max_age / 86400
+            print(
+                _wrap(
+                    f"removed {_n(cache.purge_expired(), 'expired result')} and "
+                    f"{_n(jobs, 'finished job')} from the journal (older than {days:g} days)"
+                )
+            )
         else:
             print(cache_table(cache.stats()))
     return EXIT_OK
+
+
+def cmd_spend(args: argparse.Namespace) -> int:
+    from cleanlist_pandas.spend_ledger import spend, spend_text
+
+    try:
+        frame = spend(args.by, since=args.since, until=args.until)
+    except ValueError as exc:
+        raise UsageError(re.sub(r"\b(since|until)=", r"--\1 ", str(exc))) from None
+    print(spend_text(frame, args.by))
+    if args.csv is not None:
+        frame.to_csv(args.csv)
+        print(f"wrote {len(frame):,} rows to {args.csv}")
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from cleanlist_pandas.privacy import forget
+
+    fields = {
+        k: getattr(args, k)
+        for k in (
+            "email",
+            "linkedin_url",
+            "first_name",
+            "last_name",
+            "company_domain",
+            "company_name",
+        )
+        if getattr(args, k) is not None
+    }
+    if not fields:
+        raise UsageError(
+            "forget needs at least one of --email, --linkedin-url, --first-name, "
+            "--last-name, --company-domain, --company-name"
+        )
+    try:
+        gone = forget(**fields)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(re.sub(_FORGET_ARG, _flag, str(exc))) from None
+    print(
+        _wrap(
+            f"removed {_n(gone.cache_entries, 'cached result')} and "
+            f"{_n(gone.journal_references, 'journal entry', 'journal entries')} "
+            f"({_n(len(gone.fingerprints), 'fingerprint')} looked for); the spend ledger "
+            "holds no personal data and is kept"
+        )
+    )
+    return EXIT_OK
+
+
+_FORGET_ARG = r"\bforget\(\): (\w+)=?"
+
+
+def _flag(match: re.Match[str]) -> str:
+    """``forget(): first_name=`` → ``--first-name `` (the command line's words).
+
+    >>> re.sub(_FORGET_ARG, _flag, "forget(): email='x' is not an address")
+    "--email 'x' is not an address"
+    """
+    return "--" + match.group(1).replace("_", "-") + " "
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """A count and its noun.
+
+    >>> _n(1, "result"), _n(2, "entry", "entries"), _n(1_000, "job")
+    ('1 result', '2 entries', '1,000 jobs')
+    """
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 def _size(n: float) -> str:
@@ -638,6 +748,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "deliveries": cmd_api,
         "jobs": cmd_jobs,
         "cache": cmd_cache,
+        "spend": cmd_spend,
+        "forget": cmd_forget,
     }
     command = _command_line(argv)
     try:

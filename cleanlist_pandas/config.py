@@ -1,4 +1,4 @@
-"""Session settings: API key, base URL, timeouts, pacing, loop strategy.
+"""Session settings: API key, base URL, timeouts, pacing, loop strategy, retention.
 
 Every client option is resolved in this order: the argument given to the client, then the
 session default set with :func:`configure`, then the environment (``CLEANLIST_API_KEY``,
@@ -20,6 +20,7 @@ import os
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 from cleanlist_pandas._constants import (
@@ -27,6 +28,7 @@ from cleanlist_pandas._constants import (
     API_PREFIX,
     DEFAULT_BASE_URL,
     DEFAULT_BURST,
+    DEFAULT_CACHE_MAX_AGE,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
@@ -57,6 +59,7 @@ __all__ = [
     "normalize_base_url",
     "reset_config",
     "resolve_api_key",
+    "retention_seconds",
     "validate_api_key",
     "validate_webhook_url",
 ]
@@ -203,7 +206,9 @@ class Settings:
     once; ``burst``, if set, also spaces requests evenly after ``burst`` back-to-back ones.
     ``timeout`` is per request; ``connect_timeout`` for opening a connection.
     ``loop_strategy`` is how the sync :class:`~cleanlist_pandas.Client` runs inside an
-    already running event loop.
+    already running event loop. ``max_age`` (seconds or a ``timedelta``) is the retention of
+    local personal data: cached results and finished journal jobs older than it are
+    ignored and purged (see :func:`retention_seconds`).
     """
 
     api_key: str | None = None
@@ -218,6 +223,7 @@ class Settings:
     burst: int | None = DEFAULT_BURST
     loop_strategy: LoopStrategy = "thread"
     progress: bool = False
+    max_age: float | timedelta = DEFAULT_CACHE_MAX_AGE
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -242,6 +248,10 @@ class Settings:
             raise ConfigurationError("rate must be >= 1 and per > 0 seconds")
         if self.burst is not None and not 1 <= self.burst < max(self.rate, 2):
             raise ConfigurationError("burst must be >= 1 and smaller than rate")
+        if not _age_seconds(self.max_age) > 0:
+            raise ConfigurationError(
+                f"max_age must be > 0 seconds (or a positive timedelta), got {self.max_age!r}"
+            )
         if self.loop_strategy not in _LOOP_STRATEGIES:
             raise ConfigurationError(
                 f"loop_strategy must be one of {_LOOP_STRATEGIES}, not {self.loop_strategy!r}"
@@ -270,7 +280,10 @@ def configure(**options: Any) -> None:
     ``connect_timeout``, ``max_retries``, ``max_retry_after``, ``rate_limit_patience`` (how
     long an enrichment run waits out 429s with no successful request before it stops),
     ``rate``, ``per``, ``burst``,
-    ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``.
+    ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``, and
+    ``max_age`` — the retention of this machine's cached results and finished journal jobs
+    (seconds or a ``timedelta``; default 30 days), applied when a file is first opened in
+    the process and by ``cleanlist-pandas cache purge-expired``.
     Passing ``None`` removes a session default. Clients created afterwards use them.
 
     >>> import cleanlist_pandas as clp
@@ -329,6 +342,31 @@ def get_config(**overrides: Any) -> Settings:
         values = dict(_session)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return _build(values, env=True).validated()
+
+
+def _age_seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"max_age must be seconds (a number) or a timedelta, got {type(value).__name__}"
+        )
+    return float(value)
+
+
+def retention_seconds() -> float:
+    """The retention in seconds: ``configure(max_age=...)``, else 30 days. Reads only the
+    session default (never the key), so opening the cache cannot fail on a bad key.
+
+    >>> retention_seconds() == 30 * 86400
+    True
+    >>> configure(max_age=timedelta(days=7)); retention_seconds() == 7 * 86400
+    True
+    >>> reset_config()
+    """
+    with _lock:
+        value = _session.get("max_age", DEFAULT_CACHE_MAX_AGE)
+    return _age_seconds(value)
 
 
 def resolve_api_key(settings: Settings) -> str:

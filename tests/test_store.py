@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -199,3 +200,23 @@ def test_job_lock_may_be_released_by_another_thread(tmp_path: Path) -> None:
     t.join()
     assert not lock.held
     assert _try_in_child(path) == 0
+
+
+@pytest.mark.parametrize("erase", [True, False])
+def test_erasing_overwrites_deleted_records(tmp_path: Path, erase: bool) -> None:
+    """What ``forget`` and retention delete is overwritten, in the file and its WAL, even
+    where SQLite's build does not zero deleted records by default (the control, without
+    ``erasing()``, shows the bytes would otherwise stay)."""
+    db = SQLiteFile(tmp_path / "e.sqlite3", schema="CREATE TABLE t (v TEXT);")
+    secret = "ada.lovelace@analytical.example"
+    with db.lock:
+        db.conn.execute("PRAGMA secure_delete=OFF")  # a build whose default is off
+        db.conn.executemany("INSERT INTO t VALUES (?)", [(secret,), ("someone else",)])
+        with db.erasing() if erase else contextlib.nullcontext(db.conn) as conn:
+            conn.execute("DELETE FROM t WHERE v = ?", (secret,))
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert db.conn.execute("PRAGMA secure_delete").fetchone()[0] == 0  # restored
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("e.sqlite3*"))
+    assert (secret.encode() in raw) is not erase
+    assert b"someone else" in raw
+    db.close()

@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import html
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,7 @@ from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
 from cleanlist_pandas.events import Event, JobFinished, Listener, View, emit
+from cleanlist_pandas.spend_ledger import SpendMeter, record_run
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ def _running_with_key(key: str) -> EnrichmentJob | None:
 
 class _Run:
     """One run's wiring: the prepared plan, the run's state and views, and the listeners on
-    the client's events. :meth:`close` releases all of it, once."""
+    the client's events. :meth:`close` releases all of it, once, after writing the run's row
+    of the spend ledger (:meth:`record_spend`: on every exit path, Ctrl-C included)."""
 
     def __init__(
         self,
@@ -100,12 +103,21 @@ class _Run:
         self.aclient = aclient
         self.state = RunState()
         self.views: list[View] = [view(self.state, draw_on_event)] if view else []
+        #: what the run puts on the wire, for the spend ledger
+        self.meter = SpendMeter()
         # the state first, so every view draws what the state already knows
-        self.listeners: list[Listener] = [self.state, *self.views, *listeners]
+        self.listeners: list[Listener] = [self.state, *self.views, self.meter, *listeners]
         for listener in self.listeners:
             aclient.add_listener(listener)
         self._detached = False
         self._closed = False
+        self._engine: Engine | None = None
+        self._engine_ran = False
+        self._started_at = time.time()
+        # an exception the caller was already handling when the run began is not the run's
+        self._outer_error = sys.exc_info()[1]
+        self._spend_lock = threading.Lock()
+        self._spend_recorded = False
 
     def emit(self, event: Event) -> None:
         emit(self.listeners, event)
@@ -122,8 +134,28 @@ class _Run:
             for listener in self.listeners:
                 self.aclient.remove_listener(listener)
 
+    def record_spend(self, error: BaseException | None = None) -> None:
+        """Append this run's row to the spend ledger, once (the first call wins): what it
+        sent, paid and saved, and how it ended (``error``: the exception it ends with)."""
+        with self._spend_lock:
+            if self._spend_recorded:
+                return
+            self._spend_recorded = True
+        engine = self._engine if self._engine_ran else None
+        outcome = engine.outcome if engine is not None else None
+        record_run(self.prep, outcome, self.meter, started_at=self._started_at, error=error)
+
     def close(self) -> None:
-        """Detach, close the views and the prepared run (idempotent)."""
+        """Record the run's spend, detach, close the views and the prepared run
+        (idempotent). Called on every exit path, inside the handler of the exception the run
+        ends with, if any: that is how the ledger tells an interrupted run from a done one."""
+        error = sys.exc_info()[1]
+        try:
+            self.record_spend(None if error is self._outer_error else error)
+        finally:  # a second Ctrl-C while recording still releases the job
+            self._release()
+
+    def _release(self) -> None:
         self.detach()
         if not self._closed:
             self._closed = True
@@ -132,6 +164,17 @@ class _Run:
             self.prep.close()
 
     def engine(self) -> Engine:
+        """The run's engine (made once)."""
+        if self._engine is None:
+            self._engine = self._make_engine()
+        return self._engine
+
+    def run_engine(self) -> Any:
+        """The coroutine that runs the engine on the prepared plan."""
+        self._engine_ran = True
+        return self.engine().run(self.prep.to_send, resume_chunks=self.prep.resume_chunks)
+
+    def _make_engine(self) -> Engine:
         o = self.prep.options
         assert self.prep.journal is not None
         return Engine(
@@ -204,6 +247,8 @@ class EnrichmentJob:
         with _running_lock:
             _running.add(self)
         future.add_done_callback(lambda _f: self._forget())
+        # the spend is recorded when the work ends, even if result() is never called
+        future.add_done_callback(lambda f: run.record_spend(_future_error(f)))
 
     def _forget(self) -> None:
         with _running_lock:
@@ -338,6 +383,12 @@ class EnrichmentJob:
         )
 
 
+def _future_error(future: concurrent.futures.Future[Any]) -> BaseException | None:
+    if future.cancelled():
+        return asyncio.CancelledError()
+    return future.exception()
+
+
 def enrich(
     df: pd.DataFrame,
     options: Options,
@@ -406,7 +457,7 @@ def enrich(
         raise
 
     def coro() -> Any:
-        return engine.run(prep.to_send, resume_chunks=prep.resume_chunks)
+        return run.run_engine()
 
     if not wait:
         lt = get_loop_thread()
@@ -492,7 +543,7 @@ async def aenrich(
         run.emit(prep.planned_event())
         if prep.to_send:
             check_balance(prep, await abalance_or_none(aclient.balance))
-        outcome = await run.engine().run(prep.to_send, resume_chunks=prep.resume_chunks)
+        outcome = await run.run_engine()
         run.detach()
         frame, _p, _counts = run.finish(df, outcome)
         return frame

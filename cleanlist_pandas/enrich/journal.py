@@ -16,7 +16,12 @@ process died, or whose request timed out after the body left, is *ambiguous* (sp
 it may or may not exist on the server. It is never resent on its own; its rows come back
 ``cl_status="unknown"`` until the user says to resend.
 
-The journal holds ids and content hashes only, never names or e-mail addresses.
+The journal holds ids and content hashes only, never names or e-mail addresses. Still, a
+fingerprint identifies a person's contact, so it follows the retention of personal data:
+finished jobs older than ``max_age`` (``clp.configure(max_age=...)``, default 30 days) are
+purged when the journal is first opened in a process (:meth:`Journal.purge_finished`; open
+jobs are kept, they hold paid results still to collect), and :meth:`Journal.forget` takes a
+person's fingerprints out of every chunk (``clp.forget``).
 
 >>> import tempfile, pathlib
 >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "journal.sqlite")
@@ -29,15 +34,16 @@ The journal holds ids and content hashes only, never names or e-mail addresses.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cleanlist_pandas._store import SQLiteFile
+from cleanlist_pandas._store import SQLiteFile, first_open_in_process
 
 # Chunk states.
 SENDING = "sending"  # recorded before the request; still SENDING after a crash = ambiguous
@@ -115,13 +121,23 @@ class Journal:
     True
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, max_age: float | timedelta | None = None) -> None:
+        from cleanlist_pandas.config import retention_seconds
+
         self._file = SQLiteFile(path, schema=_SCHEMA, name="Journal")
         self.path = self._file.path
         self._lock = self._file.lock
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
         if "retry" not in cols:  # a journal written by an older version
             self._db.execute("ALTER TABLE chunks ADD COLUMN retry TEXT")
+        if isinstance(max_age, timedelta):
+            max_age = max_age.total_seconds()
+        #: retention of finished jobs, seconds (``clp.configure(max_age=...)``)
+        self.max_age = retention_seconds() if max_age is None else float(max_age)
+        if first_open_in_process(self.path, "retention"):
+            # busy in another process: leave it, the next process to open the file purges
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.purge_finished()
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -194,6 +210,105 @@ class Journal:
         with self._lock:
             self._db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
+    def purge_finished(self, max_age: float | None = None, *, now: datetime | None = None) -> int:
+        """Delete finished jobs last updated more than ``max_age`` seconds ago (default
+        :attr:`max_age`, the retention) with their chunks; return how many jobs. Open jobs
+        are kept whatever their age: they hold paid results still to collect.
+
+        >>> import tempfile, pathlib
+        >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
+        >>> j.finish_job(j.open_job("k", "partial", rows=1).job_id)
+        >>> j.purge_finished(), j.purge_finished(0, now=datetime(2999, 1, 1, tzinfo=UTC))
+        (0, 1)
+        """
+        age = self.max_age if max_age is None else float(max_age)
+        cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=age)).isoformat(
+            timespec="seconds"
+        )
+        with self._lock:
+            old = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT job_id FROM jobs WHERE state = 'finished' AND updated_at < ?",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            if not old:
+                return 0
+            with self._file.erasing() as db:
+                for i in range(0, len(old), 500):
+                    part = old[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    db.execute(f"DELETE FROM chunks WHERE job_id IN ({marks})", part)
+                    db.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", part)
+        return len(old)
+
+    def forget(self, fingerprints: Collection[str]) -> int:
+        """Take these contacts out of every chunk of every job; return how many chunk
+        references were removed. The job stays resumable for everyone else: a chunk keeps
+        its other fingerprints with their task ids (position ``i`` of ``fingerprints`` is
+        task ``i``, so both lose the same positions), a chunk left empty is deleted, and a
+        re-run sends a forgotten contact again as new (it is in no chunk any more) — so its
+        result, if it was still pending on the server, is never collected into the cache.
+
+        >>> import tempfile, pathlib
+        >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
+        >>> job = j.open_job("k", "partial", rows=2)
+        >>> j.record_sending(job.job_id, 0, ["fp1", "fp2"])
+        >>> j.record_submitted(job.job_id, 0, "wf", ["t1", "t2"])
+        >>> n = j.forget({"fp1"}); c = j.chunks(job.job_id)[0]
+        >>> n, c.fingerprints, c.task_ids
+        (1, ('fp2',), ('t2',))
+        """
+        gone = set(fingerprints)
+        if not gone:
+            return 0
+        removed = 0
+        with self._lock:
+            rows: list[tuple[str, int, str, str | None, str | None]] = []
+            for fp in sorted(gone):
+                # fingerprints are hex: no LIKE wildcard in them
+                rows.extend(
+                    self._db.execute(
+                        "SELECT job_id, chunk, fingerprints, task_ids, retry FROM chunks"
+                        " WHERE fingerprints LIKE ? OR retry LIKE ?",
+                        (f'%"{fp}"%', f'%"{fp}"%'),
+                    ).fetchall()
+                )
+            if not rows:
+                return 0
+            seen: set[tuple[str, int]] = set()
+            with self._file.erasing() as db:
+                for job_id, chunk, fps_json, tids_json, retry_json in rows:
+                    if (job_id, chunk) in seen:
+                        continue
+                    seen.add((job_id, chunk))
+                    fps = json.loads(fps_json)
+                    tids = json.loads(tids_json) if tids_json else []
+                    retry = json.loads(retry_json) if retry_json else []
+                    keep = [i for i, fp in enumerate(fps) if fp not in gone]
+                    removed += len(fps) - len(keep)
+                    if not keep:
+                        db.execute(
+                            "DELETE FROM chunks WHERE job_id = ? AND chunk = ?", (job_id, chunk)
+                        )
+                        continue
+                    new_retry = [fp for fp in retry if fp not in gone]
+                    db.execute(
+                        "UPDATE chunks SET fingerprints = ?, task_ids = ?, retry = ?"
+                        " WHERE job_id = ? AND chunk = ?",
+                        (
+                            json.dumps([fps[i] for i in keep]),
+                            json.dumps([tids[i] for i in keep if i < len(tids)])
+                            if tids_json
+                            else None,
+                            json.dumps(new_retry) if new_retry else None,
+                            job_id,
+                            chunk,
+                        ),
+                    )
+        return removed
 
     # -- chunks -------------------------------------------------------------------------
     def chunks(self, job_id: str) -> list[ChunkRecord]:

@@ -29,6 +29,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from cleanlist_pandas._display import html_box
 from cleanlist_pandas.enrich.state import RunSnapshot
 
 __all__ = ["STATUS_COLORS", "RunSummary"]
@@ -122,18 +123,13 @@ class RunSummary:
 
     def picture(self, width: int = 420) -> str:
         """Two stacked bars with their numbers: rows by status; credits against the worst
-        case. Plain HTML with inline styles, not SVG: JupyterLab's sanitizer strips SVG from
-        a reopened (untrusted) notebook, but keeps styled boxes, so the picture survives
-        reopened files, static HTML and GitHub alike, with no script and no kernel."""
+        case. Plain HTML with inline styles (:func:`~cleanlist_pandas._display.html_box`), not
+        SVG: JupyterLab's sanitizer strips SVG from a reopened (untrusted) notebook, but keeps
+        styled boxes, so the picture survives reopened files, static HTML and GitHub alike,
+        with no script and no kernel."""
         ordered = self._ordered()
         total = sum(n for _s, n in ordered) or 1
-
-        def box(w: float, color: str, tip: str) -> str:
-            return (
-                f"<span title='{html.escape(tip)}' style='display:inline-block;"
-                f"width:{w:.1f}px;height:16px;background-color:{color}'></span>"
-            )
-
+        box = html_box
         rows = "".join(
             box(width * n / total, STATUS_COLORS.get(s, "#999999"), f"{s} {n:,}")
             for s, n in ordered
