@@ -67,10 +67,13 @@ class ProgressBar:
         self._handle: Any = None
         self.closed = False
 
-    def _ensure_bar(self, total: int) -> Any:
+    def _ensure_bar(self, total: int, initial: int = 0) -> Any:
         if self._bar is None and not self._disable and not self.closed:
+            # rows served from the cache start the bar: they count as done, but not in the
+            # rate (tqdm leaves ``initial`` out of it), so no "388740 contact/s" at once
             self._bar, self._handle = open_bar(
                 total=total,
+                initial=initial,
                 desc=self._desc,
                 unit="contact",
                 dynamic_ncols=True,
@@ -117,7 +120,7 @@ class ProgressBar:
         # cached rows count as done; tasks the status summaries report finished move the
         # bar before their whole workflow ends
         total = s.rows_total
-        bar = self._ensure_bar(total)
+        bar = self._ensure_bar(total, s.cached)
         if bar is not None:
             if bar.total != total:
                 bar.total = total
