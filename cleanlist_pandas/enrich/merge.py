@@ -799,20 +799,22 @@ def build_output(
     )
 
 
-def _filled(col: pd.Series, rows: np.ndarray, values: np.ndarray) -> Any:
-    """The array of ``col`` with ``values`` at ``rows``, in a sane dtype: a text column
-    keeps its dtype (object, ``string``, pandas 3's ``str``, Arrow strings); a column of no
-    text yet (e.g. an all-empty CSV column read as float64) becomes the default text dtype;
-    one that holds other values (numbers) becomes object, every existing value untouched."""
+def _filled(col: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``col`` with ``values`` at ``rows``, in a sane dtype: a text column keeps its dtype
+    (object, ``string``, pandas 3's ``str``, Arrow strings); a column of no text yet (e.g. an
+    all-empty CSV column read as float64) becomes the default text dtype; one that holds
+    other values (numbers) becomes object, every existing value untouched. (A Series on the
+    column's own index: an object array alone would be re-inferred as ``str`` by pandas 3.)"""
     out = col.to_numpy(dtype=object, copy=True)
     out[rows] = values[rows]
     dtype: Any = col.dtype
     if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
-        return out if pd.api.types.is_object_dtype(dtype) else pd.array(out, dtype=dtype)
-    if not col.notna().any():
-        text: Any = pd.Series(["x"]).dtype  # str on pandas 3, object on 2.2
-        return pd.array(out, dtype=text)
-    return out
+        keep = dtype
+    elif not col.notna().any():
+        keep = pd.Series(["x"]).dtype  # str on pandas 3, object on 2.2
+    else:
+        keep = np.dtype(object)
+    return pd.Series(out, index=col.index, name=col.name, dtype=keep, copy=False)
 
 
 def fill_found(
