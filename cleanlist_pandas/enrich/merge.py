@@ -838,7 +838,8 @@ def fill_found(
         col = out.iloc[:, pos]
         rows = empty_cells(col) & np.asarray(found.notna(), dtype=bool)
         if rows.any():
-            out.isetitem(pos, _filled(col, rows, found.to_numpy(dtype=object)))
+            filled: Any = _filled(col, rows, found.to_numpy(dtype=object))  # (stubs: no Series)
+            out.isetitem(pos, filled)
     return out
 
 
