@@ -512,8 +512,12 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     print(res)
     if args.output:
         written = write_csv(res.enriched, args.output, fmt)
-        print(f"Wrote the {len(res.enriched):,} sampled rows to {args.output} "
-              f"({written.describe()})")
+        print(
+            _wrap(
+                f"Wrote the {len(res.enriched):,} sampled rows to {args.output} "
+                f"({written.describe()})"
+            )
+        )
     for w in caught:
         if issubclass(w.category, CleanlistWarning):
             print(_wrap(f"warning: {cli_words(str(w.message), command)}"), file=sys.stderr)

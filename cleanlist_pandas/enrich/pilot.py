@@ -92,7 +92,9 @@ def wilson(found: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    low = 0.0 if found <= 0 else max(0.0, center - half)
+    high = 1.0 if found >= n else min(1.0, center + half)
+    return low, high
 
 
 @dataclass(frozen=True)
