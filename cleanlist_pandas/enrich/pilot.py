@@ -167,7 +167,8 @@ class PilotRates:
         ``Σ cost × rate`` over what the type is charged for; the bounds use each rate's
         Wilson bounds. For ``prospecting_only`` (charged per contact discovered) the mean
         discovered per contact, with a normal 95% interval clipped to [0, the cap].
-        With no contact looked up, the range is the whole of [0, worst case].
+        With no contact looked up, nothing is known: NaN, and the range is the whole of
+        [0, worst case].
         """
         costs = FOUND_COSTS.get(self.enrichment_type, {})
         n = self.looked_up
@@ -175,7 +176,7 @@ class PilotRates:
         if not costs:
             return 0.0, 0.0, 0.0
         if not n:
-            return worst / 2, 0.0, worst
+            return float("nan"), 0.0, worst
         if "prospect" in costs:
             total = float(self.found.get("prospect", 0))
             mean = total / n
@@ -356,11 +357,12 @@ class PilotResult:
         """Share of the sample per ``cl_status``, with its interval."""
         return {s: self.rates.status_rate(s) for s in self.rates.statuses}
 
+    def _found_rows(self) -> list[tuple[str, Rate]]:
+        return [(_KIND_NAMES[k], self.rates.rate(k)) for k in self.rates.kinds()]
+
     def _rate_rows(self) -> list[tuple[str, Rate]]:
-        kinds = self.rates.kinds()
-        return [(_KIND_NAMES[k], self.rates.rate(k)) for k in kinds] + [
-            (f"status {s}", r) for s, r in self.status_rates.items()
-        ]
+        statuses = [(f"status {s}", r) for s, r in self.status_rates.items()]
+        return self._found_rows() + statuses
 
     def to_frame(self) -> pd.DataFrame:
         """The rates as a DataFrame: ``found``, ``n``, ``rate``, ``low``, ``high`` per
@@ -430,7 +432,7 @@ class PilotResult:
                 + ", ".join(f"{st[s]:,} {s.replace('_', ' ')}" for s in order),
             )
         ]
-        rows += [(name, r.text()) for name, r in self._rate_rows() if not name.startswith("st")]
+        rows += [(name, r.text()) for name, r in self._found_rows()]
         if self.enrichment_type == "prospecting_only":
             mid, low, high = self.rates.cost_per_contact()
             rows.append(("prospects per contact", f"{mid:.2f} (95% CI {low:.2f}–{high:.2f})"))
@@ -443,7 +445,9 @@ class PilotResult:
             (
                 "expected credits",
                 f"{self.expected_credits:,.0f} (95% CI {self.expected_low:,.0f}–"
-                f"{self.expected_high:,.0f})",
+                f"{self.expected_high:,.0f})"
+                if self.expected_credits == self.expected_credits  # not NaN
+                else f"unknown: nothing was looked up (0–{self.expected_high:,.0f})",
             ),
             ("worst case", f"{self.worst_case_credits:,.0f}"),
             (

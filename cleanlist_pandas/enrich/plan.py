@@ -345,13 +345,13 @@ class Plan:
         return results, wfs, [None] * n
 
     def skip_reasons(self) -> np.ndarray:
-        """Per row, why it is not sent (object array; None for a row with a contact id):
-        the selection's reason for a row left out, else the mapping's."""
-        out = np.asarray(self.mapped.reason, dtype=object).copy()
-        out[pd.isna(out)] = None
+        """Per row, why it is not sent (object array; missing for a row with a contact
+        id): the selection's reason for a row left out, else the mapping's."""
+        out = np.asarray(self.mapped.reason, dtype=object)
         if self.selection is not None and self.n_excluded:
             why = self.selection.reasons()
             left_out = ~self.selection.kept
+            out = out.copy()
             out[left_out] = why[left_out]
         return out
 

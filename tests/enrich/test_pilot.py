@@ -98,7 +98,8 @@ def test_expected_credits_per_type() -> None:
     mid, low, high = prospects.expected(10)
     assert mid == 20.0 and 0 <= low < mid < high <= 50
     # nothing looked up: the whole range up to the worst case
-    assert PilotRates("full", 10, 0).expected(10) == (55.0, 0.0, 110.0)
+    mid, low, high = PilotRates("full", 10, 0).expected(10)
+    assert np.isnan(mid) and (low, high) == (0.0, 110.0)
 
 
 def test_sample_is_reproducible_order_free_and_nested() -> None:
@@ -227,6 +228,7 @@ def test_a_pilot_the_org_cannot_pay_says_how_to_run_it_again(make_sandbox: Any) 
     assert "df.cleanlist.pilot(50, 'full', seed=0, only_missing='email')" in text, text
     assert res.rates.statuses == {"awaiting_credits": 50} and res.rates.looked_up == 0
     assert res.expected_low == 0 and res.expected_high == res.worst_case_credits
+    assert np.isnan(res.expected_credits) and "unknown: nothing was looked up" in repr(res)
     # the same call after a top-up resumes the same sample and job
     sb.set_credits(10_000)
     again = df.cleanlist.pilot(50, "full", only_missing="email", client=c, **kw())
