@@ -159,7 +159,9 @@ def estimate(
         counts["worst_case_credits"] = prep.worst_case
         counts["awaiting_credits"] = prep.awaiting_rows()
         counts["credits_saved_by"] = prep.plan.credits_saved_by
-        rates = latest_rates(options.enrichment_type, prep.mapped.mapping, options.cache_dir)
+        rates = latest_rates(
+            options.enrichment_type, prep.mapped.mapping, options.cache_dir, prep.cache
+        )
         expected: tuple[float, float, float] | None = None
         if rates is not None:
             mid, low, high = rates.expected(len(prep.to_send))

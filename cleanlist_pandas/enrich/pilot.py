@@ -44,8 +44,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cleanlist_pandas._constants import FOUND_COSTS, MAX_UNIT_COST, PROSPECTING_DISCOVERY_CAP
+from cleanlist_pandas._constants import (
+    CACHE_FILENAME,
+    FOUND_COSTS,
+    MAX_UNIT_COST,
+    PROSPECTING_DISCOVERY_CAP,
+)
 from cleanlist_pandas._display import html_table, text_table
+from cleanlist_pandas._store import default_cache_dir
 from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
@@ -392,7 +398,10 @@ class PilotResult:
         return frame
 
     def to_series(self) -> pd.Series:
-        """The numbers as one ``pandas.Series``."""
+        """The numbers as one ``pandas.Series``.
+
+        >>> p.to_series()[["email_rate", "expected_credits"]]       # doctest: +SKIP
+        """
         data: dict[str, Any] = {
             "enrichment_type": self.enrichment_type,
             "sample": self.sample,
@@ -488,30 +497,34 @@ def pilot_call(options: Options, n: int, seed: int) -> str:
     return f"df.cleanlist.pilot({', '.join(args)})"
 
 
-def _store(cache_dir: Path | None) -> ResultCache:
-    return ResultCache(cache_dir) if cache_dir is not None else ResultCache()
-
-
 def latest_rates(
-    enrichment_type: str, mapping: Mapping[str, Hashable], cache_dir: Path | None = None
+    enrichment_type: str,
+    mapping: Mapping[str, Hashable],
+    cache_dir: Path | None = None,
+    store: ResultCache | None = None,
 ) -> PilotRates | None:
-    """The latest pilot's rates for this type and column mapping, or None (no file is
-    created when there is none)."""
-    store = _store(cache_dir) if _store_exists(cache_dir) else None
-    if store is None:
+    """The latest pilot's rates for this type and column mapping, or None. Read from
+    ``store`` when the caller has it open, else from the file in ``cache_dir`` (none is
+    created when there is none).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> latest_rates("full", {"linkedin_url": "LinkedIn"}, d) is None, list(d.iterdir())
+    (True, [])
+    """
+    key = mapping_key(mapping)
+    if store is not None:
+        record = store.latest_pilot(enrichment_type, key)
+    elif not (Path(cache_dir or default_cache_dir()) / CACHE_FILENAME).exists():
         return None
-    try:
-        record = store.latest_pilot(enrichment_type, mapping_key(mapping))
-    finally:
-        store.close()
+    else:
+        opened = ResultCache(cache_dir)
+        try:
+            record = opened.latest_pilot(enrichment_type, key)
+        finally:
+            opened.close()
     return None if record is None else PilotRates.from_record(record)
 
-
-def _store_exists(cache_dir: Path | None) -> bool:
-    from cleanlist_pandas._constants import CACHE_FILENAME
-    from cleanlist_pandas._store import default_cache_dir
-
-    return (Path(cache_dir or default_cache_dir()) / CACHE_FILENAME).exists()
 
 
 def pilot(
@@ -596,7 +609,7 @@ def pilot(
     rates = PilotRates.of_frame(out, t, prefix)
     stored_at = time.time()
     if rates.looked_up:
-        store = _store(cache_dir)
+        store = ResultCache(cache_dir)
         try:
             store.put_pilot(t, mapping_key(mapping), rates.to_record())
         finally:

@@ -373,7 +373,9 @@ def test_fill_writes_only_empty_cells_and_keeps_a_sane_dtype(
 
 def test_fill_phone_and_only_missing_together(sandbox: Sandbox, client: Any) -> None:
     df = leads(40)
+    df.index = pd.Index(["x", "y"] * 20)  # duplicate labels: filled by position
     out = run(df, client, enrichment_type="full", only_missing="phone", fill=True)
+    assert out.index.equals(df.index)
     had = df["Mobile"].notna()
     assert (out.loc[had, "cl_status"] == "skipped").all()
     assert (out.loc[had, "Mobile"] == df.loc[had, "Mobile"]).all()
