@@ -526,7 +526,6 @@ def latest_rates(
     return None if record is None else PilotRates.from_record(record)
 
 
-
 def pilot(
     df: pd.DataFrame,
     options: Options,
@@ -570,9 +569,7 @@ def pilot(
                 f"({p.reason_counts or 'see df.cleanlist.mapping().describe()'})"
             )
         ids = sample_ids(p.fingerprints, n, seed)
-        positions = p.first_rows[ids]
-        order = np.argsort(positions, kind="stable")
-        positions = positions[order]
+        positions = np.sort(p.first_rows[ids])  # the first row of each, in the input's order
         chosen = set(p.fingerprints[ids].tolist())
         rest = sum(1 for fp, _c in prep.to_send if fp not in chosen)
         population = p.n_unique

@@ -50,6 +50,7 @@ from cleanlist_pandas.errors import MappingError, SelectionError
 
 __all__ = [
     "EXCLUSION_KINDS",
+    "FOUND_VALUES",
     "WHERE_REASON",
     "OnlyMissing",
     "Selection",
