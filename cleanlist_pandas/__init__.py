@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from cleanlist_pandas.enrich.engine import PollPolicy
     from cleanlist_pandas.enrich.estimate import Estimate
     from cleanlist_pandas.enrich.job import EnrichmentJob, running_jobs
+    from cleanlist_pandas.enrich.pilot import PilotResult
     from cleanlist_pandas.errors import (
         AmbiguousSubmissionError,
         APIConnectionError,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         OutputColumnCollision,
         PermissionDeniedError,
         RateLimitError,
+        SelectionError,
         ServerError,
         UnexpectedResponseError,
         ValidationError,
@@ -103,6 +105,7 @@ _LAZY: dict[str, str] = {
     "ResultCache": "cleanlist_pandas.cache",
     "EnrichmentJob": "cleanlist_pandas.enrich.job",
     "Estimate": "cleanlist_pandas.enrich.estimate",
+    "PilotResult": "cleanlist_pandas.enrich.pilot",
     "running_jobs": "cleanlist_pandas.enrich.job",
     "PollPolicy": "cleanlist_pandas.enrich.engine",
     "KeyInfo": "cleanlist_pandas.models",
@@ -154,6 +157,7 @@ _LAZY: dict[str, str] = {
             "JobBusyError",
             "MappingError",
             "OutputColumnCollision",
+            "SelectionError",
         )
     },
 }
@@ -206,6 +210,7 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "PacerWait",
     "Panel",
     "PermissionDeniedError",
+    "PilotResult",
     "PollPolicy",
     "Prospect",
     "RateLimitError",
@@ -215,6 +220,7 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "RetryScheduled",
     "Sandbox",
     "SandboxConfig",
+    "SelectionError",
     "ServerError",
     "SpendChart",
     "Submission",

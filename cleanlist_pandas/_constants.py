@@ -57,6 +57,18 @@ MAX_UNIT_COST: Final = {
     "prospecting_only": PROSPECT_COST * PROSPECTING_DISCOVERY_CAP,
 }
 
+#: What a look-up of each type is charged for, per contact [doc]: the cost of each kind of
+#: value found (``email``: a primary email; ``phone``: at least one phone; ``prospect``: per
+#: discovered contact). The sum over kinds of (found rate x cost) is the expected cost per
+#: contact; ``MAX_UNIT_COST`` is the worst case.
+FOUND_COSTS: Final = {
+    "none": {},
+    "partial": {"email": EMAIL_COST},
+    "phone_only": {"phone": PHONE_COST},
+    "full": {"email": EMAIL_COST, "phone": PHONE_COST},
+    "prospecting_only": {"prospect": PROSPECT_COST},
+}
+
 #: Workflow statuses [seed]/[ours].
 WORKFLOW_PROCESSING: Final = "processing"
 TERMINAL_WORKFLOW_STATUSES: Final = frozenset({"completed", "completed_with_errors", "failed"})

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from cleanlist_pandas.enrich.engine import PollPolicy
     from cleanlist_pandas.enrich.job import EnrichmentJob, Estimate
     from cleanlist_pandas.enrich.mapping import MappedContacts
+    from cleanlist_pandas.enrich.pilot import PilotResult
+    from cleanlist_pandas.enrich.select import OnlyMissing, Where
 
 
 _OPTION_NAMES = (
@@ -38,6 +40,9 @@ _OPTION_NAMES = (
     "errors",
     "resend_unknown",
     "poll",
+    "where",
+    "only_missing",
+    "fill",
 )
 
 
@@ -60,6 +65,9 @@ class CleanlistAccessor:
         *,
         prefix: str = "cl_",
         max_credits: float | None = None,
+        where: "Where | None" = None,
+        only_missing: "OnlyMissing | None" = None,
+        fill: "bool | Mapping[str, Hashable]" = False,
         cache: bool = True,
         progress: bool = True,
         webhook_url: str | None = None,
@@ -84,6 +92,17 @@ class CleanlistAccessor:
             prefix: prefix of the new columns.
             max_credits: never spend more, counting the worst case of what is in flight;
                 rows left over get `cl_status="not_submitted"`.
+            where: send only the rows where this is True: a boolean Series aligned on
+                the index, a boolean numpy array of len(df) (by position), or a function
+                of the frame, e.g. `where=lambda d: d["Country"] == "DE"`. Other rows come
+                back unchanged with `cl_status="skipped"`, `cl_error="excluded by where="`.
+            only_missing: `"email"`, `"phone"` or `["email", "phone"]`: do not send rows
+                that already have it (all of them) in their own column (detected like the
+                mapping: `Email`, `E-mail`, `Work Email`; `Phone`, `Mobile`…), or
+                `{"email": "Work Email"}` to name the column.
+            fill: write the found email/phone into the empty cells of your own
+                email/phone column (an existing value always wins); `{"phone": "Mobile"}`
+                names the column. Default: only new `cl_*` columns.
             cache: reuse and store results locally (a re-run costs nothing).
             progress: show a progress bar (a widget in Jupyter, text in a terminal).
             webhook_url: also ask Cleanlist to POST each workflow's results there.
@@ -129,6 +148,9 @@ class CleanlistAccessor:
         *,
         prefix: str = "cl_",
         max_credits: float | None = None,
+        where: "Where | None" = None,
+        only_missing: "OnlyMissing | None" = None,
+        fill: "bool | Mapping[str, Hashable]" = False,
         cache: bool = True,
         progress: bool = True,
         webhook_url: str | None = None,
@@ -160,15 +182,21 @@ class CleanlistAccessor:
         columns: "Mapping[str, Hashable | None] | None" = None,
         *,
         max_credits: float | None = None,
+        where: "Where | None" = None,
+        only_missing: "OnlyMissing | None" = None,
+        fill: "bool | Mapping[str, Hashable]" = False,
         cache: bool = True,
         api_key: str | None = None,
         base_url: str | None = None,
         client: Any = None,
     ) -> "Estimate":
-        """What enrich would do: rows, valid, invalid by reason, duplicates, cached,
-        to send, chunks, worst-case credits, the balance and whether it suffices.
+        """What enrich would do: rows, rows left out by where=/only_missing= and the
+        credits that saves, valid, invalid by reason, duplicates, cached, to send, chunks,
+        worst-case credits, the expected credits when a pilot of the same type and
+        mapping was run, the balance and whether it suffices.
 
-        Spends nothing and sends no bulk request (one free balance read).
+        Takes enrich's arguments. Spends nothing and sends no bulk request (one free
+        balance read).
 
         >>> df.cleanlist.estimate("full")                     # doctest: +SKIP
         Cleanlist estimate
@@ -181,8 +209,74 @@ class CleanlistAccessor:
             columns=columns,
             max_credits=max_credits,
             cache=cache,
+            where=where,
+            only_missing=only_missing,
+            fill=fill,
         )
         return estimate(self._obj, options, api_key=api_key, base_url=base_url, client=client)
+
+    def pilot(
+        self,
+        n: int = 200,
+        enrichment_type: EnrichmentType = "partial",
+        columns: "Mapping[str, Hashable | None] | None" = None,
+        *,
+        seed: int = 0,
+        max_credits: float | None = None,
+        where: "Where | None" = None,
+        only_missing: "OnlyMissing | None" = None,
+        prefix: str = "cl_",
+        cache: bool = True,
+        progress: bool = True,
+        errors: ErrorsMode = "warn",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+        poll: "PollPolicy | None" = None,
+    ) -> "PilotResult":
+        """Enrich a random sample of `n` contacts first, to measure the find rates and
+        what the rest will cost — before you commit to the whole frame.
+
+        The sample is drawn among the contacts enrich would send (valid, not left out by
+        where=/only_missing=, one per distinct contact); the same `seed` draws the same
+        sample, so running it again is free. `max_credits` defaults to the sample's worst
+        case. The results go to the cache, so the full `enrich()` afterwards never pays
+        for them again; the rates are kept locally (rates and counts only), and
+        `estimate()` then shows the expected credits beside the worst case.
+
+        Returns a PilotResult: find rates with 95% Wilson score intervals, the credits
+        the sample cost, the expected credits for the rest (with an interval) and the
+        worst case; `.enriched` is the enriched sample, `.to_frame()` the rates.
+
+        >>> p = df.cleanlist.pilot(200, "full")                 # doctest: +SKIP
+        >>> p.expected_credits, p.worst_case_credits            # doctest: +SKIP
+        """
+        from cleanlist_pandas.enrich.job import Options
+        from cleanlist_pandas.enrich.pilot import pilot
+        from cleanlist_pandas.progress import progress_view
+
+        options = Options(
+            enrichment_type=enrichment_type,
+            columns=columns,
+            max_credits=max_credits,
+            where=where,
+            only_missing=only_missing,
+            prefix=prefix,
+            cache=cache,
+            progress=progress,
+            errors=errors,
+            poll=poll,
+        )
+        return pilot(
+            self._obj,
+            options,
+            n=n,
+            seed=seed,
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            view=progress_view,
+        )
 
     def mapping(
         self, columns: "Mapping[str, Hashable | None] | None" = None
@@ -229,6 +323,11 @@ class CleanlistAccessor:
         from cleanlist_pandas.enrich.prepare import journaled_type
 
         kwargs["enrichment_type"] = journaled_type(
-            self._obj, job_id, kwargs.get("columns"), kwargs.get("cache_dir")
+            self._obj,
+            job_id,
+            kwargs.get("columns"),
+            kwargs.get("cache_dir"),
+            where=kwargs.get("where"),
+            only_missing=kwargs.get("only_missing"),
         )
         return self.enrich(**kwargs)

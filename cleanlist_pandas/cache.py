@@ -16,6 +16,11 @@ them. Entries older than ``max_age`` (the retention: ``clp.configure(max_age=...
 per process and file, when the cache is first opened (a cheap ``DELETE``), so personal data
 does not outlive the retention on a machine that keeps enriching.
 
+Next to the results, table ``pilot_rates`` keeps what ``df.cleanlist.pilot()`` measured —
+rates and counts only, never a name, address or phone — keyed by enrichment type and column
+mapping, so ``estimate()`` can show the expected credits (:meth:`ResultCache.put_pilot`,
+:meth:`ResultCache.latest_pilot`). Clearing the results leaves them.
+
 Threading: one :class:`ResultCache` may be shared by threads (e.g. the caller's thread and
 the engine's asyncio loop thread): it holds one connection opened with
 ``check_same_thread=False`` and serializes every method with the file's lock. Calls block (short,
@@ -74,6 +79,13 @@ CREATE TABLE IF NOT EXISTS results (
     stored_at REAL NOT NULL,
     PRIMARY KEY (fingerprint, enrichment_type)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pilot_rates (
+    enrichment_type TEXT NOT NULL,
+    mapping TEXT NOT NULL,
+    stored_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pilot_rates_key ON pilot_rates(enrichment_type, mapping, stored_at);
 PRAGMA user_version={_SCHEMA_VERSION};
 """
 _BATCH = SQLITE_IN_BATCH
@@ -340,6 +352,38 @@ class ResultCache:
             n = cur.rowcount
             self.conn.execute("VACUUM")
             return n
+
+    def put_pilot(self, enrichment_type: str, mapping: str, record: Mapping[str, Any]) -> None:
+        """Keep a pilot's measured rates (a JSON-able mapping of counts and rates only),
+        keyed by enrichment type and column mapping (any text naming it).
+
+        >>> import tempfile
+        >>> with ResultCache(tempfile.mkdtemp()) as c:
+        ...     c.put_pilot("full", "m", {"sample": 200, "found": {"email": 140}})
+        ...     c.latest_pilot("full", "m")["found"], c.latest_pilot("partial", "m")
+        ({'email': 140}, None)
+        """
+        text = json.dumps(dict(record), separators=(",", ":"), default=str)
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO pilot_rates (enrichment_type, mapping, stored_at, record)"
+                " VALUES (?, ?, ?, ?)",
+                (enrichment_type, mapping, self._clock(), text),
+            )
+
+    def latest_pilot(self, enrichment_type: str, mapping: str) -> dict[str, Any] | None:
+        """The latest pilot record of this type and mapping (with ``stored_at``), or None."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT record, stored_at FROM pilot_rates WHERE enrichment_type = ? AND"
+                " mapping = ? ORDER BY stored_at DESC, rowid DESC LIMIT 1",
+                (enrichment_type, mapping),
+            ).fetchone()
+        if row is None:
+            return None
+        record: dict[str, Any] = json.loads(row[0])
+        record["stored_at"] = float(row[1])
+        return record
 
     def stats(self) -> dict[str, Any]:
         """Entries (fresh and expired), per type, oldest/newest, file path and size."""

@@ -1,7 +1,8 @@
 """The ``cleanlist-pandas`` command line.
 
 Subcommands: ``demo`` (the whole flow on a local sandbox, no account needed), ``sandbox``
-(serve the local emulator), ``enrich`` / ``estimate`` (a CSV in, a CSV out), and the API
+(serve the local emulator), ``enrich`` / ``estimate`` (a CSV in, a CSV out), ``pilot`` (enrich
+a sample, print the find rates and the expected cost of the rest), and the API
 quickstart steps ``validate-key``, ``balance``, ``status``, ``deliveries``; plus ``jobs``
 and ``cache`` for the local journal and result cache, ``spend`` for the spend ledger and
 ``forget`` to erase one person's data from this machine. The key comes from ``--api-key`` or
@@ -80,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in (
         ("enrich", "enrich a CSV of leads; writes a CSV with cl_* columns"),
         ("estimate", "what enrich would send and cost; spends nothing"),
+        ("pilot", "enrich a random sample first: find rates and the expected cost of the rest"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("input", type=Path, help="CSV (or TSV) file of leads")
         p.add_argument(
             "-t", "--type", dest="enrichment_type", default="partial", choices=ENRICHMENT_TYPES
         )
+        if name == "pilot":
+            p.add_argument("-n", type=int, default=200, help="contacts in the sample (200)")
+            p.add_argument(
+                "--seed", type=int, default=0, help="the sample's seed (0; same seed, same sample)"
+            )
         p.add_argument(
             "-c",
             "--column",
@@ -95,11 +102,37 @@ def build_parser() -> argparse.ArgumentParser:
             help="map a field to a column, e.g. -c first_name=Vorname (repeatable); "
             "FIELD= ignores a field",
         )
-        p.add_argument("--max-credits", type=float, help="never spend more than this")
+        p.add_argument(
+            "--only-missing",
+            action="append",
+            default=[],
+            metavar="FIELD[=COLUMN]",
+            help="do not send rows that already have an email (or phone) in their own column, "
+            "e.g. --only-missing email, --only-missing phone=Mobile (repeatable: rows that "
+            "have all of them)",
+        )
+        p.add_argument(
+            "--max-credits",
+            type=float,
+            help="never spend more than this"
+            + (" (default: the sample's worst case)" if name == "pilot" else ""),
+        )
         p.add_argument("--no-cache", action="store_true", help="do not use the local cache")
         p.add_argument("--prefix", default="cl_", help="prefix of the new columns (cl_)")
         _add_connection(p)
+        if name == "pilot":
+            p.add_argument("-o", "--output", type=Path, help="also write the enriched sample CSV")
+            p.add_argument("--no-progress", action="store_true", help="no progress bar")
         if name == "enrich":
+            p.add_argument(
+                "--fill",
+                action="append",
+                nargs="?",
+                const="",
+                metavar="FIELD=COLUMN",
+                help="write found emails/phones into the empty cells of the file's own email/"
+                "phone column (an existing value always wins); --fill phone=Mobile names it",
+            )
             p.add_argument(
                 "-o", "--output", type=Path, help="output CSV (default: INPUT.enriched.csv)"
             )
@@ -231,6 +264,50 @@ def _columns(pairs: Sequence[str]) -> dict[str, str | None] | None:
     return out or None
 
 
+def _only_missing(pairs: Sequence[str]) -> dict[str, str | None] | None:
+    """``--only-missing email --only-missing phone=Mobile`` as ``only_missing=``.
+
+    >>> _only_missing(["email", "phone=Mobile"])
+    {'email': None, 'phone': 'Mobile'}
+    """
+    from cleanlist_pandas.enrich.mapping import VALUE_FIELDS
+
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        field, _, col = pair.partition("=")
+        if field.strip() not in VALUE_FIELDS:
+            raise UsageError(
+                f"--only-missing takes email or phone (optionally =COLUMN), got {pair!r}; "
+                "e.g. --only-missing email or --only-missing phone=Mobile"
+            )
+        out[field.strip()] = col or None
+    return out or None
+
+
+def _fill(values: Sequence[str] | None, enrichment_type: str) -> bool | dict[str, str | None]:
+    """``--fill`` (True) or ``--fill phone=Mobile`` (the named columns) as ``fill=``.
+
+    >>> _fill([""], "full"), _fill(None, "full"), _fill(["phone=Mobile"], "full")
+    (True, False, {'phone': 'Mobile'})
+    """
+    if not values:
+        return False
+    named = [v for v in values if v]
+    if not named:
+        return True
+    out: dict[str, str | None] = {}
+    if len(named) < len(values):  # a bare --fill too: every field the type finds
+        from cleanlist_pandas.enrich.select import FOUND_VALUES
+
+        out.update(dict.fromkeys(FOUND_VALUES.get(enrichment_type, ())))
+    for pair in named:
+        field, sep, col = pair.partition("=")
+        if not sep or not col:
+            raise UsageError(f"--fill takes FIELD=COLUMN (or nothing), got {pair!r}")
+        out[field.strip()] = col
+    return out
+
+
 def _command_line(argv: Sequence[str]) -> str:
     """The command as typed, to run it again; the key's value is never shown.
 
@@ -269,12 +346,13 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
         r"Set CLEANLIST_API_KEY or call cleanlist_pandas\.configure\(api_key=\.\.\.\)\.",
         "Pass --api-key KEY or set CLEANLIST_API_KEY.",
     ),
-    (r"\(?df\.cleanlist\.enrich\([^\n]*?\)\)?(?=[:;,.]? )", "(\0COMMAND\0)"),
+    (r"\(?df\.cleanlist\.(?:enrich|pilot)\([^\n]*?\)\)?(?=[:;,.]? )", "(\0COMMAND\0)"),
     (r"\bthe same call\b", "the same command"),
     (r"\ba cheaper enrichment_type\b", "a cheaper -t type"),
     (r"\bmax_credits=([0-9][0-9,._]*)", r"--max-credits \1"),
     (r"\bmax_credits=", "--max-credits"),
     (r"\bresend_unknown=True\b", "--resend-unknown"),
+    (r"\bfill=True\b", "--fill"),
     (r"\bprefix='([^']*)'", r"--prefix \1"),
     (r"\bprefix=", "--prefix"),
     (r"\bsee cl_error\b", "see the cl_error column"),
@@ -348,6 +426,8 @@ def cmd_enrich(args: argparse.Namespace) -> int:
         columns=_columns(args.column),
         prefix=args.prefix,
         max_credits=args.max_credits,
+        only_missing=_only_missing(args.only_missing),
+        fill=_fill(args.fill, args.enrichment_type),
         cache=not args.no_cache,
         progress=not args.no_progress,
         webhook_url=args.webhook_url,
@@ -410,6 +490,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         columns=_columns(args.column),
         prefix=args.prefix,
         max_credits=args.max_credits,
+        only_missing=_only_missing(args.only_missing),
         cache=not args.no_cache,
     )
     if not args.sandbox and _api_key(args) is None:
@@ -424,6 +505,49 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                 client.close()
     print(_wrap(est.mapping))
     print(cli_words(repr(est), _command_line(args.argv)))
+    return EXIT_OK
+
+
+def cmd_pilot(args: argparse.Namespace) -> int:
+    from cleanlist_pandas._csvio import read_csv, write_csv
+    from cleanlist_pandas.enrich.job import CleanlistWarning, Options
+    from cleanlist_pandas.enrich.pilot import pilot
+    from cleanlist_pandas.progress import progress_view
+
+    df, fmt = read_csv(args.input)
+    command = _command_line(args.argv)
+    options = Options(
+        enrichment_type=args.enrichment_type,
+        columns=_columns(args.column),
+        prefix=args.prefix,
+        max_credits=args.max_credits,
+        only_missing=_only_missing(args.only_missing),
+        cache=not args.no_cache,
+        progress=not args.no_progress,
+        errors="warn",
+    )
+    with _connection(args) as kw:
+        client = _client(kw)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CleanlistWarning)
+                res = pilot(
+                    df, options, n=args.n, seed=args.seed, client=client, view=progress_view
+                )
+        finally:
+            client.close()
+    print(res)
+    if args.output:
+        written = write_csv(res.enriched, args.output, fmt)
+        print(
+            _wrap(
+                f"Wrote the {len(res.enriched):,} sampled rows to {args.output} "
+                f"({written.describe()})"
+            )
+        )
+    for w in caught:
+        if issubclass(w.category, CleanlistWarning):
+            print(_wrap(f"warning: {cli_words(str(w.message), command)}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -742,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "enrich": cmd_enrich,
         "estimate": cmd_estimate,
+        "pilot": cmd_pilot,
         "validate-key": cmd_api,
         "balance": cmd_api,
         "status": cmd_api,

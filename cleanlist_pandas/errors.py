@@ -75,6 +75,7 @@ __all__ = [
     "OutputColumnCollision",
     "PermissionDeniedError",
     "RateLimitError",
+    "SelectionError",
     "ServerError",
     "UnexpectedResponseError",
     "UserError",
@@ -155,6 +156,17 @@ class MappingError(UserError, ValueError):
 
 class OutputColumnCollision(UserError, ValueError):
     """An output column would overwrite an input column (checked before any request)."""
+
+
+class SelectionError(UserError, ValueError):
+    """``where=`` (or another row selection) cannot be applied to the frame: a mask that is
+    not boolean, holds missing values, or is not aligned with the frame's rows. Raised
+    before any request; the message names the option and the fix.
+
+    >>> raise SelectionError("where=: 2 missing values")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    SelectionError: where=: 2 missing values
+    """
 
 
 class JobBusyError(UserError):

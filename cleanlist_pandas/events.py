@@ -85,6 +85,10 @@ class JobPlanned:
     worst_case_credits: float
     resumed_workflows: int = 0
     enrichment_type: str = ""
+    #: rows ``where=``/``only_missing=`` left out (never sent)
+    excluded: int = 0
+    #: the run is a pilot (``df.cleanlist.pilot()``), not a full enrichment
+    pilot: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,11 +148,14 @@ class RunStopped:
 
 @dataclass(frozen=True)
 class JobFinished:
-    """The job is over: counts by ``cl_status`` and the credits spent."""
+    """The job is over: counts by ``cl_status``, the credits spent, whether it was a pilot,
+    and the workflows this run submitted."""
 
     job_id: str
     counts: dict[str, int]
     credits: float
+    pilot: bool = False
+    workflow_ids: tuple[str, ...] = ()
 
 
 

@@ -5,13 +5,17 @@
 of the pandas accessor (:class:`cleanlist_pandas.accessor.CleanlistAccessor`) and runs the
 very same pandas path; only the frames are converted at the edges:
 
-- **in**: only the columns the run reads (the mapped contact columns, and any column that
-  starts with ``prefix``, so a name clash is reported exactly as for pandas) are handed to
-  pandas, through Arrow without a copy (``to_pandas(use_pyarrow_extension_array=True)``);
-  the other columns never leave Polars.
+- **in**: only the columns the run reads (the mapped contact columns, the email/phone
+  columns ``only_missing=``/``fill=`` read, and any column that starts with ``prefix``, so a
+  name clash is reported exactly as for pandas) are handed to pandas, through Arrow without
+  a copy (``to_pandas(use_pyarrow_extension_array=True)``); the other columns never leave
+  Polars. ``where=`` is read on the Polars frame — a boolean ``pl.Series``, an expression
+  (``where=pl.col("Country") == "DE"``), a function of the frame returning either, or a
+  boolean array — and handed over by row position.
 - **out**: the ``cl_*`` columns go back through Arrow (``pl.from_pandas``) and are appended
   to the caller's frame with ``hstack``: the input columns come back as they went in (same
-  dtypes, nothing converted twice), and rows keep their order. Polars has no index, so row
+  dtypes, nothing converted twice; with ``fill=`` the filled column comes back from the run),
+  and rows keep their order. Polars has no index, so row
   *position* is the key, as it is on the pandas side; a resume (run the same call again)
   is keyed by the contacts, so its rows come back in the same order too.
 
@@ -29,7 +33,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import dataclasses
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -42,15 +47,93 @@ if TYPE_CHECKING:
     from cleanlist_pandas.enrich.engine import PollPolicy
     from cleanlist_pandas.enrich.job import EnrichmentJob, Errors, Estimate
     from cleanlist_pandas.enrich.mapping import MappedContacts
+    from cleanlist_pandas.enrich.pilot import PilotResult
+    from cleanlist_pandas.enrich.select import OnlyMissing
 
 
 # --------------------------------------------------------------------------- conversion
+def _probe(df: pl.DataFrame) -> pd.DataFrame:
+    """A pandas frame with ``df``'s headers and no rows: the mapping is decided by them."""
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in df.columns})
+
+
+def value_columns(
+    df: pl.DataFrame,
+    only_missing: OnlyMissing | None = None,
+    fill: bool | Mapping[str, Hashable] = False,
+    columns: Mapping[str, Hashable | None] | None = None,
+    enrichment_type: str = "partial",
+) -> tuple[list[str], list[str]]:
+    """The email/phone columns ``only_missing=`` reads and those ``fill=`` writes, found
+    from the headers as on the pandas side (the same errors, raised before anything runs).
+
+    >>> df = pl.DataFrame({"LinkedIn": ["x"], "E-mail": [None], "Mobile": ["+1"]})
+    >>> value_columns(df, "email", True, enrichment_type="full")
+    (['E-mail'], ['E-mail', 'Mobile'])
+    """
+    from cleanlist_pandas.enrich.select import select
+
+    probe = _probe(df)
+    chosen = select(
+        probe, only_missing=only_missing, fill=fill, columns=columns,
+        enrichment_type=enrichment_type,
+    )
+    reads = [str(c) for c in chosen.value_columns.values()]
+    writes = [str(probe.columns[p]) for p in chosen.fill_columns.values()]
+    return reads, writes
+
+
+def where_positions(df: pl.DataFrame, where: Any) -> Any:
+    """``where=`` on a Polars frame, as the pandas side reads it by row position: a boolean
+    ``pl.Series`` or expression (evaluated on ``df``), or a function of ``df`` returning
+    either, becomes a numpy bool array; anything else is passed on as it is (an array or
+    list is read by position there). Nulls or another dtype raise ``SelectionError``.
+
+    >>> df = pl.DataFrame({"Country": ["DE", "FR"]})
+    >>> where_positions(df, pl.col("Country") == "DE").tolist()
+    [True, False]
+    >>> where_positions(df, lambda d: d["Country"] == "FR").tolist()
+    [False, True]
+    """
+    from cleanlist_pandas.errors import SelectionError
+
+    what = "where="
+    if callable(where) and not isinstance(where, pl.Series | pl.Expr):
+        where = where(df)
+        what = "where= (what your function returned)"
+    if isinstance(where, pl.Expr):
+        where = df.select(where.alias("where")).to_series()
+    if not isinstance(where, pl.Series):
+        return where
+    if where.dtype != pl.Boolean:
+        raise SelectionError(
+            f"{what} must be boolean (True/False per row), got {where.dtype}; e.g. "
+            "where=pl.col('Country') == 'DE'. Nothing was sent."
+        )
+    if where.null_count():
+        first = int(where.is_null().arg_true()[0])
+        raise SelectionError(
+            f"{what} has {where.null_count()} null value(s), e.g. at row {first}: each row "
+            "must be either sent or not. Decide with .fill_null(False); nothing was sent."
+        )
+    if where.len() != df.height:
+        raise SelectionError(
+            f"{what} has {where.len()} values for the frame's {df.height} rows; nothing "
+            "was sent."
+        )
+    return where.to_numpy()
+
+
 def source_columns(
-    df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None = None, prefix: str = "cl_"
+    df: pl.DataFrame,
+    columns: Mapping[str, Hashable | None] | None = None,
+    prefix: str = "cl_",
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """The columns of ``df`` a run reads: the mapped contact columns (auto-detected from the
-    headers, or ``columns=``), plus every column starting with ``prefix`` (so a clash with
-    an output column is reported as on the pandas side). In ``df``'s order.
+    headers, or ``columns=``), the ``extra`` ones (what ``only_missing=``/``fill=`` read),
+    plus every column starting with ``prefix`` (so a clash with an output column is reported
+    as on the pandas side). In ``df``'s order.
 
     Raises :class:`~cleanlist_pandas.MappingError` as the pandas accessor would (it lists
     every column of ``df``).
@@ -62,13 +145,15 @@ def source_columns(
     from cleanlist_pandas.enrich.mapping import map_contacts
 
     # the mapping is decided by the headers only: a frame with the same names and no rows
-    probe = pd.DataFrame({name: pd.Series([], dtype=object) for name in df.columns})
-    used = set(map_contacts(probe, columns).mapping.values())
+    used = set(map_contacts(_probe(df), columns).mapping.values()) | set(extra)
     return [c for c in df.columns if c in used or (prefix and c.startswith(prefix))]
 
 
 def to_pandas_input(
-    df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None = None, prefix: str = "cl_"
+    df: pl.DataFrame,
+    columns: Mapping[str, Hashable | None] | None = None,
+    prefix: str = "cl_",
+    extra: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The pandas frame a run works on: :func:`source_columns` of ``df``, Arrow-backed
     (no copy of the data), ``RangeIndex`` by row position.
@@ -85,14 +170,17 @@ def to_pandas_input(
             f"Polars frames need a working pyarrow ({exc}): pip install "
             "'cleanlist-pandas[polars]' (with numpy 1.x, pyarrow<26)"
         ) from exc
-    return df.select(source_columns(df, columns, prefix)).to_pandas(
+    return df.select(source_columns(df, columns, prefix, extra)).to_pandas(
         use_pyarrow_extension_array=True
     )
 
 
-def with_output_columns(df: pl.DataFrame, out: pd.DataFrame, n_input: int) -> pl.DataFrame:
+def with_output_columns(
+    df: pl.DataFrame, out: pd.DataFrame, n_input: int, filled: Sequence[str] = ()
+) -> pl.DataFrame:
     """``df`` (Polars, untouched) with the output columns of ``out`` (the pandas result of
-    a run on ``n_input`` of its columns) appended, by row position.
+    a run on ``n_input`` of its columns) appended, by row position; the ``filled`` input
+    columns (``fill=``) are taken from ``out`` too.
 
     >>> df = pl.DataFrame({"a": [1, 2]})
     >>> out = pd.DataFrame({"a": [1, 2], "cl_status": pd.array(["enriched", None], "string")})
@@ -102,22 +190,35 @@ def with_output_columns(df: pl.DataFrame, out: pd.DataFrame, n_input: int) -> pl
     if len(out) != df.height:
         raise ValueError(f"the result has {len(out)} rows, the frame {df.height}")
     new = out.iloc[:, n_input:]
+    base = df
+    if filled:
+        base = df.with_columns(
+            pl.from_pandas(out[name].reset_index(drop=True)).alias(name) for name in filled
+        )
     if new.shape[1] == 0:
-        return df.clone()
-    return df.hstack(pl.from_pandas(new.reset_index(drop=True)))
+        return base.clone()
+    return base.hstack(pl.from_pandas(new.reset_index(drop=True)))
 
 
 class _Edges:
     """One run's conversion: the Polars frame, and the pandas frame handed to the run."""
 
     def __init__(
-        self, df: pl.DataFrame, columns: Mapping[str, Hashable | None] | None, prefix: str
+        self,
+        df: pl.DataFrame,
+        columns: Mapping[str, Hashable | None] | None,
+        prefix: str,
+        *,
+        only_missing: OnlyMissing | None = None,
+        fill: bool | Mapping[str, Hashable] = False,
+        enrichment_type: str = "partial",
     ) -> None:
         self.df = df
-        self.pandas = to_pandas_input(df, columns, prefix)
+        reads, self.filled = value_columns(df, only_missing, fill, columns, enrichment_type)
+        self.pandas = to_pandas_input(df, columns, prefix, [*reads, *self.filled])
 
     def back(self, out: pd.DataFrame) -> pl.DataFrame:
-        return with_output_columns(self.df, out, self.pandas.shape[1])
+        return with_output_columns(self.df, out, self.pandas.shape[1], self.filled)
 
     def convert_partial(self, exc: BaseException) -> None:
         """An exception carrying a pandas ``partial_result`` now carries the Polars one."""
@@ -192,6 +293,9 @@ class CleanlistPolarsNamespace:
         *,
         prefix: str = "cl_",
         max_credits: float | None = None,
+        where: Any = None,
+        only_missing: OnlyMissing | None = None,
+        fill: bool | Mapping[str, Hashable] = False,
         cache: bool = True,
         progress: bool = True,
         webhook_url: str | None = None,
@@ -205,12 +309,17 @@ class CleanlistPolarsNamespace:
     ) -> pl.DataFrame | PolarsEnrichmentJob:
         """Enrich the rows; return a NEW Polars frame: the input's columns, then the
         ``cl_*`` columns, same row order. See the pandas ``df.cleanlist.enrich()`` for the
-        arguments; ``wait=False`` returns a :class:`PolarsEnrichmentJob`.
+        arguments; ``where=`` also takes an expression (``pl.col("Country") == "DE"``);
+        ``wait=False`` returns a :class:`PolarsEnrichmentJob`.
 
         >>> out = pl_df.cleanlist.enrich("full")                  # doctest: +SKIP
         >>> out.select("cl_email", "cl_phone", "cl_status")       # doctest: +SKIP
         """
-        edges = _Edges(self._df, columns, prefix)
+        where = where_positions(self._df, where)
+        edges = _Edges(
+            self._df, columns, prefix, only_missing=only_missing, fill=fill,
+            enrichment_type=enrichment_type,
+        )
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "edges")}
         try:
             result = CleanlistAccessor(edges.pandas).enrich(**kwargs)
@@ -234,7 +343,12 @@ class CleanlistPolarsNamespace:
 
         >>> out = await pl_df.cleanlist.aenrich("full")           # doctest: +SKIP
         """
-        edges = _Edges(self._df, columns, prefix)
+        if "where" in kwargs:
+            kwargs["where"] = where_positions(self._df, kwargs["where"])
+        edges = _Edges(
+            self._df, columns, prefix, only_missing=kwargs.get("only_missing"),
+            fill=kwargs.get("fill", False), enrichment_type=enrichment_type,
+        )
         try:
             out = await CleanlistAccessor(edges.pandas).aenrich(
                 enrichment_type, columns, prefix=prefix, **kwargs
@@ -250,28 +364,67 @@ class CleanlistPolarsNamespace:
         columns: Mapping[str, Hashable | None] | None = None,
         *,
         max_credits: float | None = None,
+        where: Any = None,
+        only_missing: OnlyMissing | None = None,
+        fill: bool | Mapping[str, Hashable] = False,
         cache: bool = True,
         api_key: str | None = None,
         base_url: str | None = None,
         client: Any = None,
     ) -> Estimate:
-        """What :meth:`enrich` would do (rows, valid, duplicates, cached, to send,
-        worst-case credits, balance); spends nothing and sends no bulk request.
+        """What :meth:`enrich` would do (rows, left out by where=/only_missing= and the
+        credits saved, valid, duplicates, cached, to send, worst-case and expected credits,
+        balance); spends nothing and sends no bulk request.
 
         >>> pl_df.cleanlist.estimate("full")                      # doctest: +SKIP
         Cleanlist estimate
           rows                10,000 ...
         """
-        edges = _Edges(self._df, columns, "")
+        where = where_positions(self._df, where)
+        edges = _Edges(
+            self._df, columns, "", only_missing=only_missing, fill=fill,
+            enrichment_type=enrichment_type,
+        )
         return CleanlistAccessor(edges.pandas).estimate(
             enrichment_type,
             columns,
             max_credits=max_credits,
+            where=where,
+            only_missing=only_missing,
+            fill=fill,
             cache=cache,
             api_key=api_key,
             base_url=base_url,
             client=client,
         )
+
+    def pilot(
+        self,
+        n: int = 200,
+        enrichment_type: EnrichmentType = "partial",
+        columns: Mapping[str, Hashable | None] | None = None,
+        *,
+        where: Any = None,
+        only_missing: OnlyMissing | None = None,
+        **kwargs: Any,
+    ) -> PilotResult:
+        """Enrich a random sample of ``n`` contacts to measure the find rates and the
+        expected cost of the rest; see the pandas ``df.cleanlist.pilot()``. ``.enriched``
+        is a Polars frame (the sampled rows, every column, and the ``cl_*`` columns).
+
+        >>> p = pl_df.cleanlist.pilot(200, "full")                # doctest: +SKIP
+        """
+        where = where_positions(self._df, where)
+        edges = _Edges(
+            self._df, columns, kwargs.get("prefix", "cl_"), only_missing=only_missing,
+            enrichment_type=enrichment_type,
+        )
+        res = CleanlistAccessor(edges.pandas).pilot(
+            n, enrichment_type, columns, where=where, only_missing=only_missing, **kwargs
+        )
+        sample = self._df[res.positions.tolist()]
+        enriched = with_output_columns(sample, res.enriched, edges.pandas.shape[1])
+        return dataclasses.replace(res, enriched=enriched)  # type: ignore[arg-type]
 
     def mapping(self, columns: Mapping[str, Hashable | None] | None = None) -> MappedContacts:
         """The detected column mapping and the normalized contacts (no network).
@@ -301,7 +454,13 @@ class CleanlistPolarsNamespace:
 
         >>> out = pl_df.cleanlist.resume("job_3f2a9c...")         # doctest: +SKIP
         """
-        edges = _Edges(self._df, kwargs.get("columns"), kwargs.get("prefix", "cl_"))
+        if "where" in kwargs:
+            kwargs["where"] = where_positions(self._df, kwargs["where"])
+        edges = _Edges(
+            self._df, kwargs.get("columns"), kwargs.get("prefix", "cl_"),
+            only_missing=kwargs.get("only_missing"), fill=kwargs.get("fill", False),
+            enrichment_type=kwargs.get("enrichment_type", "partial"),
+        )
         try:
             result = CleanlistAccessor(edges.pandas).resume(job_id, **kwargs)
         except BaseException as exc:
@@ -317,5 +476,7 @@ __all__ = [
     "PolarsEnrichmentJob",
     "source_columns",
     "to_pandas_input",
+    "value_columns",
+    "where_positions",
     "with_output_columns",
 ]

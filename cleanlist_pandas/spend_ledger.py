@@ -374,8 +374,7 @@ def run_record(
     options, plan = prep.options, prep.plan
     etype = options.enrichment_type
     unit = float(MAX_UNIT_COST[etype])
-    kind = "pilot" if getattr(options, "pilot", False) else "run"  # hook: the pilot option
-    n_excluded = int(getattr(plan, "n_excluded", 0) or 0)  # hook: where= / only_missing=
+    kind = "pilot" if options.pilot else "run"
     # cache hits whose entry came from a workflow a pilot run paid for
     n_pilot = 0
     if plan.cached and ledger is not None:
@@ -413,7 +412,8 @@ def run_record(
         saved_duplicates=plan.n_duplicates * unit,
         saved_cache=(plan.n_cached - n_pilot) * unit,
         saved_pilot=n_pilot * unit,
-        saved_excluded=n_excluded * unit,
+        # the unique contacts where=/only_missing= left out that the run would have sent
+        saved_excluded=float(plan.credits_saved),
         saved_invalid=plan.n_invalid * unit,
         workflows=workflows,
     )

@@ -276,3 +276,64 @@ def test_credit_warnings_speak_cli(tmp_path: Path, make_sandbox: object) -> None
     for python in ("max_credits=", "df.cleanlist", "the same call", "enrichment_type"):
         assert python not in err, python
     assert max(len(line) for line in p.stderr.splitlines()) <= 80
+
+
+# -- issue 12: --only-missing, --fill, and the pilot command ---------------------------------
+SELECT_CSV = "First Name,Last Name,Website,E-mail,Mobile\n" + "".join(
+    f"Ann{k},Lee{k},co{k % 5}.com,{f'own{k}@co.com' if k % 3 == 0 else ''},\n" for k in range(30)
+)
+
+
+def test_only_missing_and_fill_on_the_command_line(tmp_path: Path, sandbox: Sandbox) -> None:
+    src = tmp_path / "leads.csv"
+    src.write_text(SELECT_CSV)
+    conn = ["--api-key", sandbox.api_key, "--base-url", sandbox.base_url]
+    p = cli(tmp_path, "estimate", str(src), "-t", "full", "--only-missing", "email")
+    assert p.returncode == 0, p.stderr
+    assert "by only_missing=" in p.stdout and "credits saved" in p.stdout
+    out_csv = tmp_path / "out.csv"
+    p = cli(
+        tmp_path, "enrich", str(src), "-t", "full", "--only-missing", "email", "--fill",
+        "--no-progress", "-o", str(out_csv), *conn,
+    )
+    assert p.returncode == 0, p.stderr
+    out = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
+    had = out.index % 3 == 0
+    assert (out.loc[had, "cl_status"] == "skipped").all()
+    assert (out.loc[had, "cl_error"] == "has email (column 'E-mail')").all()
+    assert (out.loc[had, "E-mail"] == [f"own{k}@co.com" for k in range(0, 30, 3)]).all()
+    filled = ~had & (out["cl_email"] != "")
+    assert filled.any() and (out.loc[filled, "E-mail"] == out.loc[filled, "cl_email"]).all()
+    phones = out["cl_phone"] != ""
+    assert phones.any() and (out.loc[phones, "Mobile"] == out.loc[phones, "cl_phone"]).all()
+    sent = {t.contact["first_name"] for wf in sandbox.state.workflows.values() for t in wf.tasks}
+    assert sent == {f"Ann{k}" for k in range(30) if k % 3}
+    # the command line's words for a column it cannot find
+    p = cli(tmp_path, "estimate", str(src), "--only-missing", "phone=Phone")
+    assert p.returncode == 2 and "--only-missing phone=Phone: no column 'Phone'" in p.stderr
+    p = cli(tmp_path, "estimate", str(src), "--only-missing", "fax")
+    assert p.returncode == 2 and "--only-missing takes email or phone" in p.stderr
+    assert "only_missing=" not in p.stderr and "Traceback" not in p.stderr
+
+
+def test_pilot_command_prints_rates_and_estimate_then_shows_them(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    src = tmp_path / "leads.csv"
+    src.write_text(SELECT_CSV)
+    conn = ["--api-key", sandbox.api_key, "--base-url", sandbox.base_url]
+    sample_csv = tmp_path / "sample.csv"
+    p = cli(
+        tmp_path, "pilot", str(src), "-n", "12", "-t", "full", "--seed", "4", "--no-progress",
+        "-o", sample_csv.name, *conn,  # (the command runs in tmp_path)
+    )
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert out.startswith("Cleanlist pilot (full): 12 of 30 contacts (seed 4)")
+    for words in ("email found", "phone found", "95% CI", "expected credits", "worst case"):
+        assert words in out, words
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert len(pd.read_csv(sample_csv)) == 12
+    assert sandbox.api_key not in out + p.stderr
+    p = cli(tmp_path, "estimate", str(src), "-t", "full")
+    assert p.returncode == 0 and "expected (from pilot)" in p.stdout and "pilot of 12" in p.stdout

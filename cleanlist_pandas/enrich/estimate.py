@@ -1,9 +1,12 @@
-"""``estimate()``: what a run would do — rows, valid, duplicates, cached, to send, the worst
-case, the balance — computed without a bulk request and without leaving anything behind.
+"""``estimate()``: what a run would do — rows, rows left out by ``where=``/``only_missing=``
+and the credits that saves, valid, duplicates, cached, to send, the worst case, the expected
+credits when a pilot of the same type and mapping was run, the balance — computed without a
+bulk request and without leaving anything behind.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +17,7 @@ from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options
+from cleanlist_pandas.enrich.pilot import PilotRates, latest_rates
 from cleanlist_pandas.enrich.prepare import Prepared, sync_client_for
 from cleanlist_pandas.errors import CleanlistError, OutputColumnCollision
 
@@ -25,6 +29,8 @@ class Estimate:
     """What a run would do, computed without spending anything or sending a bulk request.
 
     Text (``print``/``repr``) and HTML (Jupyter) forms; ``to_series()`` for pandas.
+    ``expected`` is (expected, low, high) credits from the latest pilot of the same type and
+    column mapping (``pilot``), or None when there is none.
     """
 
     counts: Mapping[str, Any]
@@ -32,6 +38,12 @@ class Estimate:
     resumable_workflows: int = 0
     note: str | None = None
     mapping: str = ""
+    #: where= or only_missing= was given (the rows left out are shown, even none)
+    selected: bool = False
+    #: fill=: "email → 'E-mail'", or "" when not asked
+    fill: str = ""
+    pilot: PilotRates | None = None
+    expected: tuple[float, float, float] | None = None
 
     @property
     def worst_case_credits(self) -> float:
@@ -47,9 +59,15 @@ class Estimate:
 
     def to_series(self) -> pd.Series:
         """The numbers as a ``pandas.Series``."""
-        data = {k: v for k, v in self.counts.items() if k != "invalid_by_reason"}
+        nested = ("invalid_by_reason", "excluded_by", "credits_saved_by")
+        data = {k: v for k, v in self.counts.items() if k not in nested}
+        for reason, n in self.counts.get("excluded_by", {}).items():
+            data[f"excluded: {reason}"] = n
         for reason, n in self.counts.get("invalid_by_reason", {}).items():
             data[f"invalid: {reason}"] = n
+        if self.expected is not None:
+            for k, v in zip(("", "_low", "_high"), self.expected, strict=True):
+                data[f"expected_credits{k}"] = v
         data["balance"] = self.balance
         data["sufficient"] = self.sufficient
         return pd.Series(data, dtype=object, name="estimate")
@@ -59,6 +77,16 @@ class Estimate:
         rows = [
             ("enrichment type", str(c["enrichment_type"])),
             ("rows", f"{c['rows']:,}"),
+        ]
+        if c.get("excluded") or self.selected:
+            rows.append(("left out", f"{c.get('excluded', 0):,}"))
+            rows += [
+                (f"  by {k}=", f"{n:,}") for k, n in c.get("excluded_by", {}).items() if n
+            ]
+            rows.append(
+                ("  credits saved", f"{c.get('credits_saved', 0):,.0f} (their worst case)")
+            )
+        rows += [
             ("valid", f"{c['valid']:,}"),
             ("invalid", f"{c['invalid']:,}"),
         ]
@@ -74,17 +102,33 @@ class Estimate:
             ),
             ("chunks (requests)", f"{c['chunks']:,}"),
             ("worst-case credits", f"{c['worst_case_credits']:,.0f}"),
+            *self._expected_lines(),
             ("balance", "unknown" if self.balance is None else f"{self.balance:,.2f}"),
             (
                 "sufficient",
                 {None: "unknown", True: "yes", False: "no"}[self.sufficient],
             ),
         ]
+        if self.fill:
+            rows.append(("fill", self.fill))
         if self.resumable_workflows:
             rows.append(("resumable workflows", str(self.resumable_workflows)))
         if self.note:
             rows.append(("note", self.note))
         return rows
+
+    def _expected_lines(self) -> list[tuple[str, str]]:
+        if self.expected is None or self.pilot is None:
+            return []
+        mid, low, high = self.expected
+        when = dt.datetime.fromtimestamp(self.pilot.stored_at, dt.UTC).strftime("%Y-%m-%d")
+        return [
+            (
+                "expected (from pilot)",
+                f"{mid:,.0f} (95% CI {low:,.0f}–{high:,.0f}; pilot of "
+                f"{self.pilot.sample:,} on {when})",
+            )
+        ]
 
     def __repr__(self) -> str:
         return text_table("Cleanlist estimate", self._lines())
@@ -114,6 +158,15 @@ def estimate(
         counts["chunks"] = -(-len(prep.to_send) // MAX_CONTACTS_PER_REQUEST)
         counts["worst_case_credits"] = prep.worst_case
         counts["awaiting_credits"] = prep.awaiting_rows()
+        counts["credits_saved_by"] = prep.plan.credits_saved_by
+        rates = latest_rates(
+            options.enrichment_type, prep.mapped.mapping, options.cache_dir, prep.cache
+        )
+        expected: tuple[float, float, float] | None = None
+        if rates is not None:
+            mid, low, high = rates.expected(len(prep.to_send))
+            cap = float("inf") if options.max_credits is None else float(options.max_credits)
+            expected = (min(mid, cap), min(low, cap), min(high, cap))
         balance: float | None = None
         notes: list[str] = []
         try:
@@ -135,6 +188,12 @@ def estimate(
             resumable_workflows=prep.resumed_workflows,
             note=" ".join(notes) or None,
             mapping=prep.mapped.describe(),
+            selected=options.where is not None or options.only_missing is not None,
+            fill=", ".join(
+                f"{f} → {df.columns[pos]!r}" for f, pos in prep.selection.fill_columns.items()
+            ),
+            pilot=rates,
+            expected=expected,
         )
     finally:
         prep.close()

@@ -199,7 +199,15 @@ class _Run:
     ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
         """Merge, say the run is over, and warn or raise per ``errors=``."""
         frame, prospects, counts = finalize(df, self.prep, outcome)
-        self.emit(JobFinished(self.prep.job_id, counts, outcome.credits))
+        self.emit(
+            JobFinished(
+                self.prep.job_id,
+                counts,
+                outcome.credits,
+                pilot=self.prep.options.pilot,
+                workflow_ids=tuple(outcome.workflow_ids),
+            )
+        )
         report(self.prep, outcome, frame, counts)
         return frame, prospects, counts
 

@@ -41,31 +41,37 @@ __all__ = [
     "EXTRA_SOURCES",
     "FREE_MAIL_DOMAINS",
     "HEADER_ALIASES",
+    "VALUE_FIELDS",
     "MappedContacts",
     "MappingError",
     "canonical_linkedin_urls",
     "map_contacts",
     "normalize_domains",
+    "value_column",
 ]
 
 
-def _py_columns(pairs: Sequence[tuple[str, Hashable | None]]) -> str:
-    """``columns={...}`` as a user would type it in Python.
+def _py_columns(pairs: Sequence[tuple[str, Hashable | None]], option: str = "columns") -> str:
+    """``columns={...}`` (or another option's ``{field: column}``) as a user would type it.
 
     >>> _py_columns([("first_name", "Vorname"), ("email", None)])
     "columns={'first_name': 'Vorname', 'email': None}"
+    >>> _py_columns([("phone", "Mobile")], "only_missing")
+    "only_missing={'phone': 'Mobile'}"
     """
-    return "columns={" + ", ".join(f"{f!r}: {c!r}" for f, c in pairs) + "}"
+    return option + "={" + ", ".join(f"{f!r}: {c!r}" for f, c in pairs) + "}"
 
 
-def _cli_columns(pairs: Sequence[tuple[str, Hashable | None]]) -> str:
+def _cli_columns(pairs: Sequence[tuple[str, Hashable | None]], flag: str = "-c") -> str:
     """The same as ``-c FIELD=COLUMN`` options of the command line (``FIELD=`` is None).
 
     >>> _cli_columns([("first_name", "Vorname"), ("email", None), ("last_name", "Nach name")])
     "-c first_name=Vorname -c email= -c 'last_name=Nach name'"
+    >>> _cli_columns([("phone", "Mobile")], "--only-missing")
+    '--only-missing phone=Mobile'
     """
     return " ".join(
-        "-c " + shlex.quote(f"{f}={'' if c is None else c}") for f, c in pairs
+        f"{flag} " + shlex.quote(f"{f}={'' if c is None else c}") for f, c in pairs
     )
 
 
@@ -153,6 +159,41 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "primaryemail",
     ),
     "full_name": ("fullname", "name", "contactname", "personname", "leadname"),
+    # not a contact field: the column a found phone would go to (only_missing=, fill=)
+    "phone": (
+        "phone",
+        "phonenumber",
+        "phoneno",
+        "mobile",
+        "mobilephone",
+        "mobilenumber",
+        "mobilephonenumber",
+        "mobileno",
+        "cell",
+        "cellphone",
+        "cellnumber",
+        "telephone",
+        "telephonenumber",
+        "tel",
+        "phone1",
+        "primaryphone",
+        "workphone",
+        "directphone",
+        "directdial",
+        "businessphone",
+        "officephone",
+        "personalphone",
+        "contactphone",
+    ),
+}
+
+#: Fields whose *values* a run finds (``cl_email``, ``cl_phone``) and whose column in the
+#: frame ``only_missing=`` reads and ``fill=`` writes; detected like the contact columns.
+VALUE_FIELDS: tuple[str, ...] = ("email", "phone")
+#: How their headers are spelled, for messages (any case; spaces, ``_``, ``-``, ``.`` ignored).
+VALUE_FIELD_EXAMPLES: dict[str, str] = {
+    "email": "Email, E-mail, Work Email, Email Address, email_address",
+    "phone": "Phone, Mobile, Phone Number, Mobile Phone, Cell, Telephone, phone_number",
 }
 
 #: Free-mail providers: their domain says nothing about the employer, so an e-mail address
@@ -747,9 +788,11 @@ class MappedContacts:
         """Number of input rows."""
         return len(self.valid)
 
-    def reason_counts(self) -> dict[str, int]:
-        """Invalid rows per reason, most frequent first."""
-        vc = pd.Series(self.reason).value_counts(dropna=True)
+    def reason_counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        """Invalid rows per reason, most frequent first (among ``rows``, a bool per row, if
+        given)."""
+        reason = self.reason if rows is None else self.reason[np.asarray(rows, dtype=bool)]
+        vc = pd.Series(reason).value_counts(dropna=True)
         return {str(k): int(v) for k, v in vc.items()}
 
     def describe(self) -> str:
@@ -817,7 +860,6 @@ def _resolve_columns(
     """field → column position. Raises MappingError on unknown keys, missing, ambiguous."""
     known = (*CONTACT_FIELDS, *EXTRA_SOURCES)
     explicit = dict(columns or {})
-    existing = list(df.columns)
     unknown = [k for k in explicit if k not in known]
     if unknown:
         given = list(explicit.items())
@@ -849,51 +891,116 @@ def _resolve_columns(
         )
     chosen: dict[str, int] = {}
     for f, label in explicit.items():
-        if label is None:
-            continue
-        pos = _positions(df, label)
-        if not pos:
-            raise MappingError(
-                f"{_py_columns([(f, label)])}: no column {label!r} in the frame; "
-                f"columns are {existing!r}",
-                cli_message=f"{_cli_columns([(f, label)])}: no column {label!r} in the file; "
-                f"columns are {existing!r}",
-            )
-        if len(pos) > 1:
-            raise MappingError(
-                f"column label {label!r} (for {f}) appears {len(pos)} times in the frame; "
-                f"rename the duplicates first, e.g. df.columns = [...]",
-                cli_message=f"column {label!r} (for {f}) appears {len(pos)} times in the "
-                "file's header; rename the duplicates first",
-            )
-        chosen[f] = pos[0]
+        if label is not None:
+            chosen[f] = _explicit_position(df, f, label)
 
     keys = [_header_key(c) for c in df.columns]
     for f in known:
         if f in explicit:
             continue
-        aliases = HEADER_ALIASES[f]
-        cands = [i for i, k in enumerate(keys) if k in aliases]
-        if not cands:
-            continue
-        if len(cands) > 1:
-            labels = [df.columns[i] for i in cands]
-            if len({_header_key(x) for x in labels}) == 1 and len(set(map(str, labels))) == 1:
-                raise MappingError(
-                    f"column label {labels[0]!r} (for {f}) appears {len(cands)} times in the "
-                    f"frame; rename the duplicates first",
-                    cli_message=f"column {labels[0]!r} (for {f}) appears {len(cands)} times "
-                    "in the file's header; rename the duplicates first",
-                )
-            pick, none = [(f, labels[0])], [(f, None)]
-            raise MappingError(
-                f"ambiguous column for {f}: {labels!r} all match. Pick one with "
-                f"{_py_columns(pick)} (or {_py_columns(none)} to use none)",
-                cli_message=f"ambiguous column for {f}: {labels!r} all match. Pick one with "
-                f"{_cli_columns(pick)} (or {_cli_columns(none)} to use none)",
-            )
-        chosen[f] = cands[0]
+        found = _detected_position(df, f, keys)
+        if found is not None:
+            chosen[f] = found
     return chosen
+
+
+def _explicit_position(
+    df: pd.DataFrame, f: str, label: Hashable, option: str = "columns", flag: str = "-c"
+) -> int:
+    """The position of column ``label`` named for field ``f`` by ``option`` (CLI: ``flag``);
+    MappingError when the frame has no such column or has it twice."""
+    pos = _positions(df, label)
+    if not pos:
+        existing = list(df.columns)
+        raise MappingError(
+            f"{_py_columns([(f, label)], option)}: no column {label!r} in the frame; "
+            f"columns are {existing!r}",
+            cli_message=f"{_cli_columns([(f, label)], flag)}: no column {label!r} in the "
+            f"file; columns are {existing!r}",
+        )
+    if len(pos) > 1:
+        raise MappingError(
+            f"column label {label!r} (for {f}) appears {len(pos)} times in the frame; "
+            f"rename the duplicates first, e.g. df.columns = [...]",
+            cli_message=f"column {label!r} (for {f}) appears {len(pos)} times in the "
+            "file's header; rename the duplicates first",
+        )
+    return pos[0]
+
+
+def _detected_position(
+    df: pd.DataFrame,
+    f: str,
+    keys: Sequence[str] | None = None,
+    option: str = "columns",
+    flag: str = "-c",
+) -> int | None:
+    """The position of the one column whose header spells field ``f`` (``HEADER_ALIASES``),
+    None when there is none; MappingError naming ``option`` when several match."""
+    keys = [_header_key(c) for c in df.columns] if keys is None else keys
+    aliases = HEADER_ALIASES[f]
+    cands = [i for i, k in enumerate(keys) if k in aliases]
+    if not cands:
+        return None
+    if len(cands) > 1:
+        labels = [df.columns[i] for i in cands]
+        if len({_header_key(x) for x in labels}) == 1 and len(set(map(str, labels))) == 1:
+            raise MappingError(
+                f"column label {labels[0]!r} (for {f}) appears {len(cands)} times in the "
+                f"frame; rename the duplicates first",
+                cli_message=f"column {labels[0]!r} (for {f}) appears {len(cands)} times "
+                "in the file's header; rename the duplicates first",
+            )
+        pick, none = [(f, labels[0])], [(f, None)]
+        py_none = f" (or {_py_columns(none)} to use none)" if option == "columns" else ""
+        cli_none = f" (or {_cli_columns(none)} to use none)" if option == "columns" else ""
+        raise MappingError(
+            f"ambiguous column for {f}: {labels!r} all match. Pick one with "
+            f"{_py_columns(pick, option)}{py_none}",
+            cli_message=f"ambiguous column for {f}: {labels!r} all match. Pick one with "
+            f"{_cli_columns(pick, flag)}{cli_none}",
+        )
+    return cands[0]
+
+
+def value_column(
+    df: pd.DataFrame,
+    field: str,
+    label: Hashable | None = None,
+    *,
+    option: str = "only_missing",
+    flag: str = "--only-missing",
+) -> int:
+    """The position of the column of ``df`` that holds ``field``'s values (``email`` or
+    ``phone``, :data:`VALUE_FIELDS`): column ``label`` when given, else the one whose header
+    spells the field (``Email``, ``E-mail``, ``Work Email``; ``Phone``, ``Mobile``,
+    ``phone_number``…, as the contact columns are detected). Raises
+    :class:`~cleanlist_pandas.errors.MappingError` naming ``option`` (``flag`` on the
+    command line) when there is none, or several.
+
+    >>> df = pd.DataFrame({"Name": ["Ada"], "E-mail": ["a@x.io"], "Mobile": [None]})
+    >>> value_column(df, "email"), value_column(df, "phone"), value_column(df, "email", "Name")
+    (1, 2, 0)
+    >>> value_column(df.drop(columns="Mobile"), "phone")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    cleanlist_pandas.errors.MappingError: only_missing: no phone column found (looked for ...
+    """
+    if field not in VALUE_FIELDS:
+        raise ValueError(f"{option}: {field!r} is not one of {list(VALUE_FIELDS)}")
+    if label is not None:
+        return _explicit_position(df, field, label, option, flag)
+    found = _detected_position(df, field, None, option, flag)
+    if found is None:
+        looked = (
+            f"no {field} column found (looked for a header like "
+            f"{VALUE_FIELD_EXAMPLES[field]}; case, spaces, '_', '-' and '.' ignored); "
+            f"columns are {list(df.columns)!r}. Name it with "
+        )
+        raise MappingError(
+            f"{option}: {looked}{_py_columns([(field, 'COLUMN')], option)}",
+            cli_message=f"{flag}: {looked}{flag} {field}=COLUMN",
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- main

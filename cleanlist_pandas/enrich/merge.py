@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._perf import gc_paused
+from cleanlist_pandas.enrich.select import empty_cells
 from cleanlist_pandas.errors import OutputColumnCollision
 from cleanlist_pandas.models import FOUND_FIELDS, RESULT_FIELDS
 
@@ -75,6 +76,7 @@ __all__ = [
     "build_output",
     "check_output_names",
     "discovered_contacts_frame",
+    "fill_found",
     "flatten_results",
     "output_columns",
 ]
@@ -760,7 +762,9 @@ def build_output(
         flat: results already flattened while the run went on (:class:`FlattenedResults`
             for this plan, same prefix and type); the output is the same, only cheaper.
 
-    Invalid rows get ``cl_status="skipped"`` and ``cl_error`` = the mapping's reason.
+    Invalid rows get ``cl_status="skipped"`` and ``cl_error`` = the mapping's reason; rows
+    ``where=``/``only_missing=`` left out (the plan's selection) come back the same way,
+    ``cl_error`` saying why (e.g. ``excluded by where=``).
     """
     if len(results) != plan.n_unique:
         raise ValueError(f"got {len(results)} results for {plan.n_unique} unique contacts")
@@ -790,9 +794,53 @@ def build_output(
         unique,
         plan.row_codes,
         row_status=row_status,
-        row_error=np.asarray(plan.mapped.reason, dtype=object),
+        row_error=plan.skip_reasons(),
         prefix=prefix,
     )
+
+
+def _filled(col: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``col`` with ``values`` at ``rows``, in a sane dtype: a text column keeps its dtype
+    (object, ``string``, pandas 3's ``str``, Arrow strings); a column of no text yet (e.g. an
+    all-empty CSV column read as float64) becomes the default text dtype; one that holds
+    other values (numbers) becomes object, every existing value untouched. (A Series on the
+    column's own index: an object array alone would be re-inferred as ``str`` by pandas 3.)"""
+    out = col.to_numpy(dtype=object, copy=True)
+    out[rows] = values[rows]
+    dtype: Any = col.dtype
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        keep = dtype
+    elif not col.notna().any():
+        keep = pd.Series(["x"]).dtype  # str on pandas 3, object on 2.2
+    else:
+        keep = np.dtype(object)
+    return pd.Series(out, index=col.index, name=col.name, dtype=keep, copy=False)
+
+
+def fill_found(
+    out: pd.DataFrame, fill_columns: Mapping[str, int], prefix: str = "cl_"
+) -> pd.DataFrame:
+    """``fill=``: write each found value (``cl_email``, ``cl_phone``) into the empty cells
+    (missing, blank or whitespace) of the input's own column at the given position; a cell
+    with any text keeps it. Replaces whole columns of ``out`` (the input frame is never
+    touched); returns ``out``.
+
+    >>> out = pd.DataFrame({"Email": ["own@x.io", None, " "],
+    ...                     "cl_email": pd.array(["new@x.io", "b@x.io", None], "string")})
+    >>> fill_found(out, {"email": 0})["Email"].tolist()
+    ['own@x.io', 'b@x.io', ' ']
+    """
+    for f, pos in fill_columns.items():
+        (label,) = _labels_for(out, [prefix + f])
+        if label not in out.columns:
+            continue
+        found = out[label]
+        col = out.iloc[:, pos]
+        rows = empty_cells(col) & np.asarray(found.notna(), dtype=bool)
+        if rows.any():
+            filled: Any = _filled(col, rows, found.to_numpy(dtype=object))  # (stubs: no Series)
+            out.isetitem(pos, filled)
+    return out
 
 
 # --------------------------------------------------------------------------- prospects

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from cleanlist_pandas._constants import ENRICHMENT_TYPES
 from cleanlist_pandas.config import validate_webhook_url
 from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.enrich.select import OnlyMissing, check_selection
 
 Errors = Literal["warn", "raise", "ignore"]
 EnrichmentType = Literal["partial", "phone_only", "full", "prospecting_only", "none"]
@@ -38,6 +39,16 @@ class Options:
     poll: PollPolicy | None = None
     cache_dir: Path | None = None
     max_age: float | None = None
+    #: rows to send: a boolean Series/array or a function of the frame (select.where_mask)
+    where: Any = field(default=None, compare=False, repr=False)
+    #: leave out rows that already have these values ("email", "phone", a list, a dict)
+    only_missing: OnlyMissing | None = None
+    #: write found emails/phones into the empty cells of the input's own columns
+    fill: bool | Mapping[str, Hashable] = False
+    #: this run is a pilot (``df.cleanlist.pilot()``): a sample enriched to measure the rates
+    pilot: bool = False
+    #: the call that runs this again, when it is not ``df.cleanlist.enrich(...)`` (a pilot)
+    call: str | None = None
 
 
 def check_options(o: Options) -> None:
@@ -55,10 +66,17 @@ def check_options(o: Options) -> None:
         raise ValueError(f"max_credits must be >= 0, got {o.max_credits}")
     if o.webhook_url is not None:
         validate_webhook_url(o.webhook_url)  # before any request, not per chunk
+    check_selection(o.where, o.only_missing, o.fill, o.enrichment_type)
 
 
 def job_key(enrichment_type: str, fingerprints: np.ndarray) -> str:
-    """The journal key of a call: the type and the set of unique contacts.
+    """The journal key of a call: the type and the set of unique contacts it may send.
+
+    ``fingerprints`` are the plan's: the valid contacts of the rows ``where=`` and
+    ``only_missing=`` kept, deduplicated. So a re-run with the same selection (in any row
+    order) resumes the same job; a selection that keeps other contacts is another job; one
+    that keeps them all is the job of the call without it (the same contacts are sent).
+    A row left out never enters the key.
 
     >>> job_key("partial", np.array(["b", "a"], dtype=object)) == job_key(
     ...     "partial", np.array(["a", "b"], dtype=object))
@@ -76,15 +94,43 @@ def call_text(o: Options) -> str:
 
     >>> call_text(Options(enrichment_type="full", max_credits=500))
     "df.cleanlist.enrich('full', max_credits=500)"
+    >>> call_text(Options(where=[True], only_missing="email", fill=True))
+    "df.cleanlist.enrich('partial', where=<the same mask>, only_missing='email', fill=True)"
     """
-    args = [repr(o.enrichment_type)]
+    if o.call is not None:
+        return o.call
+    return f"df.cleanlist.enrich({', '.join([repr(o.enrichment_type), *option_args(o)])})"
+
+
+def option_args(o: Options) -> list[str]:
+    """The keyword arguments of a call with ``o``'s options that differ from the defaults.
+
+    >>> option_args(Options(max_credits=5, where=lambda d: d["x"] > 0))
+    ['max_credits=5', 'where=<the same function>']
+    """
+    args = []
     defaults = Options()
     for name in ("columns", "prefix", "max_credits", "webhook_url", "cache_dir"):
         value = getattr(o, name)
         if value != getattr(defaults, name):
             args.append(f"{name}={value!r}")
-    return f"df.cleanlist.enrich({', '.join(args)})"
+    if o.where is not None:
+        what = "function" if callable(o.where) else "mask"
+        args.append(f"where=<the same {what}>")
+    for name in ("only_missing", "fill"):
+        value = getattr(o, name)
+        if value != getattr(defaults, name):
+            args.append(f"{name}={value!r}")
+    return args
 
 
 
-__all__ = ["EnrichmentType", "Errors", "Options", "call_text", "check_options", "job_key"]
+__all__ = [
+    "EnrichmentType",
+    "Errors",
+    "Options",
+    "call_text",
+    "check_options",
+    "job_key",
+    "option_args",
+]

@@ -39,6 +39,7 @@ from cleanlist_pandas._constants import (
 )
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
+from cleanlist_pandas.enrich.select import EXCLUSION_KINDS, Selection
 
 __all__ = ["FINGERPRINT_VERSION", "Plan", "fingerprint", "plan"]
 
@@ -198,7 +199,17 @@ class Plan:
             found in the cache (they are not sent).
         send_ids: int64 array of the unique ids to send, in order (the engine sends them in
             chunks of ``chunk_size``; ``n_chunks`` counts the requests).
-        reason_counts: invalid rows per reason.
+        reason_counts: invalid rows per reason (rows left out by the selection not counted).
+        selection: the rows ``where=``/``only_missing=`` left out
+            (:class:`~cleanlist_pandas.enrich.select.Selection`), or None.
+        excluded_by: rows left out, by reason: ``{"where": n, "only_missing": n}`` (``where=``
+            is applied first; both keys always there). Their row code is -1: they are never
+            fingerprinted into ``fingerprints`` (so not into the job key) and never sent.
+        saved_by: by the same reasons, the unique valid contacts that were left out and that
+            the run would otherwise have sent (not sent anyway for another row, not cached):
+            ``credits_saved`` is their worst case.
+
+    Rows partition as ``n_rows == n_excluded + n_invalid + n_valid``.
     """
 
     enrichment_type: str
@@ -210,6 +221,9 @@ class Plan:
     send_ids: np.ndarray = field(repr=False)
     reason_counts: dict[str, int]
     chunk_size: int = MAX_CONTACTS_PER_REQUEST
+    selection: Selection | None = field(default=None, repr=False)
+    excluded_by: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EXCLUSION_KINDS, 0))
+    saved_by: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EXCLUSION_KINDS, 0))
 
     # counts ---------------------------------------------------------------------------
     @property
@@ -218,14 +232,19 @@ class Plan:
         return len(self.row_codes)
 
     @property
+    def n_excluded(self) -> int:
+        """Rows left out by ``where=``/``only_missing=`` (see ``excluded_by``)."""
+        return sum(self.excluded_by.values())
+
+    @property
     def n_valid(self) -> int:
-        """Rows that pass the API's rule."""
+        """Rows that pass the API's rule (among the rows not left out)."""
         return int((self.row_codes >= 0).sum())
 
     @property
     def n_invalid(self) -> int:
-        """Rows skipped locally (see ``reason_counts``)."""
-        return self.n_rows - self.n_valid
+        """Rows skipped locally for their input (see ``reason_counts``)."""
+        return self.n_rows - self.n_valid - self.n_excluded
 
     @property
     def n_unique(self) -> int:
@@ -257,11 +276,26 @@ class Plan:
         """``to_send × MAX_UNIT_COST[type]``: the most the run can cost."""
         return self.n_to_send * MAX_UNIT_COST[self.enrichment_type]
 
+    @property
+    def credits_saved_by(self) -> dict[str, int]:
+        """The worst case of the contacts left out, by reason (see ``saved_by``)."""
+        unit = MAX_UNIT_COST[self.enrichment_type]
+        return {k: n * unit for k, n in self.saved_by.items()}
+
+    @property
+    def credits_saved(self) -> int:
+        """The worst case of the contacts the selection left out: what the run would
+        otherwise have risked on them."""
+        return sum(self.credits_saved_by.values())
+
     def counts(self) -> dict[str, Any]:
         """All counts as a dict (for estimate(), logs and reprs)."""
         return {
             "enrichment_type": self.enrichment_type,
             "rows": self.n_rows,
+            "excluded": self.n_excluded,
+            "excluded_by": dict(self.excluded_by),
+            "credits_saved": self.credits_saved,
             "valid": self.n_valid,
             "invalid": self.n_invalid,
             "invalid_by_reason": dict(self.reason_counts),
@@ -276,6 +310,7 @@ class Plan:
     def __repr__(self) -> str:
         c = self.counts()
         c.pop("invalid_by_reason")
+        c.pop("excluded_by")
         return "Plan(" + ", ".join(f"{k}={v!r}" for k, v in c.items()) + ")"
 
     # results --------------------------------------------------------------------------
@@ -309,6 +344,17 @@ class Plan:
                         results[u] = v
         return results, wfs, [None] * n
 
+    def skip_reasons(self) -> np.ndarray:
+        """Per row, why it is not sent (object array; missing for a row with a contact
+        id): the selection's reason for a row left out, else the mapping's."""
+        out = np.asarray(self.mapped.reason, dtype=object)
+        if self.selection is not None and self.n_excluded:
+            why = self.selection.reasons()
+            left_out = ~self.selection.kept
+            out = out.copy()
+            out[left_out] = why[left_out]
+        return out
+
     # contacts -------------------------------------------------------------------------
     @functools.cached_property
     def unique_contacts(self) -> pd.DataFrame:
@@ -341,6 +387,7 @@ def plan(
     cache_lookup: CacheLookup | None = None,
     *,
     chunk_size: int = MAX_CONTACTS_PER_REQUEST,
+    selection: Selection | None = None,
 ) -> Plan:
     """Dedupe the valid contacts and consult the cache: the rest is what a run sends.
 
@@ -351,6 +398,10 @@ def plan(
             fingerprint → cached result for the ones it has (e.g.
             ``lambda fps: cache.get_many(fps, enrichment_type)``). Those are not sent.
         chunk_size: contacts per request, 1..250 (for ``n_chunks``).
+        selection: rows to leave out (``where=``/``only_missing=``, from
+            :func:`~cleanlist_pandas.enrich.select.select`): they get row code -1 before
+            the dedupe, so a selected duplicate of a left-out row is still sent (once), and
+            they are not in ``fingerprints`` (nor the job key).
 
     >>> import pandas as pd
     >>> from cleanlist_pandas.enrich.mapping import map_contacts
@@ -367,8 +418,11 @@ def plan(
     if not 1 <= chunk_size <= MAX_CONTACTS_PER_REQUEST:
         raise ValueError(f"chunk_size must be 1..{MAX_CONTACTS_PER_REQUEST}, got {chunk_size}")
     n = mapped.n_rows
+    if selection is not None and len(selection.why) != n:
+        raise ValueError(f"the selection has {len(selection.why)} rows, the mapping {n}")
     h1, h2 = _hash_pair(mapped)
-    valid_pos = np.flatnonzero(mapped.valid)
+    kept = None if selection is None or not selection.n_excluded else selection.kept
+    valid_pos = np.flatnonzero(mapped.valid if kept is None else mapped.valid & kept)
     vcodes, _ = pd.factorize(h1[valid_pos])
     vcodes = np.asarray(vcodes, dtype=np.int64)
     first_rows = valid_pos[_first_occurrences(vcodes)]
@@ -383,10 +437,17 @@ def plan(
     row_codes[valid_pos] = vcodes
     fps = _to_hex(h1[first_rows], h2[first_rows])
 
+    # the valid contacts left out (and not sent anyway for another row): what is saved
+    left_fps, left_why = _left_out(h1, h2, mapped.valid, kept, selection, fps)
     cached: dict[str, Any] = {}
-    if cache_lookup is not None and n_unique:
-        found = cache_lookup(fps.tolist())
+    saved = np.ones(len(left_fps), dtype=bool)
+    if cache_lookup is not None and (n_unique or len(left_fps)):
+        found = cache_lookup([*fps.tolist(), *left_fps.tolist()])
         cached = {k: v for k, v in found.items() if v is not None}
+        if len(left_fps) and cached:
+            saved = np.fromiter((f not in cached for f in left_fps), bool, len(left_fps))
+            cached = {k: cached[k] for k in fps.tolist() if k in cached}
+    saved_counts = np.bincount(left_why[saved].astype(np.int64), minlength=3)
     if cached:
         hit = np.fromiter((f in cached for f in fps), bool, len(fps))
         send_ids = np.flatnonzero(~hit).astype(np.int64)
@@ -400,6 +461,34 @@ def plan(
         first_rows=first_rows,
         cached=cached,
         send_ids=send_ids,
-        reason_counts=mapped.reason_counts(),
+        reason_counts=mapped.reason_counts(kept),
         chunk_size=chunk_size,
+        selection=selection,
+        excluded_by=(
+            selection.excluded_by if selection is not None else dict.fromkeys(EXCLUSION_KINDS, 0)
+        ),
+        saved_by={k: int(saved_counts[i + 1]) for i, k in enumerate(EXCLUSION_KINDS)},
     )
+
+
+def _left_out(
+    h1: Any,
+    h2: Any,
+    valid: np.ndarray,
+    kept: np.ndarray | None,
+    selection: Selection | None,
+    kept_fps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unique valid contacts the selection left out that no selected row sends
+    (fingerprints), and per contact the reason code of its first left-out row."""
+    if kept is None or selection is None:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int8)
+    pos = np.flatnonzero(valid & ~kept)
+    if not len(pos):
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int8)
+    hexes = _to_hex(h1[pos], h2[pos])
+    codes, uniq = pd.factorize(hexes)
+    first = pos[_first_occurrences(np.asarray(codes, dtype=np.int64))]
+    fps = np.asarray(uniq, dtype=object)
+    fresh = ~pd.Index(fps).isin(pd.Index(kept_fps))
+    return fps[fresh], selection.why[first][fresh]

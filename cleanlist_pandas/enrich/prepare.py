@@ -33,6 +33,7 @@ from cleanlist_pandas.enrich.mapping import map_contacts
 from cleanlist_pandas.enrich.merge import FlattenedResults
 from cleanlist_pandas.enrich.options import Options, check_options, job_key
 from cleanlist_pandas.enrich.plan import Plan, plan
+from cleanlist_pandas.enrich.select import Selection, select
 from cleanlist_pandas.errors import JobBusyError
 from cleanlist_pandas.events import JobPlanned
 
@@ -80,9 +81,18 @@ class Prepared:
                 self.cache = ResultCache(self._base, **kw)
             self.mapped = map_contacts(df, options.columns)
             t = options.enrichment_type
+            # where=, only_missing=, fill=: checked against the frame before any request
+            self.selection: Selection = select(
+                df,
+                where=options.where,
+                only_missing=options.only_missing,
+                fill=options.fill,
+                columns=options.columns,
+                enrichment_type=t,
+            )
             cache = self.cache
             lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
-            self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup)
+            self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup, selection=self.selection)
             self.key = job_key(t, self.plan.fingerprints)
         except BaseException:
             self.close()
@@ -191,6 +201,8 @@ class Prepared:
             worst_case_credits=self.worst_case,
             resumed_workflows=self.resumed_workflows,
             enrichment_type=self.options.enrichment_type,
+            excluded=p.n_excluded,
+            pilot=self.options.pilot,
         )
 
     def close(self) -> None:
@@ -243,9 +255,12 @@ def journaled_type(
     job_id: str,
     columns: Mapping[str, Hashable | None] | None = None,
     cache_dir: Path | None = None,
+    *,
+    where: Any = None,
+    only_missing: Any = None,
 ) -> str:
     """The enrichment type of journaled job ``job_id``, after checking that ``df`` (with
-    ``columns``) holds the same contacts it was started on.
+    ``columns``, ``where=`` and ``only_missing=``) holds the same contacts it was started on.
 
     >>> journaled_type(df, "job_3f2a9c...")        # doctest: +SKIP
     'full'
@@ -261,12 +276,15 @@ def journaled_type(
             "machine's cache directory"
         )
     mapped = map_contacts(df, columns)
-    if job_key(job.enrichment_type, plan(mapped, job.enrichment_type).fingerprints) != job.key:
+    t = job.enrichment_type
+    chosen = select(df, where=where, only_missing=only_missing, columns=columns, enrichment_type=t)
+    if job_key(t, plan(mapped, t, selection=chosen).fingerprints) != job.key:
         raise ValueError(
-            f"job {job_id} was started on other rows or another column mapping; pass the "
-            "same frame (and columns=) it was started with"
+            f"job {job_id} was started on other rows, another column mapping or another "
+            "selection; pass the same frame (and columns=, where=, only_missing=) it was "
+            "started with"
         )
-    return job.enrichment_type
+    return t
 
 
 def sync_client_for(api_key: str | None, base_url: str | None, client: Any) -> tuple[Any, bool]:

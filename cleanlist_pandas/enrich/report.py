@@ -19,7 +19,7 @@ import pandas as pd
 from cleanlist_pandas._constants import MAX_UNIT_COST
 from cleanlist_pandas.enrich.engine import EngineOutcome
 from cleanlist_pandas.enrich.journal import AWAITING_CREDITS
-from cleanlist_pandas.enrich.merge import build_output, discovered_contacts_frame
+from cleanlist_pandas.enrich.merge import build_output, discovered_contacts_frame, fill_found
 from cleanlist_pandas.enrich.options import call_text
 from cleanlist_pandas.enrich.prepare import Prepared
 from cleanlist_pandas.errors import (
@@ -95,6 +95,8 @@ def finalize(
         col = out[credits_col].copy()
         col[~paid_once & col.notna().to_numpy()] = 0
         out[credits_col] = col
+    # fill=: found values into the empty cells of the user's own email/phone columns
+    out = fill_found(out, prep.selection.fill_columns, prep.options.prefix)
     prospects = None
     if p.enrichment_type == "prospecting_only":
         prospects = discovered_contacts_frame(df, results, p.row_codes)

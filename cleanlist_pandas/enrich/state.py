@@ -82,6 +82,12 @@ class RunSnapshot:
     #: (extrapolated from the status summaries; 0.0 while some workflow has no result yet)
     first_submitted_at: float = 0.0
     expected_end_at: float = 0.0
+    #: rows ``where=``/``only_missing=`` left out
+    excluded: int = 0
+    #: a pilot run (``df.cleanlist.pilot()``)
+    pilot: bool = False
+    #: the workflows this run submitted (set when it finishes)
+    workflow_ids: tuple[str, ...] = ()
 
     @property
     def rows_done(self) -> int:
@@ -162,6 +168,8 @@ class RunState:
                     worst_case_credits=event.worst_case_credits,
                     resumed_workflows=event.resumed_workflows,
                     enrichment_type=event.enrichment_type,
+                    excluded=event.excluded,
+                    pilot=event.pilot,
                 )
             elif isinstance(event, ChunkSubmitted):
                 self._running[event.workflow_id] = 0
@@ -203,7 +211,12 @@ class RunState:
             elif isinstance(event, RunStopped):
                 upd.update(stopped=event.reason, note=f"stopped: {event.reason}")
             elif isinstance(event, JobFinished):
-                upd.update(finished=True, counts=dict(event.counts), credits=event.credits)
+                upd.update(
+                    finished=True,
+                    counts=dict(event.counts),
+                    credits=event.credits,
+                    workflow_ids=tuple(event.workflow_ids),
+                )
             elif isinstance(event, RequestSent):
                 upd.update(requests=s.requests + 1)
             elif isinstance(event, RetryScheduled):

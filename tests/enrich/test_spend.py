@@ -202,14 +202,9 @@ def test_pilot_reuse_is_the_cache_hits_a_pilot_run_paid_for(
 ) -> None:
     from cleanlist_pandas.enrich.job import Options, enrich
 
-    # the pilot option comes with another change of issue 12: until then an Options with a
-    # `pilot` attribute stands in for it (the ledger reads it with getattr)
-    class PilotOptions(Options):
-        pilot = True
-
     sandbox.config.task_failure_rate = 0.0  # every pilot look-up is cached
     sample, full = leads(50), leads(200)
-    enrich(sample, PilotOptions(poll=FAST, progress=False), client=client)
+    enrich(sample, Options(poll=FAST, progress=False, pilot=True), client=client)
     out = run(full, client)
     runs = clp.spend()
     assert list(runs["kind"]) == ["pilot", "run"]
@@ -225,16 +220,16 @@ def test_pilot_reuse_is_the_cache_hits_a_pilot_run_paid_for(
     assert (last["saved_cache"], last["saved_pilot"]) == (10.0, 0.0)
 
 
-def test_excluded_rows_are_read_from_the_plan(
-    sandbox: Sandbox, client: Any, _cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_rows_left_out_by_where_are_saved_at_their_worst_case(
+    sandbox: Sandbox, client: Any, _cache_dir: Path
 ) -> None:
-    from cleanlist_pandas.enrich.plan import Plan
-
-    # where=/only_missing= come with another change of issue 12: the ledger reads
-    # plan.n_excluded with getattr, so a plan that has it is recorded
-    monkeypatch.setattr(Plan, "n_excluded", 7, raising=False)
-    run(leads(20), client, enrichment_type="phone_only")
-    assert clp.spend().iloc[0]["saved_excluded"] == 7 * MAX_UNIT_COST["phone_only"]
+    df = leads(20)
+    keep = pd.Series([i % 4 != 0 for i in range(20)], index=df.index)  # 5 rows left out
+    out = run(df, client, enrichment_type="phone_only", where=keep)
+    row = clp.spend().iloc[0]
+    assert row["saved_excluded"] == 5 * MAX_UNIT_COST["phone_only"]
+    assert row["sent"] == 15 and (out["cl_status"] == "skipped").sum() == 5
+    assert row["credits"] == pytest.approx(sandbox_total(sandbox))
 
 
 def test_aggregates_filters_and_bad_arguments(
