@@ -450,7 +450,7 @@ class PilotResult:
             spent += f" ({self.from_cache:,} of the sample from the cache, free)"
         rows += [
             ("credits spent", spent),
-            ("rest of the frame", f"{self.rest:,} contacts to send"),
+            ("rest of the frame", f"{self.rest:,} contact{'' if self.rest == 1 else 's'} to send"),
             (
                 "expected credits",
                 f"{self.expected_credits:,.0f} (95% CI {self.expected_low:,.0f}–"

@@ -260,6 +260,11 @@ def test_quickstart_in_jupyterlab(tmp_path: Path) -> None:
                 assert re.search(r"Cleanlist job job_\w+ \(\w+\): \d+ rows in [\d.]+ s", out)
                 assert "credits spent" in out and "enriched" in out, out
             assert "100%" in runs[0]["output"]  # the saved bar is its last state, not its first
+            # the pilot's rates and the spend chart are static HTML too
+            lab.shot("reopened-pilot", "df.cleanlist.pilot(")
+            assert "expected credits" in lab.cell("df.cleanlist.pilot(")["output"]
+            lab.shot("reopened-spend", "clp.spend_chart(")
+            assert "credits spent" in lab.cell("clp.spend_chart(")["output"]
         finally:
             browser.close()
 
