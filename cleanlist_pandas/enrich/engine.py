@@ -851,8 +851,12 @@ class Engine:
                 result = copies[key] = dict(item)
             # The API echoes the input [ours]: cross-check the task order (spec §3.3).
             echo = result.pop("input", None)
-            if echo is not None and _echo_mismatch(
-                echo, contacts[i] if i < n_contacts else None
+            sent = contacts[i] if i < n_contacts else None
+            if (
+                echo is not None
+                # _echo_mismatch's common case, inline: every field echoed as sent
+                and not (type(echo) is dict and sent is not None and sent.items() <= echo.items())
+                and _echo_mismatch(echo, sent)
             ):
                 log.error("workflow %s: task %s echoes another contact", workflow_id, tid)
                 missing[fp] = (
@@ -868,11 +872,14 @@ class Engine:
                 outcome.prepaid.add(fp)
             else:
                 outcome.credits += float(result.get("credits_charged") or 0)
-            # models.is_found, inline
-            if state == "completed" and (
-                not found_fields or any(result.get(f) for f in found_fields)
-            ):
-                self._found += 1
+            if state == "completed":  # models.is_found, inline
+                if not found_fields:
+                    self._found += 1
+                else:
+                    for f in found_fields:
+                        if result.get(f):
+                            self._found += 1
+                            break
         self._done += len(fingerprints)
         if fresh and self.on_results is not None:
             try:
