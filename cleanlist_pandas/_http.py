@@ -800,8 +800,11 @@ class RequestLoop:
         workflow_id: str | None = None,
         submission: SubmissionInfo | None = None,
         hooks: SendHooks | None = None,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
-        """Send one logical request; return the decoded JSON body of the 2xx answer.
+        """Send one logical request; return the decoded JSON body of the 2xx answer
+        (``parse(body_bytes)`` instead of ``json.loads`` when given; a ``ValueError`` from
+        it is an answer that is not JSON).
 
         Raises the typed errors of :mod:`cleanlist_pandas.errors`. A request that finds the
         pacer held by an earlier 429 for longer than ``max_retry_after`` raises
@@ -872,7 +875,7 @@ class RequestLoop:
             self._emit(ResponseReceived(method, path, attempt, status, elapsed))
             logger.debug("<- %s %s %d in %.3fs", method, path, status, elapsed)
             if status < 400:
-                return self._decode(method, path, response, workflow_id)
+                return self._decode(method, path, response, workflow_id, parse)
 
             body = self._safe_json(response)
             retry_after = (
@@ -945,10 +948,15 @@ class RequestLoop:
             return None
 
     def _decode(
-        self, method: str, path: str, response: httpx.Response, workflow_id: str | None
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response,
+        workflow_id: str | None,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
         try:
-            return response.json()
+            return response.json() if parse is None else parse(response.content)
         except ValueError as exc:
             snippet = self._scrub(response.text[:200])
             raise UnexpectedResponseError(

@@ -24,8 +24,12 @@ mapping, so ``estimate()`` can show the expected credits (:meth:`ResultCache.put
 Threading: one :class:`ResultCache` may be shared by threads (e.g. the caller's thread and
 the engine's asyncio loop thread): it holds one connection opened with
 ``check_same_thread=False`` and serializes every method with the file's lock. Calls block (short,
-batched statements); from a coroutine, call them via ``loop.run_in_executor`` if the batch is
-large. Several processes may use the same file (SQLite locking, 5 s busy timeout).
+batched statements); from a coroutine, use :meth:`ResultCache.put_many_later`, which hands the
+batch to one background writer thread and returns at once (a run's loop thread then never
+waits on the disk: random keys make each insert dirty about one page, so a workflow's 250
+results cost a few milliseconds of writes and, now and then, a WAL checkpoint's fsync);
+:meth:`~ResultCache.flush` waits for what is queued, and :meth:`~ResultCache.close` flushes
+first. Several processes may use the same file (SQLite locking, 5 s busy timeout).
 
 >>> import tempfile
 >>> c = ResultCache(tempfile.mkdtemp())
@@ -42,8 +46,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +59,8 @@ from typing import Any
 
 from cleanlist_pandas._constants import (
     CACHE_FILENAME,
+    CACHE_WRITE_BATCH,
+    CACHE_WRITE_DELAY_S,
     SQLITE_IN_BATCH,
 )
 from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
@@ -66,6 +74,7 @@ __all__ = [
     "ResultCache",
     "decode_many",
     "default_cache_dir",
+    "encode_results",
 ]
 
 _SCHEMA_VERSION = 1
@@ -89,6 +98,15 @@ CREATE INDEX IF NOT EXISTS pilot_rates_key ON pilot_rates(enrichment_type, mappi
 PRAGMA user_version={_SCHEMA_VERSION};
 """
 _BATCH = SQLITE_IN_BATCH
+
+log = logging.getLogger(__name__)
+
+#: How a result object is stored: compact, UTF-8 as is, anything not JSON as its str().
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+#: Put between the results of one batch so that a single encoder call can be cut back into
+#: one text per result (see :func:`encode_results`).
+_CUT = "\x00cleanlist-pandas:cut\x00"
+_CUT_TEXT = "," + _ENCODE(_CUT) + ","
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,31 @@ def decode_many(entries: Iterable[CachedResult]) -> list[dict[str, Any]]:
     return [e.result for e in items]
 
 
+
+
+def encode_results(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The JSON text of each result object, as the cache stores it, in one encoder pass.
+
+    Encoding results one by one pays the encoder's set-up per call (about as much as the
+    encoding itself for a result object); one call encodes the whole list with a marker
+    string between the results, and the text is cut at the markers. A result holding the
+    marker's exact text (a string no API sends) makes the count of cuts wrong, and then
+    each result is encoded alone, as before.
+
+    >>> encode_results([{"a": 1}, {"b": ["x", None]}, {}])
+    ['{"a":1}', '{"b":["x",null]}', '{}']
+    >>> encode_results([{"a": _CUT}, {"b": 2}]) == [_ENCODE({"a": _CUT}), '{"b":2}']
+    True
+    """
+    n = len(results)
+    if n < 2:
+        return [_ENCODE(r) for r in results]
+    spaced: list[Any] = [_CUT] * (2 * n - 1)
+    spaced[::2] = results
+    parts = _ENCODE(spaced)[1:-1].split(_CUT_TEXT)
+    if len(parts) != n:
+        return [_ENCODE(r) for r in results]
+    return parts
 
 
 def _first_item(row: tuple[Any, ...]) -> Any:
@@ -167,6 +210,21 @@ class ResultCache:
         self._clock = clock
         self._file = SQLiteFile(self.path, schema=_SCHEMA, name="ResultCache")
         self._lock = self._file.lock
+        # the background writer of put_many_later: the batches queued (and how many
+        # results, and since when), whether one is being written, how many callers wait in
+        # flush(), and the thread (started on first use, stopped by close)
+        self._queue: list[tuple[list[tuple[str, Mapping[str, Any], str | None, str | None]],
+                                str]] = []
+        self._queued_n = 0
+        self._queued_at = 0.0
+        self._writing = False
+        self._flushing = 0
+        self._stopping = False
+        self._writer: threading.Thread | None = None
+        self._queued = threading.Condition(threading.Lock())
+        #: batches the writer could not write (logged); a run that sees any keeps its
+        #: journal job open, so the next run reads those workflows again (free)
+        self.failed_writes = 0
         if first_open_in_process(self.path, "retention"):
             # busy in another process: leave it, the next process to open the file purges
             with contextlib.suppress(sqlite3.OperationalError):
@@ -179,7 +237,13 @@ class ResultCache:
         return self._file.conn
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Write what :meth:`put_many_later` queued, then close the connection (idempotent)."""
+        with self._queued:
+            self._stopping = True
+            self._queued.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
         self._file.close()
 
     def __enter__(self) -> ResultCache:
@@ -263,19 +327,122 @@ class ResultCache:
         enrichment_type: str,
         now: float,
     ) -> list[tuple[str, str, str, str | None, str | None, float]]:
-        dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+        kept = [
+            (fp, res if type(res) is dict else dict(res), wf, tid)
+            for fp, res, wf, tid in entries
+            if (type(res) is dict or isinstance(res, Mapping))
+            and res.get("status") == "completed"
+        ]
+        texts = encode_results([res for _, res, _, _ in kept])
         return [
             (
                 fp,
                 enrichment_type,
-                dumps(res if isinstance(res, dict) else dict(res)),
+                text,
                 wf if wf is None else str(wf),
                 tid if tid is None else str(tid),
                 now,
             )
-            for fp, res, wf, tid in entries
-            if isinstance(res, Mapping) and res.get("status") == "completed"
+            for (fp, _, wf, tid), text in zip(kept, texts, strict=True)
         ]
+
+    def put_many_later(
+        self,
+        entries: Iterable[tuple[str, Mapping[str, Any], str | None, str | None]],
+        enrichment_type: str,
+    ) -> None:
+        """:meth:`put_many` on a background thread: queue the entries and return at once.
+
+        For a caller that must not wait on the disk (the engine's event loop). One writer
+        thread per cache writes what is queued, in order, in one transaction, once
+        ``CACHE_WRITE_BATCH`` results are queued or ``CACHE_WRITE_DELAY_S`` seconds after the
+        oldest of them (random keys: a transaction of many results writes each B-tree page
+        once). The results must not be modified after they are queued. A failed write is
+        logged (the cache is an optimization: a run's results are in its outcome, and a
+        journaled workflow whose results are not in the cache is read again by the next run,
+        for free). :meth:`flush` writes the queue now and waits; :meth:`close` flushes.
+        Raises ``RuntimeError`` once the cache is closed.
+
+        >>> import tempfile
+        >>> c = ResultCache(tempfile.mkdtemp())
+        >>> c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
+        >>> c.flush(), list(c.get_many(["fp1"], "partial"))
+        (True, ['fp1'])
+        >>> c.close()
+        """
+        batch = list(entries)
+        with self._queued:
+            if self._stopping or self._file.closed:
+                raise RuntimeError("ResultCache is closed")
+            if not batch:
+                return
+            if not self._queue:
+                self._queued_at = time.monotonic()
+            self._queue.append((batch, enrichment_type))
+            self._queued_n += len(batch)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="cleanlist-cache-writer", daemon=True
+                )
+                self._writer.start()
+            if self._queued_n >= CACHE_WRITE_BATCH:
+                self._queued.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write what :meth:`put_many_later` queued now, and wait until it is written (or
+        failed); False if ``timeout`` seconds passed first."""
+        with self._queued:
+            self._flushing += 1
+            self._queued.notify_all()
+            try:
+                return self._queued.wait_for(
+                    lambda: not self._queue and not self._writing, timeout
+                )
+            finally:
+                self._flushing -= 1
+
+    def _due(self) -> bool:
+        return bool(self._queue) and (
+            self._stopping
+            or self._flushing > 0
+            or self._queued_n >= CACHE_WRITE_BATCH
+            or time.monotonic() - self._queued_at >= CACHE_WRITE_DELAY_S
+        )
+
+    def _write_queued(self) -> None:
+        """The writer thread: waits until the queue is due, writes it, until closed."""
+        cond = self._queued
+        while True:
+            with cond:
+                while not self._due():
+                    if self._stopping:  # and nothing queued
+                        self._writer = None
+                        return
+                    wait = None
+                    if self._queue:
+                        wait = max(self._queued_at + CACHE_WRITE_DELAY_S - time.monotonic(), 0)
+                    cond.wait(wait)
+                work, self._queue, self._queued_n = self._queue, [], 0
+                self._writing = True
+            try:
+                by_type: dict[str, list[tuple[str, Mapping[str, Any], str | None, str | None]]]
+                by_type = {}
+                for entries, enrichment_type in work:
+                    by_type.setdefault(enrichment_type, []).extend(entries)
+                for enrichment_type, entries in by_type.items():
+                    self.put_many(entries, enrichment_type)
+            except Exception:
+                with cond:
+                    self.failed_writes += 1
+                log.exception(
+                    "could not write %d results to the cache %s",
+                    sum(len(e) for e, _ in work),
+                    self.path,
+                )
+            finally:
+                with cond:
+                    self._writing = False
+                    cond.notify_all()
 
     def delete_many(
         self,

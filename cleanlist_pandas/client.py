@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 import weakref
@@ -431,12 +432,17 @@ class AsyncClient:
         >>> snap.is_terminal, snap.completed, snap.total                # doctest: +SKIP
         """
         path = "/enrich/status"
-        body = await self._requests.request(
-            "GET", path, params={"workflow_id": workflow_id}, workflow_id=workflow_id
+        snap = await self._requests.request(
+            "GET",
+            path,
+            params={"workflow_id": workflow_id},
+            workflow_id=workflow_id,
+            parse=functools.partial(StatusSnapshot.from_json, workflow_id=workflow_id),
         )
-        return StatusSnapshot.from_api(
-            self._expect_mapping(body, "status", path), workflow_id=workflow_id
-        )
+        if isinstance(snap, StatusSnapshot):
+            return snap
+        self._expect_mapping(snap, "status", path)  # raises: not a JSON object
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def task_status(self, task_id: str) -> TaskResult:
         """``GET /enrich/status?task_id=`` (free): one task's result object.

@@ -15,6 +15,8 @@ the fields this code does not know in ``extra`` — a new API field is never dro
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -419,9 +421,7 @@ class Workflow:
             summary=WorkflowSummary.from_api(wf.get("summary")),
             created_at=_time(wf.get("created_at")),
             completed_at=_time(wf.get("completed_at")),
-            results=tuple(
-                TaskResult.from_api(r) for r in (results or ()) if isinstance(r, Mapping)
-            ),
+            results=tuple(TaskResult.from_api(r) for r in _mappings(results)),
             extra=_freeze(extra),
             raw=_freeze(data),
         )
@@ -438,13 +438,81 @@ def _unwrap_status(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
     return wf, results
 
 
+def _status_counts(wf: Mapping[str, Any]) -> tuple[int, int]:
+    """(completed, total) of a workflow object: the summary's counts, the total falling
+    back to ``total_contacts`` (as :class:`WorkflowSummary` reads them)."""
+    summary = _mapping(wf.get("summary"))
+    completed = _int(summary.get("completed")) or 0
+    total = _int(summary.get("total")) or _int(wf.get("total_contacts")) or 0
+    return completed, total
+
+
+def _mappings(results: Any) -> tuple[Mapping[str, Any], ...]:
+    """The result objects of a ``results`` value: the objects of a list; nothing else (a
+    null, a number or an object where the list should be reads as no results)."""
+    if not isinstance(results, list | tuple):
+        return ()
+    return tuple(r for r in results if type(r) is dict or isinstance(r, Mapping))
+
+
+#: A status body that opens with its ``workflow`` object (the spec's shape, spec §3.4).
+_WORKFLOW_FIRST = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"workflow"[ \t\n\r]*:[ \t\n\r]*')
+_DECODER = json.JSONDecoder()
+
+
+class _ResultsOfBody(Sequence[Mapping[str, Any]]):
+    """The result objects of a status body, decoded from its text on first use (a poller
+    reads a running workflow's status and summary only)."""
+
+    __slots__ = ("_items", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text: str | None = text
+        self._items: tuple[Mapping[str, Any], ...] | None = None
+
+    def _load(self) -> tuple[Mapping[str, Any], ...]:
+        if self._items is None:
+            assert self._text is not None
+            data = json.loads(self._text)
+            self._items = _mappings(_unwrap_status(data)[1]) if isinstance(data, Mapping) else ()
+            self._text = None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Mapping[str, Any], ...]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> Mapping[str, Any] | tuple[Mapping[str, Any], ...]:
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._load())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._load() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._load())
+
+
 @dataclass(frozen=True)
 class StatusSnapshot:
     """What a poller needs from ``GET /enrich/status``, read without copying the results.
 
     :class:`Workflow` deep-freezes every result (a read-only copy for users); a poller that
     reads thousands of results only hands them on, so ``results`` holds the result objects
-    exactly as decoded from the body (do not modify them).
+    exactly as decoded from the body (do not modify them). Read from the body's text
+    (:meth:`from_json`), a running workflow's results are decoded only if ``results`` is
+    used: a poller reads its status and summary, and the text of the results it skips.
 
     >>> snap = StatusSnapshot.from_api({"workflow": {"workflow_id": "w", "status": "completed",
     ...     "summary": {"total": 1, "completed": 1}}, "results": [{"task_id": "t"}]})
@@ -456,7 +524,7 @@ class StatusSnapshot:
     status: str
     completed: int
     total: int
-    results: tuple[Mapping[str, Any], ...] = ()
+    results: Sequence[Mapping[str, Any]] = ()
 
     @property
     def is_terminal(self) -> bool:
@@ -468,15 +536,63 @@ class StatusSnapshot:
         cls, data: Mapping[str, Any], *, workflow_id: str | None = None
     ) -> StatusSnapshot:
         wf, results = _unwrap_status(data)
-        summary = WorkflowSummary.from_api(wf.get("summary"))
-        items = tuple(r for r in (results or ()) if isinstance(r, Mapping))
+        completed, total = _status_counts(wf)
         return cls(
             workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
             status=str(wf.get("status") or "processing"),
-            completed=summary.completed,
-            total=summary.total or _int(wf.get("total_contacts")) or 0,
-            results=items,
+            completed=completed,
+            total=total,
+            results=_mappings(results),
         )
+
+    @classmethod
+    def from_json(
+        cls, content: bytes | str, *, workflow_id: str | None = None
+    ) -> StatusSnapshot | Any:
+        """``from_api(json.loads(content))``, decoding a running workflow's results only
+        when ``results`` is used. A body that is JSON but not an object is returned as
+        decoded (the caller refuses it); one that is not JSON raises ``ValueError``.
+
+        The body's ``workflow`` object comes first in the spec's shape: when it does, it is
+        decoded alone, and if it says the workflow is still running that is all the read
+        needs (the results so far, up to 250 of them, are skipped). Any other shape, and a
+        terminal workflow, is decoded whole; so is a body whose text holds ``"workflow"``
+        again after that object (a repeated key: ``json.loads`` keeps the last one). Only
+        when ``results`` is used is the rest checked: text after the workflow object that is
+        not JSON raises then, not here.
+
+        >>> body = b'{"workflow": {"status": "processing", "summary": {"completed": 1,'
+        >>> body += b' "total": 2}}, "results": [{"task_id": "t1"}]}'
+        >>> snap = StatusSnapshot.from_json(body, workflow_id="w")
+        >>> snap.workflow_id, snap.status, snap.completed, snap.total, len(snap.results)
+        ('w', 'processing', 1, 2, 1)
+        """
+        text = (
+            content
+            if isinstance(content, str)
+            else content.decode(json.detect_encoding(content), "surrogatepass")
+        )
+        head = _WORKFLOW_FIRST.match(text)
+        if head is not None:
+            try:
+                wf, end = _DECODER.raw_decode(text, head.end())
+            except ValueError:
+                wf = None  # decoded whole below, which raises the error as json.loads does
+            if isinstance(wf, dict) and text.find('"workflow"', end) < 0:
+                status = str(wf.get("status") or "processing")
+                if status not in TERMINAL_WORKFLOW_STATUSES:
+                    completed, total = _status_counts(wf)
+                    return cls(
+                        workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
+                        status=status,
+                        completed=completed,
+                        total=total,
+                        results=_ResultsOfBody(text),
+                    )
+        data = json.loads(text)
+        if not isinstance(data, Mapping):
+            return data
+        return cls.from_api(data, workflow_id=workflow_id)
 
 
 _DELIVERY_KNOWN = frozenset(

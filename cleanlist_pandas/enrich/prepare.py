@@ -161,9 +161,10 @@ class Prepared:
 
     def on_results(self, workflow_id: str, fresh: list[tuple[str, dict[str, Any]]]) -> None:
         """Per finished workflow (loop thread): cache its results and flatten them now, while
-        the run still waits on the network, instead of all at the end."""
+        the run still waits on the network, instead of all at the end. The cache writes on
+        its own thread (the loop does not wait on the disk); :meth:`close` flushes it."""
         if self.cache is not None:
-            self.cache.put_many(
+            self.cache.put_many_later(
                 [(fp, res, workflow_id, res.get("task_id")) for fp, res in fresh],
                 self.options.enrichment_type,
             )
