@@ -263,3 +263,39 @@ def test_stop_is_rechecked_right_before_each_send_after_cancel(sandbox: Sandbox)
     assert (out["cl_status"] == "not_submitted").sum() >= 500
     assert not (out["cl_status"] == "unknown").any()
     c.close()
+
+
+# -- results the cache writer could not write are not paid for again ----------------------
+def test_a_failed_cache_write_keeps_the_job_open_and_the_rerun_pays_nothing(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results go to the cache on a writer thread (issue 10). If that write fails, the job
+    must not be marked finished: a finished job is not resumed, so the re-run would send
+    (and pay for) every contact again. Open, the re-run reads the workflows again, free."""
+    from cleanlist_pandas.cache import ResultCache
+
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
+    df = leads(600)
+    real_put = ResultCache.put_many
+
+    def broken(self: ResultCache, *a: Any, **kw: Any) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ResultCache, "put_many", broken)
+    first = run(df, c)
+    assert (first["cl_status"] == "enriched").sum() > 0
+    j = Journal(journal_path())
+    assert [job.state for job in j.jobs()] == ["open"]  # not finished: results not cached
+    j.close()
+    paid = ledger_credits(sandbox)
+    bulk = bulk_by_status(sandbox)
+    monkeypatch.setattr(ResultCache, "put_many", real_put)
+    again = run(df, c)
+    assert bulk_by_status(sandbox) == bulk  # nothing submitted again
+    assert ledger_credits(sandbox) == paid
+    assert_no_double_charge(sandbox)
+    pd.testing.assert_series_equal(again["cl_email"], first["cl_email"])
+    j = Journal(journal_path())
+    assert [job.state for job in j.jobs()] == ["finished"]
+    j.close()
+    c.close()
