@@ -9,21 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.errors import InputValidationError
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = clp.Client(
-        api_key=sandbox.api_key, base_url=sandbox.base_url, per=60 * sandbox.config.time_scale
-    )
-    yield c
-    c.close()
 
 
 def _frame() -> pd.DataFrame:

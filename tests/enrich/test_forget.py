@@ -53,13 +53,6 @@ def sandbox_total(sb: Sandbox) -> float:
     return float(sum(r["credits"] for r in sb.ledger()))
 
 
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = client_for(sandbox)
-    yield c
-    c.close()
-
-
 # -- forget ---------------------------------------------------------------------------------
 def test_forget_by_email_erases_every_type_and_the_next_run_pays_only_for_that_person(
     sandbox: Sandbox, client: Any, _cache_dir: Path

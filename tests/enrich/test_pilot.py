@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import CACHE_FILENAME
@@ -40,17 +41,6 @@ def leads(n: int, *, dup_every: int = 0) -> pd.DataFrame:
             "Region": ["EU" if k % 2 else "US" for k in i],
         }
     )
-
-
-def client_for(sb: Sandbox) -> clp.Client:
-    return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = client_for(sandbox)
-    yield c
-    c.close()
 
 
 def kw(**more: Any) -> dict[str, Any]:

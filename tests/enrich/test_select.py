@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.enrich.engine import PollPolicy
@@ -43,17 +44,6 @@ def leads(n: int, *, start: int = 0) -> pd.DataFrame:
             "Country": ["DE" if k % 2 else "FR" for k in i],
         }
     )
-
-
-def client_for(sb: Sandbox) -> clp.Client:
-    return clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * sb.config.time_scale)
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = client_for(sandbox)
-    yield c
-    c.close()
 
 
 def run(df: pd.DataFrame, client: Any, **kw: Any) -> Any:

@@ -33,15 +33,6 @@ def frame(n: int) -> Any:
     )
 
 
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = clp.Client(
-        api_key=sandbox.api_key, base_url=sandbox.base_url, per=60 * sandbox.config.time_scale
-    )
-    yield c
-    c.close()
-
-
 def sent_names(sb: Sandbox) -> set[str]:
     return {t.contact["first_name"] for wf in sb.state.workflows.values() for t in wf.tasks}
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_enrich_run import client_for, interrupt_after_first_chunk, leads
+from enrich_helpers import client_for
+from test_enrich_run import interrupt_after_first_chunk, leads
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import MAX_UNIT_COST
@@ -54,13 +55,6 @@ def assert_workflows_agree(sb: Sandbox, cache_dir: Path) -> None:
     assert per_run.reindex(runs.index, fill_value=0.0).to_numpy() == pytest.approx(
         runs["credits"].to_numpy()
     )
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Any:
-    c = client_for(sandbox)
-    yield c
-    c.close()
 
 
 def test_duplicates_invalid_and_cache_hits_are_saved_at_the_worst_case(
