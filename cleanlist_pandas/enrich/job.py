@@ -341,6 +341,23 @@ class EnrichmentJob:
                 self._run.close()
             return frame
 
+    def is_running_on(self, df: pd.DataFrame) -> bool:
+        """Whether this job was started on ``df`` itself (not a copy) and has not merged yet."""
+        return self._df is df
+
+    def merge_onto(self, df: pd.DataFrame, prep: Prepared) -> pd.DataFrame:
+        """Wait for the end, then merge this job's results onto ``df``: another frame with
+        the same contacts (``prep`` is its plan), e.g. the same rows in another order. The
+        job's own frame is merged first (it warns or raises per ``errors=``).
+
+        >>> frame = job.merge_onto(rows, Prepared(rows, options))   # doctest: +SKIP
+        """
+        self.result()
+        outcome = self._future.result()
+        prep.adopt(outcome.results)
+        frame, _prospects, _counts = finalize(df, prep, outcome)
+        return frame
+
     def __repr__(self) -> str:
         return f"<EnrichmentJob {self.job_id} {self.enrichment_type}: {self.progress_text()}>"
 
@@ -438,10 +455,18 @@ def enrich(
         if running is not None:
             # The same call is still running in the background (a re-run cell): attach to
             # it rather than submit the same contacts a second time.
-            prep.close()
-            release_client()
             log.info("attaching to the running job %s", running.job_id)
-            return running.result() if wait else running
+            if not wait or running.is_running_on(df):
+                prep.close()
+                release_client()
+                return running.result() if wait else running
+            # the same contacts in another frame (rows reordered, other columns): its own
+            # merge of the running job's results, so this frame's rows and columns come back
+            try:
+                return running.merge_onto(df, prep)
+            finally:
+                prep.close()
+                release_client()
         prep.open_job(create=True)
     except BaseException:
         release_client()
@@ -531,10 +556,14 @@ async def aenrich(
         prep = Prepared(df, options)
         running = _running_with_key(prep.key)
         if running is not None:
-            prep.close()
-            if owned:
-                await aclient.aclose()
-            return await asyncio.to_thread(running.result)
+            try:
+                if running.is_running_on(df):
+                    return await asyncio.to_thread(running.result)
+                return await asyncio.to_thread(running.merge_onto, df, prep)
+            finally:
+                prep.close()
+                if owned:
+                    await aclient.aclose()
         prep.open_job(create=True)
     except BaseException:
         if owned:

@@ -154,6 +154,16 @@ class Prepared:
         # Results are flattened as each workflow arrives, so the final merge only gathers.
         self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
 
+    def adopt(self, results: Mapping[str, tuple[dict[str, Any], str]]) -> None:
+        """Take the fresh results of another run on the same contacts (``{fingerprint:
+        (result, workflow_id)}``) for this plan's merge, without opening a job: a frame that
+        attaches to a job already running on the same contacts."""
+        t = self.options.enrichment_type
+        self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t,
+                                     prefix=self.options.prefix)
+        index = self.fp_index
+        self.flat.add([index[fp] for fp in results], [res for res, _wf in results.values()])
+
     @functools.cached_property
     def fp_index(self) -> dict[str, int]:
         """fingerprint -> unique id in the plan."""

@@ -546,6 +546,24 @@ def test_rerunning_a_cell_attaches_to_the_running_job(make_sandbox: Any) -> None
     client.close()
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_another_frame_with_the_same_contacts_gets_its_own_rows_from_the_running_job(
+    make_sandbox: Any, cache: bool
+) -> None:
+    sb = make_sandbox(time_scale=0.05)
+    client = client_for(sb)
+    df = leads(600)
+    job = df.cleanlist.enrich(client=client, wait=False, poll=FAST, progress=False, cache=cache)
+    other = df.iloc[::-1].assign(Owner="me")  # the same contacts: rows reversed, a new column
+    out = other.cleanlist.enrich(client=client, poll=FAST, progress=False, cache=cache)
+    first = job.result()
+    assert bulk_requests(sb) == 3  # attached: nothing submitted twice
+    assert_no_double_charge(sb)
+    assert list(out.index) == list(other.index) and "Owner" in out.columns
+    pd.testing.assert_frame_equal(out.drop(columns="Owner"), first.iloc[::-1])
+    client.close()
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [(503, "not_submitted"), (500, "unknown"), (502, "unknown")],
