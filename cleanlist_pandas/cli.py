@@ -836,8 +836,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             same = again.drop(columns="cl_credits").equals(out.drop(columns="cl_credits"))
             print(
                 f"   identical result: {same}; bulk requests sent: "
-                f"{sum(after.values()) - sum(before.values())}; credits spent: 0"
+                f"{sum(after.values()) - sum(before.values())}; credits spent: "
+                f"{float(again['cl_credits'].fillna(0).sum()):,.0f}"
             )
+
+            print("\n== 4. What it cost, and what it saved: the local spend ledger")
+            from cleanlist_pandas.spend_ledger import spend, spend_text
+
+            print("   " + spend_text(spend(), width=77).replace("\n", "\n   "))
+            print("   (`cleanlist-pandas spend --by day`, or clp.spend() in Python)")
         finally:
             client.close()
     print(

@@ -226,3 +226,20 @@ def test_panel_says_a_failed_check_failed(sandbox: clp.Sandbox) -> None:
     p = clp.panel(c)
     assert "check failed: ServerError" in repr(p) and "not checked" not in repr(p)
     c.close()
+
+
+def test_the_demo_runs_every_step_and_its_numbers_agree(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's first command ends in `cleanlist-pandas demo`: every step runs, the
+    re-run is free, and the spend ledger's total is what the enrich step said it spent."""
+    assert main(["demo", "--time-scale", "0.01"]) == 0
+    out = capsys.readouterr().out
+    for step in ("== 1.", "== 2.", "== 3.", "== 4.", "Done."):
+        assert step in out
+    assert re.search(r"webhook received: \S+ completed\S*, 3 results", out)
+    assert "identical result: True; bulk requests sent: 0; credits spent: 0" in out
+    spent = re.search(r"credits spent: ([\d,]+); balance now", out)
+    total = re.search(r"total: ([\d,]+) credits spent", out)
+    assert spent and total and spent.group(1) == total.group(1) and spent.group(1) != "0"
+    assert "clapi_" not in out.replace("clapi_…", "")  # only the masked key
