@@ -31,7 +31,7 @@ from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.events import Event, JobFinished
 
-__all__ = ["ProgressBar", "phase", "progress_view", "show_job"]
+__all__ = ["ProgressBar", "progress_view", "show_job"]
 
 
 class ProgressBar:
@@ -96,7 +96,7 @@ class ProgressBar:
         'found 0, credits 0, 3 from cache, no request sent: the key was not checked'
         """
         s = snap or self.state.snapshot()
-        parts = [phase(s)] if not s.finished else []
+        parts = [s.phase()] if not s.finished else []
         parts += [f"found {s.found:,}", f"credits {s.credits:,.0f}"]
         if s.cached:
             parts.append(f"{s.cached:,} from cache")
@@ -167,15 +167,6 @@ def _display_static(summary: RunSummary) -> None:
     except ImportError:  # pragma: no cover - notebook bars imply IPython
         return
     display(summary)
-
-
-def phase(s: RunSnapshot) -> str:
-    """What the run is doing now, in words (the bar's first note): :meth:`RunSnapshot.phase`.
-
-    >>> phase(RunSnapshot(chunks=4, submitted=1))
-    'submitting 1/4 chunks'
-    """
-    return s.phase()
 
 
 def show_job(job: EnrichmentJob) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 from typing import Any
 
@@ -94,8 +95,16 @@ def test_the_bar_moves_with_the_status_summaries_and_names_the_phase() -> None:
     feed(ChunkSubmitted(number=0, workflow_id="wf1", contacts=250))
     feed(ChunkSubmitted(number=1, workflow_id="wf2", contacts=250))
     assert "2 workflows running" in bar.postfix()
+    assert "waiting for the first results" in bar.postfix()
     feed(WorkflowProgress("wf1", completed=120, total=250, status="processing"))
     assert "120/500" in out.getvalue()  # before any workflow has ended
+    # an end is extrapolated only once every running workflow has finished tasks
+    assert "left" not in bar.postfix() and "waiting" not in bar.postfix()
+    feed(WorkflowProgress("wf2", completed=250, total=500, status="processing"))
+    assert re.search(r"2 workflows running, ~\d+s left", bar.postfix())
+    feed(WorkflowProgress("wf2", completed=500, total=500, status="completed"))
+    feed(ContactsDone(done=250, total=500, found=200, credits=200.0, in_flight=1))
+    assert re.search(r"1 workflow running, ~\d+s left", bar.postfix())
 
 
 def test_refresh_redraws_so_the_elapsed_clock_ticks() -> None:

@@ -78,9 +78,8 @@ class RunSnapshot:
     stopped: str | None = None
     finished: bool = False
     counts: dict[str, int] = field(default_factory=dict)
-    #: when the first chunk was accepted, and when every running workflow should be done
-    #: (extrapolated from the status summaries; 0.0 while some workflow has no result yet)
-    first_submitted_at: float = 0.0
+    #: when every running workflow should be done (monotonic; extrapolated from the status
+    #: summaries; 0.0 while some workflow has no finished task yet)
     expected_end_at: float = 0.0
     #: rows ``where=``/``only_missing=`` left out
     excluded: int = 0
@@ -176,7 +175,6 @@ class RunState:
                 self._since[event.workflow_id] = now
                 self._ends[event.workflow_id] = 0.0
                 upd.update(submitted=s.submitted + 1, in_flight=len(self._running), note="",
-                           first_submitted_at=s.first_submitted_at or now,
                            expected_end_at=0.0)
             elif isinstance(event, WorkflowProgress):
                 wid = event.workflow_id
@@ -188,6 +186,7 @@ class RunState:
                         self._ends[wid] = self._since[wid] + took * event.total / event.completed
                 else:
                     self._running.pop(wid, None)
+                    self._since.pop(wid, None)
                     self._ends.pop(wid, None)
                 upd.update(tasks_completed=s.done + sum(self._running.values()),
                            expected_end_at=self._expected_end())
