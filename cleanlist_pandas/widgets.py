@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from cleanlist_pandas._display import html_table, text_table
-from cleanlist_pandas.enrich.job import running_jobs
+from cleanlist_pandas.enrich.job import running_jobs, runs_ended
 
 
 class Panel:
@@ -173,18 +173,21 @@ def _follow(panel: Panel) -> None:
 
     def loop() -> None:
         seen: set[str] = set()
+        ended = runs_ended()
         while True:
             time.sleep(FOLLOW_INTERVAL_S)
             p = ref()
             if p is None:
                 return
             ids = {job.job_id for job in running_jobs()}
-            ended = seen - ids
-            seen = ids
-            if ended:
-                p.refresh()  # the balance after the job's charges
+            # a wait=False job whose work is over, or any run that ended (a blocking one
+            # is never in running_jobs())
+            if seen - ids or runs_ended() != ended:
+                ended = runs_ended()
+                p.refresh()  # the balance after the run's charges
             elif ids:
                 p._redraw()
+            seen = ids
             del p
 
     threading.Thread(target=loop, name="cleanlist-panel", daemon=True).start()

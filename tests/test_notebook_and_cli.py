@@ -220,6 +220,36 @@ def test_panel_follows_running_jobs_live_and_rereads_the_balance_after(
     c.close()
 
 
+def test_panel_rereads_the_balance_after_a_blocking_run(
+    sandbox: clp.Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cleanlist_pandas.widgets as widgets
+
+    monkeypatch.setattr(widgets, "FOLLOW_INTERVAL_S", 0.02)
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
+    p = clp.panel(c)
+
+    class Handle:
+        value = ""
+
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            self.value = bundle["text/plain"]
+
+    shown = Handle()
+    p.follow(shown)
+    time.sleep(0.1)
+    df = pd.DataFrame({"First Name": ["Ann", "Bo"], "Last Name": ["Lee", "Chen"],
+                       "Website": ["acme.com", "initech.com"]})
+    out = df.cleanlist.enrich("full", client=c, progress=False)  # blocking: never a job handle
+    left = 10_000 - float(out["cl_credits"].fillna(0).sum())
+    assert left < 10_000
+    deadline = time.monotonic() + 10
+    while f"{left:,.2f}" not in shown.value and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert f"{left:,.2f}" in shown.value
+    c.close()
+
+
 def test_panel_says_a_failed_check_failed(sandbox: clp.Sandbox) -> None:
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12, max_retries=0)
     sandbox.inject_fault("validate-key", "status", status=503, times=1)

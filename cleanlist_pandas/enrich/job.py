@@ -70,6 +70,19 @@ _running: set[EnrichmentJob] = set()
 _running_lock = threading.Lock()
 
 
+_runs_ended = 0
+
+
+def runs_ended() -> int:
+    """How many runs of this process have ended, blocking or not (the panel reads the
+    balance again when it changes).
+
+    >>> isinstance(runs_ended(), int)
+    True
+    """
+    return _runs_ended
+
+
 def running_jobs() -> list[EnrichmentJob]:
     """Jobs of this process that are still running (for the panel).
 
@@ -162,6 +175,9 @@ class _Run:
             for v in self.views:
                 v.close()
             self.prep.close()
+            global _runs_ended
+            with _running_lock:
+                _runs_ended += 1
 
     def engine(self) -> Engine:
         """The run's engine (made once)."""
