@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import random
+import ssl
 import threading
 import time
 import weakref
@@ -173,6 +174,9 @@ class Pacer:
         self._lock = threading.Lock()
         self._tat = -math.inf
         self._hold_until = -math.inf
+        self._urgent_waiting = 0  # urgent requests waiting for a place (acquire)
+        #: places kept for urgent requests announced by their callers (see keep_for)
+        self._kept: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
         self._requests = 0
         self._throttled = 0
         self._retries = 0
@@ -187,9 +191,9 @@ class Pacer:
         edge = now - self.window
         self._slots = [s for s in self._slots if s.done is None or s.done > edge]
 
-    def _earliest(self, now: float) -> float | None:
-        """The earliest time >= now a request may start; None while that depends on an
-        answer still outstanding."""
+    def _earliest(self, now: float, reserve: int = 0) -> float | None:
+        """The earliest time >= now a request may start, leaving ``reserve`` places to
+        others; None while that depends on an answer still outstanding."""
         self._trim(now)
         start = max(now, self._hold_until)
         if self.burst is not None:
@@ -197,7 +201,7 @@ class Pacer:
         while True:  # a start in the future must respect the window as it is then
             edge = start - self.window
             live = [s for s in self._slots if s.done is None or s.done > edge]
-            over = len(live) - self.limit + 1
+            over = len(live) - self.limit + 1 + reserve
             if over <= 0:
                 return start
             dones = sorted(s.done for s in live if s.done is not None)
@@ -228,22 +232,68 @@ class Pacer:
             self._book(start, start)
             return start - now
 
-    async def acquire(self) -> _Slot:
-        """Wait for a place in the window; return it (pass it to :meth:`release`)."""
+    async def acquire(self, urgent: bool = False) -> _Slot:
+        """Wait for a place in the window; return it (pass it to :meth:`release`).
+
+        ``urgent`` requests (submissions: each starts work that takes the service seconds)
+        take places before routine ones (status reads, which only collect): a routine
+        request leaves one place per urgent request waiting, whoever waited first. When the
+        window binds, this is the best schedule's order — every submission as early as the
+        window allows, the reads after — and a job's end comes a window or two sooner.
+        """
         waited = 0.0
         slept_until = -math.inf  # a wait already served counts as "now" (injected sleeps)
-        while True:
+        queued = urgent
+        if queued:
             with self._lock:
-                now = max(self._clock(), slept_until)
-                start = self._earliest(now)
-                if start is not None and start <= now:
-                    slot = self._book(now, None)
-                    self._waited += waited
-                    return slot
-            delay = self.RECHECK_S if start is None else start - now
-            waited += delay
-            await self._sleep(delay)
-            slept_until = now + delay
+                self._urgent_waiting += 1
+        try:
+            while True:
+                with self._lock:
+                    now = max(self._clock(), slept_until)
+                    reserve = max(
+                        self._urgent_waiting - (1 if queued else 0),
+                        min(sum(self._kept.values()), self.limit - 1),
+                    )
+                    start = self._earliest(now, 0 if urgent else reserve)
+                    if start is not None and start <= now:
+                        slot = self._book(now, None)
+                        if queued:
+                            self._urgent_waiting -= 1
+                            queued = False
+                        self._waited += waited
+                        return slot
+                delay = self.RECHECK_S if start is None else start - now
+                waited += delay
+                await self._sleep(delay)
+                slept_until = now + delay
+        finally:
+            if queued:  # cancelled while waiting
+                with self._lock:
+                    self._urgent_waiting -= 1
+
+    def keep_for(self, owner: object, places: int) -> None:
+        """Keep ``places`` of the window for urgent requests ``owner`` is about to send
+        (e.g. a job's submissions not made yet): routine requests leave them free. Keep 0
+        (or let ``owner`` be collected) to give them back. Capped at the limit less one, so
+        routine requests are never shut out for good.
+
+        >>> class Job: ...
+        >>> p = Pacer(rate=5, per=10.0); job = Job(); p.keep_for(job, 2); p.kept()
+        2
+        >>> p.keep_for(job, 0); p.kept()
+        0
+        """
+        with self._lock:
+            if places > 0:
+                self._kept[owner] = min(int(places), self.limit - 1)
+            else:
+                self._kept.pop(owner, None)
+
+    def kept(self) -> int:
+        """Places kept for announced urgent requests (see :meth:`keep_for`)."""
+        with self._lock:
+            return sum(self._kept.values())
 
     def release(self, slot: _Slot) -> None:
         """The request's answer is back (or it failed): its place frees ``per`` s from now."""
@@ -325,6 +375,30 @@ def reset_shared_pacers() -> None:
     tests, where one sandbox key serves many independent scenarios)."""
     with _shared_lock:
         _shared.clear()
+
+
+_ssl_contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_ssl_lock = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process's TLS context for verified HTTPS, made once.
+
+    httpx builds a new one for every client, loading the whole CA bundle (~20 ms of CPU),
+    and a run makes a client: that was a third of a small job's start-up. A context is safe
+    to share between connections and threads. It is made as httpx makes its own
+    (``httpx.create_ssl_context``, so certifi's bundle and ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), again when those variables change.
+
+    >>> shared_ssl_context() is shared_ssl_context()
+    True
+    """
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _ssl_lock:
+        ctx = _ssl_contexts.get(key)
+        if ctx is None:
+            ctx = _ssl_contexts[key] = httpx.create_ssl_context(trust_env=True)
+        return ctx
 
 
 # --------------------------------------------------------------------------------------
@@ -659,6 +733,7 @@ class RequestLoop:
                     max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0
                 ),
                 transport=self._transport,
+                verify=shared_ssl_context(),
                 follow_redirects=False,
             )
             self._http, self._http_loop, self._http_pid = http, loop, os.getpid()
@@ -823,7 +898,8 @@ class RequestLoop:
             if held > self.settings.max_retry_after:
                 raise self._still_held(method, path, workflow_id, held)
             asked_at = self.pacer.now()
-            slot = await self.pacer.acquire()
+            # a submission goes before waiting status reads (see Pacer.acquire)
+            slot = await self.pacer.acquire(urgent=submission is not None)
             failure: httpx.HTTPError | None = None
             try:
                 waited = slot.sent - asked_at

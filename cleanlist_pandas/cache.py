@@ -47,6 +47,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -386,6 +387,22 @@ class ResultCache:
                 )
                 self._writer.start()
             if self._queued_n >= CACHE_WRITE_BATCH:
+                self._queued.notify_all()
+
+    def write_soon(self) -> None:
+        """Have the writer write what is queued now, without waiting for it (:meth:`flush`
+        waits): e.g. while the run's results are merged.
+
+        >>> import tempfile
+        >>> c = ResultCache(tempfile.mkdtemp())
+        >>> c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
+        >>> c.write_soon(); c.flush()
+        True
+        >>> c.close()
+        """
+        with self._queued:
+            if self._queue:
+                self._queued_at = -math.inf  # due at once
                 self._queued.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -424,9 +424,13 @@ class AsyncClient:
             self._expect_mapping(body, "status", path), workflow_id=workflow_id
         )
 
-    async def status_snapshot(self, workflow_id: str) -> StatusSnapshot:
+    async def status_snapshot(
+        self, workflow_id: str, *, send_hooks: SendHooks | None = None
+    ) -> StatusSnapshot:
         """``GET /enrich/status?workflow_id=`` read for a poller: the status, the summary's
         counts and the result objects as decoded, not copied (:class:`StatusSnapshot`).
+        ``send_hooks`` are called around each attempt (e.g. to note when the read left,
+        after any wait for the rate window).
 
         >>> snap = await client.status_snapshot("public_bulk_...")      # doctest: +SKIP
         >>> snap.is_terminal, snap.completed, snap.total                # doctest: +SKIP
@@ -437,6 +441,7 @@ class AsyncClient:
             path,
             params={"workflow_id": workflow_id},
             workflow_id=workflow_id,
+            hooks=send_hooks,
             parse=functools.partial(StatusSnapshot.from_json, workflow_id=workflow_id),
         )
         if isinstance(snap, StatusSnapshot):

@@ -101,6 +101,22 @@ def _time(value: Any) -> dt.datetime | None:
         return None
 
 
+def _run_seconds(wf: Mapping[str, Any]) -> float | None:
+    """``completed_at - created_at`` in seconds, when both parse and agree (else None).
+
+    >>> _run_seconds({"created_at": "2026-04-06T15:00:00Z",
+    ...               "completed_at": "2026-04-06T15:00:42.5Z"})
+    42.5
+    >>> _run_seconds({"created_at": "2026-04-06T15:00:00Z", "completed_at": None}) is None
+    True
+    """
+    start, end = _time(wf.get("created_at")), _time(wf.get("completed_at"))
+    if start is None or end is None or (start.tzinfo is None) != (end.tzinfo is None):
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
 
@@ -525,6 +541,10 @@ class StatusSnapshot:
     completed: int
     total: int
     results: Sequence[Mapping[str, Any]] = ()
+    #: seconds from ``created_at`` to ``completed_at`` when the body gives both (spec §3.4,
+    #: [ours]: a tolerant read, None otherwise): how long the service took, whenever it
+    #: was read
+    run_seconds: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -543,6 +563,7 @@ class StatusSnapshot:
             completed=completed,
             total=total,
             results=_mappings(results),
+            run_seconds=_run_seconds(wf),
         )
 
     @classmethod

@@ -20,6 +20,7 @@ from cleanlist_pandas._store import (
     default_cache_dir,
     journal_path,
     private_file,
+    wait_for_closes,
 )
 from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.journal import Journal
@@ -220,3 +221,45 @@ def test_erasing_overwrites_deleted_records(tmp_path: Path, erase: bool) -> None
     assert (secret.encode() in raw) is not erase
     assert b"someone else" in raw
     db.close()
+
+
+def _filled(path: Path) -> SQLiteFile:
+    db = SQLiteFile(path, schema="CREATE TABLE t (v INTEGER);")
+    with db.lock, db.transaction() as conn:
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(2000)])
+    return db
+
+
+def test_close_leaves_the_checkpoint_to_a_background_thread(tmp_path: Path) -> None:
+    db = _filled(tmp_path / "c.sqlite3")
+    wal = Path(str(db.path) + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0
+    db.close()
+    assert db.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        _ = db.conn
+    wait_for_closes()
+    assert not wal.exists()  # the last connection closed: checkpointed, WAL removed
+    again = SQLiteFile(db.path)
+    assert again.conn.execute("SELECT COUNT(*) FROM t").fetchone() == (2000,)
+    again.close(wait=True)
+    db2 = _filled(tmp_path / "d.sqlite3")
+    db2.close(wait=True)
+    assert not Path(str(db2.path) + "-wal").exists()
+
+
+def test_closes_left_to_the_background_thread_are_done_before_the_process_exits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.sqlite3"
+    code = textwrap.dedent(
+        f"""
+        from cleanlist_pandas._store import SQLiteFile
+        db = SQLiteFile({str(path)!r}, schema="CREATE TABLE t (v INTEGER);")
+        with db.lock, db.transaction() as conn:
+            conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(2000)])
+        db.close()
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert path.exists() and not Path(str(path) + "-wal").exists()

@@ -214,6 +214,8 @@ class _Run:
         self, df: pd.DataFrame, outcome: EngineOutcome
     ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
         """Merge, say the run is over, and warn or raise per ``errors=``."""
+        if self.prep.cache is not None:
+            self.prep.cache.write_soon()  # on its thread, while the merge runs on this one
         frame, prospects, counts = finalize(df, self.prep, outcome)
         self.emit(
             JobFinished(
@@ -495,11 +497,19 @@ def enrich(
         draw_on_event=not wait,
         listeners=listeners,
     )
+    # The balance pre-check: with errors="raise" it may stop the run, so it comes first;
+    # otherwise it can only warn, and is read while the first chunks go out (one round
+    # trip less before the first submission), its warning given within a tick.
+    balance: concurrent.futures.Future[float | None] | None = None
     try:
         run.emit(prep.planned_event())
         engine = run.engine()
-        if prep.to_send:
+        if prep.to_send and (not wait or options.errors == "raise"):
             check_balance(prep, balance_or_none(sync_client.balance))
+        elif prep.to_send:
+            balance = asyncio.run_coroutine_threadsafe(
+                abalance_or_none(sync_client.aio.balance), get_loop_thread().loop
+            )
     except BaseException:
         run.close()
         release_client()
@@ -513,8 +523,19 @@ def enrich(
         future = asyncio.run_coroutine_threadsafe(coro(), lt.loop)
         return EnrichmentJob(df, run, engine, future, lt.loop, release_client, job_view)
 
+    def tick() -> None:
+        nonlocal balance
+        if balance is not None and balance.done():
+            read, balance = balance, None
+            # check_balance <- tick <- run_sync <- enrich <- accessor <- the caller's line
+            check_balance(prep, read.result(), stacklevel=6)
+        prep.flush_results()
+        run.refresh()
+
     try:
-        outcome = run_sync(coro, tick=run.refresh)
+        outcome = run_sync(coro, tick=tick)
+        if balance is not None:
+            check_balance(prep, balance.result())
     except KeyboardInterrupt:
         run.detach()
         release_client()

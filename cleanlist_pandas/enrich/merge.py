@@ -41,6 +41,7 @@ import copy
 import importlib
 import json
 import operator
+import threading
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -421,8 +422,9 @@ class FlattenedResults:
     checks that every added result is the very object in ``results`` and that the batches
     agree on columns and dtypes (e.g. an unknown field typed differently in two batches),
     and otherwise flattens everything at the end as before. A result must not be modified
-    in place after it was added (its flattened row would be stale). Not thread-safe: add
-    from one thread (the engine's loop), build after the run.
+    in place after it was added (its flattened row would be stale). Thread-safe: the
+    engine's loop adds, and the thread that waits for the run may :meth:`flush` meanwhile
+    (so the loop is not held up flattening while reads are due).
 
     >>> fr = FlattenedResults(2, enrichment_type="partial")
     >>> res = [{"status": "completed", "primary_email": "a@x.io"}, None]
@@ -449,9 +451,16 @@ class FlattenedResults:
         self._arrays: list[list[Any]] = []  # per frame, its column arrays (column order)
         self._buf_ids: list[int] = []
         self._buf: list[Any] = []
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return sum(len(i) for i in self._ids) + len(self._buf)
+        with self._lock:
+            return sum(len(i) for i in self._ids) + len(self._buf)
+
+    @property
+    def pending(self) -> int:
+        """Results added and not flattened yet."""
+        return len(self._buf)
 
     def add(self, unique_ids: Sequence[int] | np.ndarray, results: Sequence[Any]) -> None:
         """Record the results of some unique contacts (None entries are ignored)."""
@@ -459,26 +468,32 @@ class FlattenedResults:
         if len(ids) != len(results):
             raise ValueError(f"{len(ids)} unique ids for {len(results)} results")
         for u, r in zip(ids, results, strict=True):
-            if r is not None:
-                if not 0 <= u < self.n_unique:
-                    raise ValueError(f"unique id {u} out of range 0..{self.n_unique - 1}")
-                self._buf_ids.append(u)
-                self._buf.append(r)
-        if len(self._buf) >= self.batch:
+            if r is not None and not 0 <= u < self.n_unique:
+                raise ValueError(f"unique id {u} out of range 0..{self.n_unique - 1}")
+        with self._lock:
+            for u, r in zip(ids, results, strict=True):
+                if r is not None:
+                    self._buf_ids.append(u)
+                    self._buf.append(r)
+            full = len(self._buf) >= self.batch
+        if full:
             self.flush()
 
     def flush(self) -> None:
         """Flatten the buffered results now."""
-        if not self._buf:
-            return
-        buf, ids = self._buf, np.asarray(self._buf_ids, dtype=np.int64)
-        self._buf, self._buf_ids = [], []
+        with self._lock:
+            if not self._buf:
+                return
+            buf, ids = self._buf, np.asarray(self._buf_ids, dtype=np.int64)
+            self._buf, self._buf_ids = [], []
         frame = flatten_results(buf, enrichment_type=self.enrichment_type, prefix=self.prefix)
-        self._ids.append(ids)
-        self._objs.append(buf)
-        self._frames.append(frame)
         # pulled out now, while the run waits on the network, not in the final gather
-        self._arrays.append(_column_arrays(frame))
+        arrays = _column_arrays(frame)
+        with self._lock:
+            self._ids.append(ids)
+            self._objs.append(buf)
+            self._frames.append(frame)
+            self._arrays.append(arrays)
 
     def frame(
         self,

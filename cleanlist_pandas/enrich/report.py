@@ -216,9 +216,11 @@ async def abalance_or_none(read: Any) -> float | None:
         return None
 
 
-def check_balance(prep: Prepared, credits: float | None) -> None:
+def check_balance(prep: Prepared, credits: float | None, stacklevel: int = 4) -> None:
     """Before the first request: warn (or raise, with ``errors="raise"``) when the balance
-    cannot cover the run's worst case, saying the server's rule and what to do."""
+    cannot cover the run's worst case, saying the server's rule and what to do.
+    ``stacklevel``: of the warning, to point at the caller's line (4: called from
+    ``enrich``)."""
     worst = prep.worst_case
     if credits is None or worst <= credits:
         return
@@ -234,6 +236,6 @@ def check_balance(prep: Prepared, credits: float | None) -> None:
             detail="worst case exceeds balance",
         )
     if prep.options.errors == "warn":
-        warnings.warn(msg, CleanlistWarning, stacklevel=4)
+        warnings.warn(msg, CleanlistWarning, stacklevel=stacklevel)
 
 

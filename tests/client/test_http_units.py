@@ -10,6 +10,7 @@ import json
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -212,6 +213,69 @@ def test_pacer_place_frees_a_window_after_the_answer_not_after_the_send() -> Non
         return [c.sent - t0, d.sent - t0]
 
     assert asyncio.run(main()) == pytest.approx([11.0, 15.0])
+
+
+def test_pacer_serves_a_waiting_submission_before_a_status_read_that_waited_longer() -> None:
+    """When one place frees, the urgent request (a submission) takes it, though a routine
+    one (a status read) was waiting first; the read goes at the next free place."""
+    p = Pacer(rate=3, per=0.3, margin=0.0)  # 2 places
+
+    async def main() -> tuple[float, float, float]:
+        a = await p.acquire()
+        b = await p.acquire()
+        t0 = time.monotonic()
+        p.release(a)  # its place frees at t0 + 0.3 ...
+        await asyncio.sleep(0.2)
+        p.release(b)  # ... this one at t0 + 0.5
+        read = asyncio.create_task(p.acquire())  # routine, waiting first
+        await asyncio.sleep(0.02)
+        submit = asyncio.create_task(p.acquire(urgent=True))
+        s, r = await submit, await read
+        return s.sent - t0, r.sent - t0, p.stats().requests
+
+    sent_submit, sent_read, n = asyncio.run(main())
+    assert sent_submit == pytest.approx(0.3, abs=0.08)
+    assert sent_read == pytest.approx(0.5, abs=0.08) and n == 4
+
+
+def test_pacer_keeps_places_for_announced_submissions() -> None:
+    """A job that still has chunks to submit keeps their places: status reads wait while
+    the window's room is no more than that, submissions do not; giving the places back (or
+    dropping the job) lets reads go."""
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def sleep(d: float) -> None:
+        slept.append(d)
+        clock.now += d
+
+    class Job: ...
+
+    p = Pacer(rate=5, per=10.0, margin=0.0, clock=clock, sleep=sleep)  # 4 places
+    job = Job()
+    p.keep_for(job, 2)
+
+    async def main(job: Job) -> None:
+        for _ in range(2):
+            p.release(await p.acquire())  # routine: 2 of the 4 places, no wait
+        assert slept == []
+        for _ in range(2):
+            p.release(await p.acquire(urgent=True))  # the kept places, no wait
+        assert slept == []
+        p.keep_for(job, 0)
+        p.release(await p.acquire())  # the window is full: waits for the first place
+        assert slept == [pytest.approx(10.0)]
+
+    asyncio.run(main(job))
+    p.keep_for(job, 3)
+    assert p.kept() == 3
+    del job
+    assert p.kept() == 0  # a job that is gone keeps nothing
+    p.keep_for(Job(), 99)
+    assert p.kept() == 0  # collected at once; and a kept count is capped below the limit
+    keeper = Job()
+    p.keep_for(keeper, 99)
+    assert p.kept() == 3
 
 
 def test_pacer_hold_and_stats() -> None:

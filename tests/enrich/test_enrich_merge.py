@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any
 
 import numpy as np
@@ -313,6 +314,41 @@ def test_build_output_with_results_flattened_on_arrival() -> None:
     assert "x_email" in out.columns
     with pytest.raises(ValueError, match="out of range"):
         fr.add([p.n_unique], [{"status": "completed"}])
+
+
+def test_results_flattened_by_another_thread_while_added_give_the_same_output() -> None:
+    """The run's waiting thread flushes while the loop adds (enrich's tick): no result is
+    lost or flattened twice, and the output equals flattening everything at once."""
+    import threading
+
+    from cleanlist_pandas.enrich.merge import FlattenedResults, flatten_results
+
+    n = 4000
+    results: list[dict[str, object] | None] = [
+        {"status": "completed", "task_id": f"t{u}", "primary_email": f"e{u}@x.io",
+         "credits_charged": 1}
+        for u in range(n)
+    ]
+    fr = FlattenedResults(n, enrichment_type="partial", batch=1000)
+    done = threading.Event()
+
+    def flusher() -> None:
+        while not done.is_set():
+            fr.flush()
+
+    t = threading.Thread(target=flusher)
+    t.start()
+    order = list(range(n))
+    random.Random(0).shuffle(order)  # workflows arrive in any order
+    for start in range(0, n, 250):
+        ids = order[start : start + 250]
+        fr.add(ids, [results[u] for u in ids])
+    done.set()
+    t.join()
+    assert len(fr) == n
+    pd.testing.assert_frame_equal(
+        fr.frame(results), flatten_results(results, enrichment_type="partial")
+    )
 
 
 @pytest.mark.parametrize("dtype", ["string", "str", object])

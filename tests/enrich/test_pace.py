@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import cleanlist_pandas as clp
+from cleanlist_pandas._http import reset_shared_pacers
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.job import Options, enrich
 from cleanlist_pandas.events import Event, RequestSent, WorkflowProgress
@@ -79,3 +81,42 @@ def test_while_the_window_binds_one_workflow_scouts_and_the_others_wait(
     stats: dict[str, Any] = sandbox.stats()["by_endpoint"]
     assert stats.get("GET /enrich/status", {}).get("429") is None
     client.close()
+
+
+def test_while_the_window_binds_every_submission_goes_before_the_status_reads(
+    sandbox: Sandbox,
+) -> None:
+    # 9 requests per 2 s: 12 chunks need two windows of submissions. The best schedule
+    # submits them all as early as the window allows and reads after; reads that were due
+    # early (first=0.01) wait for the chunks still to submit instead of taking their places
+    client = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, rate=10, per=2.0)
+    seen = _traced(client)
+    poll = PollPolicy(first=0.01, min_interval=0.01, max_interval=2.0, eager=0.01)
+    out = enrich(leads(3000), Options(progress=False, poll=poll), client=client)
+    assert out["cl_status"].isin(["enriched", "not_found", "failed"]).all()
+    posts = [i for i, (m, _p) in enumerate(seen) if m == "POST"]
+    first_read = next(i for i, (m, p) in enumerate(seen) if m == "GET" and "status" in p)
+    assert len(posts) == 12 and max(posts) < first_read
+    assert client.pacer.kept() == 0  # the run gave its places back
+    client.close()
+
+
+def test_spare_reads_never_push_a_final_read_into_the_next_window(make_sandbox: Any) -> None:
+    # 15 requests per 30 s; 6 chunks need 1 balance + 6 submissions + 6 final reads, so 2
+    # reads are spare, fewer than the workflows. Every read that may miss is re-checked
+    # right before it leaves (the scout's too, before anything is learnt), so the run fits
+    # one window: an overspent window would hold the last final read for 30 s
+    sb = make_sandbox(time_scale=0.03)  # workflows of ~0.3 s
+    poll = PollPolicy(first=0.15, min_interval=0.03, max_interval=1.0, eager=0.015)
+    for k in range(3):  # the scout's timing varies from run to run
+        reset_shared_pacers()  # a fresh window each time
+        client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, rate=16, per=30.0)
+        seen = _traced(client)
+        df = leads(1500)
+        df["First Name"] += f"x{k}"  # other contacts: nothing cached
+        t0 = time.monotonic()
+        out = enrich(df, Options(progress=False, poll=poll), client=client)
+        took = time.monotonic() - t0
+        client.close()
+        assert out["cl_status"].isin(["enriched", "not_found", "failed"]).all()
+        assert len(seen) <= 15 and took < 15, (k, len(seen), took)
