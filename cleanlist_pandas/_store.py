@@ -32,6 +32,7 @@ the lock that keeps one job to one process.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import logging
 import os
@@ -57,10 +58,13 @@ __all__ = [
     "LockHeldError",
     "SQLiteFile",
     "default_cache_dir",
+    "defer",
     "first_open_in_process",
     "journal_path",
     "private_file",
     "spend_path",
+    "wait_for_closes",
+    "wait_for_deferred",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -161,6 +165,7 @@ class SQLiteFile:
     """
 
     def __init__(self, path: PathLike, *, schema: str = "", name: str | None = None) -> None:
+        wait_for_deferred()  # what a run left to finish (results, journal) is on disk first
         self.path = private_file(path)
         self.name = name or self.path.name
         self.lock = threading.Lock()
@@ -307,6 +312,61 @@ def wait_for_closes(timeout: float = 30.0) -> None:
 
 
 atexit.register(wait_for_closes)
+
+
+_deferred: collections.deque[Callable[[], None]] = collections.deque()
+_deferred_done = threading.Condition(threading.Lock())
+_finisher: threading.Thread | None = None
+
+
+def defer(work: Callable[[], None]) -> None:
+    """Run ``work`` on the finisher thread, after the work deferred before it.
+
+    For what a run still has to do once its frame is built — wait for the result cache's
+    last writes, then mark the journal job finished and close its files — so the caller
+    gets the frame without waiting on the disk. Every SQLite file opened in this process
+    waits for it first (:func:`wait_for_deferred`), so the next call sees the results and
+    the finished job; the thread is not a daemon, so the process waits for it at exit, and
+    if the process is killed first, the job stays open and the next run reads its
+    workflows again (free). An exception in ``work`` is logged.
+
+    >>> done = []; defer(lambda: done.append(1)); _ = wait_for_deferred(); done
+    [1]
+    """
+    global _finisher
+    with _deferred_done:
+        _deferred.append(work)
+        if _finisher is None:
+            _finisher = threading.Thread(target=_run_deferred, name="cleanlist-finisher")
+            _finisher.start()
+
+
+def _run_deferred() -> None:
+    global _finisher
+    while True:
+        with _deferred_done:
+            if not _deferred:
+                _finisher = None
+                _deferred_done.notify_all()
+                return
+            work = _deferred.popleft()
+        try:
+            work()
+        except Exception:
+            log.exception("finishing a run in the background failed")
+
+
+def wait_for_deferred(timeout: float | None = None) -> bool:
+    """Wait until the work handed to :func:`defer` is done (False if ``timeout`` passed
+    first). From the finisher thread itself, returns at once.
+
+    >>> wait_for_deferred()
+    True
+    """
+    with _deferred_done:
+        if _finisher is None or _finisher is threading.current_thread():
+            return True
+        return _deferred_done.wait_for(lambda: _finisher is None, timeout)
 
 
 class LockHeldError(RuntimeError):

@@ -389,6 +389,12 @@ class ResultCache:
             if self._queued_n >= CACHE_WRITE_BATCH:
                 self._queued.notify_all()
 
+    @property
+    def busy(self) -> bool:
+        """True while results queued by :meth:`put_many_later` are not written yet."""
+        with self._queued:
+            return bool(self._queue) or self._writing
+
     def write_soon(self) -> None:
         """Have the writer write what is queued now, without waiting for it (:meth:`flush`
         waits): e.g. while the run's results are merged.

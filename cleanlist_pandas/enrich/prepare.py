@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import JOURNAL_FILENAME, MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
-from cleanlist_pandas._store import JobLock, journal_path
+from cleanlist_pandas._store import JobLock, defer, journal_path
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
 from cleanlist_pandas.enrich.journal import (
     AMBIGUOUS,
@@ -65,6 +65,7 @@ class Prepared:
         self._closed = False
         self.job_id = ""
         self._lock: JobLock | None = None
+        self._finish_job = False  # finish the journal job at close (finish_job_when_cached)
         self._base = Path(options.cache_dir or default_cache_dir())
         self.cache: ResultCache | None = None
         self.journal: Journal | None = None
@@ -225,8 +226,19 @@ class Prepared:
             pilot=self.options.pilot,
         )
 
+    def finish_job_when_cached(self) -> None:
+        """Mark the journal job finished when it is closed (every row has its outcome),
+        once the results the cache writer still holds are on disk: a finished job is not
+        resumed, so results lost to a crash (or a failed write) would be paid for again by
+        the next run; unwritten, the job stays open and the next run reads its workflows
+        again, for free."""
+        self._finish_job = True
+
     def close(self) -> None:
-        """Release the job lock, the cache and the journal (idempotent)."""
+        """Release the job lock, the cache and the journal (idempotent). While the cache
+        writer still has results to write, that wait, finishing the job and closing the
+        files happen on the finisher thread (:func:`~cleanlist_pandas._store.defer`): the
+        caller has its frame at once, and the next run in this process waits for them."""
         if self._closed:
             return
         self._closed = True
@@ -241,12 +253,25 @@ class Prepared:
             # served from the cache): no open job left behind for `cleanlist-pandas jobs`
             journal.discard_job(self.job_id)
             self.remove_lock_file()
-        if self._lock is not None:
-            self._lock.release()
-        if self.cache is not None:
-            self.cache.close()
-        if journal is not None:
-            journal.close()
+        if self.cache is not None and self.cache.busy:
+            defer(self._finish_and_release)
+        else:
+            self._finish_and_release()
+
+    def _finish_and_release(self) -> None:
+        cache, journal = self.cache, self.journal
+        try:
+            written = cache is None or (cache.flush() and not cache.failed_writes)
+            if self._finish_job and written and journal is not None:
+                journal.finish_job(self.job_id)
+                self.remove_lock_file()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+            if cache is not None:
+                cache.close()
+            if journal is not None:
+                journal.close()
 
     def remove_lock_file(self) -> None:
         """Once the job is finished its lock file is not needed any more."""

@@ -115,14 +115,9 @@ def report(
 ) -> None:
     """Warn or raise (per ``errors=``) when rows are left over; finish the journal job."""
     left = left_over(counts)
-    # the results the cache writer still holds must be on disk before the job is marked
-    # finished: a finished job is not resumed, so results lost to a crash (or a failed
-    # write) would be paid for again by the next run; unwritten, the job stays open and
-    # the next run reads its workflows again, for free
-    cached = prep.cache is None or (prep.cache.flush() and not prep.cache.failed_writes)
-    if not left and not outcome.ambiguous_chunks and prep.journal is not None and cached:
-        prep.journal.finish_job(prep.job_id)
-        prep.remove_lock_file()
+    if not left and not outcome.ambiguous_chunks:
+        # finished once the cache writer has written what it still holds (Prepared.close)
+        prep.finish_job_when_cached()
     if prep.options.errors == "ignore":
         return
     exc = outcome.stop_error

@@ -299,3 +299,43 @@ def test_a_failed_cache_write_keeps_the_job_open_and_the_rerun_pays_nothing(
     assert [job.state for job in j.jobs()] == ["finished"]
     j.close()
     c.close()
+
+
+def test_the_frame_comes_back_before_the_last_cache_write_and_the_next_call_sees_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run returns its frame without waiting for the cache writer's last write: that
+    wait, finishing the journal job and closing the files happen on the finisher thread.
+    Whatever opens the cache or the journal next in the process waits for it, so a re-run
+    is served from the cache and the job reads finished."""
+    from cleanlist_pandas.cache import ResultCache
+
+    c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
+    df = leads(600)
+    real_put = ResultCache.put_many
+    slow_s = 1.5
+
+    def slow(self: ResultCache, *a: Any, **kw: Any) -> int:
+        time.sleep(slow_s)
+        return real_put(self, *a, **kw)
+
+    monkeypatch.setattr(ResultCache, "put_many", slow)
+    t0 = time.monotonic()
+    first = run(df, c)
+    returned = time.monotonic() - t0
+    assert (first["cl_status"] == "enriched").sum() > 0
+    t1 = time.monotonic()
+    j = Journal(journal_path())  # waits for the finisher
+    waited = time.monotonic() - t1
+    assert [job.state for job in j.jobs()] == ["finished"]
+    j.close()
+    assert waited > 0.2 or returned < slow_s  # the last write was still going on at return
+    monkeypatch.setattr(ResultCache, "put_many", real_put)
+    again = run(df, c)
+    # every row found by the first run is served from the cache (free); only the rows
+    # whose look-up failed are tried again
+    found = first["cl_status"] == "enriched"
+    assert (again.loc[found, "cl_status"] == "enriched").all()
+    assert (again.loc[found, "cl_credits"] == 0).all()
+    pd.testing.assert_series_equal(again.loc[found, "cl_email"], first.loc[found, "cl_email"])
+    c.close()
