@@ -16,6 +16,11 @@ knowing each workflow's real processing time from the sandbox's own schedule aft
 submissions as early as the window allows, one status read per workflow as soon as both its
 results and a slot exist. Ratios: wall / bound, and requests / 2·⌈N/250⌉.
 
+What the bound leaves out, and every way pays: the sandbox handles one request at a time,
+so 20 submissions of 250 contacts take ~0.1 s (scaled) to be accepted, not 0; and the
+client's own CPU (mapping the frame, merging the results: ~0.1 s at 5,000 rows) is not
+scaled, so at ``time_scale`` 0.1 it weighs ten times what it does against the real service.
+
 Run: ``.venv/bin/python benchmarks/bench_pace.py [--sizes 250 1000 5000 10000 50000]
 [--time-scale 0.1] [--seed 3] [--json benchmarks/results/pace.json]``
 """

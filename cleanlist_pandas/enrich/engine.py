@@ -29,10 +29,17 @@ Rules it keeps (DESIGN.md, spec §7):
 * a workflow whose status cannot be read ``MAX_POLL_FAILURES`` times in a row ends
   ``pending``: the next run collects it.
 
-Polling is adaptive. A workflow's first poll comes when the workflows seen so far suggest it
-is done (``PollPolicy.first`` before anything is learnt); a poll that finds it still running
-extrapolates from the summary's completed count. With the rate limit as the bottleneck (one
-request a second), most workflows are polled exactly once.
+Pacing follows the best schedule under the rate window (issue 10): submissions first — the
+pacer serves them before waiting reads, and the run keeps places for the chunks it still has
+to send (``Pacer.keep_for``) — then one read per workflow as soon as it is done. Polling is
+adaptive: a workflow's first read comes when the job's finished workflows say it is likely
+done (``PollPolicy.first`` for the one scout before anything is learnt); durations come
+from the service's own ``created_at``/``completed_at`` when given, else from when the
+reads left. The window's spare reads (its room, less a submission and a read per chunk
+still to come, a read per workflow in flight and a small reserve) go to the workflows
+still running, until they are surely done; a read that may miss is re-checked right
+before it leaves, so it never takes a place a needed request will want. When nothing is
+spare, each workflow is read once, when it is surely done.
 
 >>> PollPolicy().first
 5.0
@@ -734,11 +741,10 @@ class Engine:
     def _surely_done(self) -> float | None:
         """How long after its submission a workflow is surely done: the slowest of the
         job's finished workflows, plus a margin that shrinks as more have finished (the
-        first to finish are the fastest). None before any has finished.
-
-        The sandbox's workflows of 250 take 0.8–1.35 × their median: a margin of 50 % on
-        one sample, 12 % on sixteen. Before any has finished, a guess from when the first
-        was nearly done (its last task is a straggler: up to 1.6 × that)."""
+        first to finish are the fastest). The sandbox's workflows of 250 take 0.8–1.35 ×
+        their median: a margin of 50 % on one sample, 12 % on sixteen. Before any has
+        finished, a guess from when the first read was nearly done (its last task is a
+        straggler: up to 1.6 × that); None before that."""
         if not self._durations:
             return None if self._nearly is None else self._nearly * 1.6
         return max(self._durations) * (1.0 + 0.5 / math.sqrt(len(self._durations)))
