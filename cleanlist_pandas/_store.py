@@ -314,12 +314,12 @@ def wait_for_closes(timeout: float = 30.0) -> None:
 atexit.register(wait_for_closes)
 
 
-_deferred: collections.deque[Callable[[], None]] = collections.deque()
+_deferred: collections.deque[Callable[[], object]] = collections.deque()
 _deferred_done = threading.Condition(threading.Lock())
 _finisher: threading.Thread | None = None
 
 
-def defer(work: Callable[[], None]) -> None:
+def defer(work: Callable[[], object]) -> None:
     """Run ``work`` on the finisher thread, after the work deferred before it.
 
     For what a run still has to do once its frame is built — wait for the result cache's

@@ -363,8 +363,10 @@ def run_record(
     started_at: float,
     error: BaseException | None = None,
     ledger: SpendLedger | None = None,
+    ended_at: float | None = None,
 ) -> RunRecord:
-    """The ledger row of a run that is over (``outcome`` None: the engine never ran).
+    """The ledger row of a run that is over (``outcome`` None: the engine never ran);
+    ``ended_at`` (Unix time) defaults to now.
 
     The options the issue-12 selection adds are read defensively, so this works before and
     after they exist: ``pilot`` from ``getattr(prep.options, "pilot", False)`` and the rows
@@ -402,7 +404,7 @@ def run_record(
         enrichment_type=etype,
         kind=kind,
         started_at=started_at,
-        ended_at=time.time(),
+        ended_at=time.time() if ended_at is None else ended_at,
         ended=ended_as(outcome, error),
         rows=plan.n_rows,
         sent=meter.sent,
@@ -426,13 +428,20 @@ def record_run(
     *,
     started_at: float,
     error: BaseException | None = None,
+    ended_at: float | None = None,
 ) -> RunRecord | None:
     """Append the run's row to the ledger in the run's cache directory; return it. Never
     raises: a ledger that cannot be written is logged, and the run's results are kept."""
     try:
         with SpendLedger(prep.options.cache_dir) as ledger:
             record = run_record(
-                prep, outcome, meter, started_at=started_at, error=error, ledger=ledger
+                prep,
+                outcome,
+                meter,
+                started_at=started_at,
+                error=error,
+                ledger=ledger,
+                ended_at=ended_at,
             )
             ledger.append(record)
         return record

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import html
 import logging
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from cleanlist_pandas._store import defer
 from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.estimate import Estimate, estimate
@@ -156,7 +158,19 @@ class _Run:
             self._spend_recorded = True
         engine = self._engine if self._engine_ran else None
         outcome = engine.outcome if engine is not None else None
-        record_run(self.prep, outcome, self.meter, started_at=self._started_at, error=error)
+        # written by the finisher thread (the caller does not wait on the disk); whatever
+        # opens the ledger next in this process waits for it
+        defer(
+            functools.partial(
+                record_run,
+                self.prep,
+                outcome,
+                self.meter,
+                started_at=self._started_at,
+                error=error,
+                ended_at=time.time(),
+            )
+        )
 
     def close(self) -> None:
         """Record the run's spend, detach, close the views and the prepared run
