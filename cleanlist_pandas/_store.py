@@ -31,12 +31,10 @@ the lock that keeps one job to one process.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import logging
 import os
-import queue
 import sqlite3
 import stat
 import threading
@@ -63,7 +61,6 @@ __all__ = [
     "journal_path",
     "private_file",
     "spend_path",
-    "wait_for_closes",
     "wait_for_deferred",
 ]
 
@@ -249,9 +246,9 @@ class SQLiteFile:
 
         Everything is committed by then; what is left is SQLite's checkpoint of the
         write-ahead log into the file (~10 ms after a run's 5,000 results), which happens on
-        a background thread unless ``wait``, so a run returns without waiting on it. The
-        process waits for pending closes when it exits; a close lost to a crash leaves the
-        WAL, which the next open reads.
+        the finisher thread (:func:`defer`) unless ``wait``, so a run returns without
+        waiting on it. The next open and the process's exit wait for it; a close lost to a
+        crash leaves the WAL, which the next open reads.
         """
         with self.lock:
             conn, self._conn = self._conn, None
@@ -260,58 +257,10 @@ class SQLiteFile:
         if wait:
             conn.close()
         else:
-            _close_later(conn)
+            defer(conn.close)
 
     def __repr__(self) -> str:
         return f"SQLiteFile({str(self.path)!r}{', closed' if self.closed else ''})"
-
-
-class _Closer:
-    """A thread that closes the SQLite connections put in its queue, until it gets None."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[sqlite3.Connection | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(
-            target=self._run, name="cleanlist-sqlite-closer", daemon=True
-        )
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (conn := self.queue.get()) is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing a committed connection
-                log.exception("closing a SQLite connection failed")
-
-
-_closer: _Closer | None = None
-_closer_lock = threading.Lock()
-
-
-def _close_later(conn: sqlite3.Connection) -> None:
-    """Close ``conn`` on the closer thread (started on first use, drained at exit)."""
-    global _closer
-    with _closer_lock:
-        if _closer is None:
-            _closer = _Closer()
-        _closer.queue.put(conn)
-
-
-def wait_for_closes(timeout: float = 30.0) -> None:
-    """Wait until the connections handed to the closer thread are closed (at exit, or
-    before deleting their files).
-
-    >>> wait_for_closes()
-    """
-    global _closer
-    with _closer_lock:
-        closer, _closer = _closer, None
-    if closer is not None:
-        closer.queue.put(None)
-        closer.thread.join(timeout)
-
-
-atexit.register(wait_for_closes)
 
 
 _deferred: collections.deque[Callable[[], object]] = collections.deque()

@@ -20,7 +20,7 @@ from cleanlist_pandas._store import (
     default_cache_dir,
     journal_path,
     private_file,
-    wait_for_closes,
+    wait_for_deferred,
 )
 from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.journal import Journal
@@ -238,7 +238,7 @@ def test_close_leaves_the_checkpoint_to_a_background_thread(tmp_path: Path) -> N
     assert db.closed
     with pytest.raises(RuntimeError, match="closed"):
         _ = db.conn
-    wait_for_closes()
+    assert wait_for_deferred()
     assert not wal.exists()  # the last connection closed: checkpointed, WAL removed
     again = SQLiteFile(db.path)
     assert again.conn.execute("SELECT COUNT(*) FROM t").fetchone() == (2000,)

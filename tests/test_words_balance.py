@@ -53,3 +53,23 @@ def test_balance_warning_states_the_rule_and_the_advice_works(make_sandbox: Any)
     assert set(out["cl_status"]) <= {"enriched", "not_found", "failed", "not_submitted"}
 
 
+
+
+@pytest.mark.parametrize("time_scale", [0.002, 0.05])
+def test_balance_warning_points_at_the_callers_line(make_sandbox: Any, time_scale: float) -> None:
+    # the pre-check is read while the first chunks leave; its warning is given by the
+    # waiting thread's tick (a run long enough to tick: 0.05) or after the run (0.002),
+    # and either way names the line that called enrich()
+    sb = make_sandbox(credits=300.0, time_scale=time_scale)
+    c = client_for(sb)
+    try:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            df = leads(500)  # 'partial': worst case 500 > 300; each chunk of 250 fits alone
+            df.cleanlist.enrich(client=c, poll=FAST, progress=False)
+    finally:
+        c.close()
+    ours = [w for w in rec if "does not cover the worst case" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__, [
+        (w.filename, str(w.message)[:50]) for w in rec
+    ]

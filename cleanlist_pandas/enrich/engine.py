@@ -497,11 +497,15 @@ class Engine:
             self._changed.notify_all()
 
     # -- submitting ---------------------------------------------------------------------
-    def _before_send(self, chunk: Chunk) -> None:
-        """The pacer granted the slot: re-check every stop condition right before sending."""
+    def _slotted(self, chunk: Chunk) -> None:
+        """The chunk's request has its place (or will not need one): stop keeping it."""
         if chunk.number in self._unslotted:
             self._unslotted.discard(chunk.number)
             self._keep_places()
+
+    def _before_send(self, chunk: Chunk) -> None:
+        """The pacer granted the slot: re-check every stop condition right before sending."""
+        self._slotted(chunk)
         if self._stop:
             raise _StoppedBeforeSend()
 
@@ -621,9 +625,7 @@ class Engine:
             )
         finally:
             self._on_wire.discard(chunk.number)
-            if chunk.number in self._unslotted:
-                self._unslotted.discard(chunk.number)
-                self._keep_places()
+            self._slotted(chunk)
             if reservation.startswith("_chunk"):
                 self._in_flight.pop(reservation, None)
             sem.release()

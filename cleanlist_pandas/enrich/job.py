@@ -543,7 +543,8 @@ def enrich(
             read, balance = balance, None
             # check_balance <- tick <- run_sync <- enrich <- accessor <- the caller's line
             check_balance(prep, read.result(), stacklevel=6)
-        prep.flush_results()
+        # flatten what arrived since the last tick here, so the loop is free for due reads
+        prep.flat.flush()
         run.refresh()
 
     try:

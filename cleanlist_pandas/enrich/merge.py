@@ -457,11 +457,6 @@ class FlattenedResults:
         with self._lock:
             return sum(len(i) for i in self._ids) + len(self._buf)
 
-    @property
-    def pending(self) -> int:
-        """Results added and not flattened yet."""
-        return len(self._buf)
-
     def add(self, unique_ids: Sequence[int] | np.ndarray, results: Sequence[Any]) -> None:
         """Record the results of some unique contacts (None entries are ignored)."""
         ids = [int(u) for u in np.asarray(unique_ids, dtype=np.int64).tolist()]

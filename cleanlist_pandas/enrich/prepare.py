@@ -152,8 +152,8 @@ class Prepared:
             contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
             self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
         self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
-        # Results are flattened as workflows arrive (by the thread waiting for the run, see
-        # flush_results; by the loop in batches otherwise), so the final merge only gathers.
+        # Results are flattened as workflows arrive (by the thread waiting for the run, at
+        # each tick; by the loop in batches otherwise), so the final merge only gathers.
         self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
 
     def adopt(self, results: Mapping[str, tuple[dict[str, Any], str]]) -> None:
@@ -182,14 +182,6 @@ class Prepared:
             )
         index = self.fp_index
         self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
-
-    def flush_results(self) -> None:
-        """Flatten the results that arrived since the last call, on the calling thread: the
-        thread that waits for the run does it between two redraws, so the event loop is
-        free to send the reads that are due, and the merge at the end has only the last
-        workflows left to flatten."""
-        if self.flat.pending:
-            self.flat.flush()
 
     def awaiting_rows(self) -> int:
         """Rows whose contact an earlier run of this job could not pay for (a 402)."""

@@ -20,6 +20,7 @@ from test_enrich_run import bulk_requests, client_for, interrupt_after_first_chu
 
 import cleanlist_pandas as clp
 from cleanlist_pandas import cli
+from cleanlist_pandas._store import wait_for_deferred
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.journal import SUBMITTED, Journal
 from cleanlist_pandas.enrich.mapping import map_contacts
@@ -40,12 +41,14 @@ def fingerprints(df: pd.DataFrame) -> list[str]:
 
 
 def cache_rows(d: Path) -> list[tuple[str, str, str]]:
+    wait_for_deferred()  # read with plain sqlite3, as another process would: after the finisher
     with sqlite3.connect(d / "results.sqlite3") as conn:
         return conn.execute("SELECT fingerprint, enrichment_type, result FROM results").fetchall()
 
 
 def file_bytes(d: Path, name: str) -> bytes:
     """The database and its side files, as bytes (deleted records included)."""
+    wait_for_deferred()
     return b"".join(p.read_bytes() for p in d.glob(name + "*") if p.is_file())
 
 
@@ -197,6 +200,7 @@ def test_forget_checks_its_arguments(_cache_dir: Path) -> None:
 def _age_everything(d: Path, days: float) -> None:
     """Make every cache entry and journal job ``days`` old."""
     old = datetime.now(UTC) - timedelta(days=days)
+    wait_for_deferred()
     with sqlite3.connect(d / "results.sqlite3") as conn:
         conn.execute("UPDATE results SET stored_at = ?", (old.timestamp(),))
     with sqlite3.connect(d / "journal.sqlite3") as conn:

@@ -19,6 +19,7 @@ from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import CACHE_FILENAME
+from cleanlist_pandas._store import wait_for_deferred
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.options import Options
 from cleanlist_pandas.enrich.pilot import PilotRates, pilot, sample_ids, wilson
@@ -271,6 +272,7 @@ def test_estimate_shows_the_latest_pilot_of_the_same_type_and_mapping(
     df.cleanlist.pilot(30, "full", seed=9, client=client, **kw())
     assert df.cleanlist.estimate("full").pilot.sample == 30  # type: ignore[union-attr]
     # the store holds rates and counts only: no name, address or domain of a contact
+    wait_for_deferred()  # plain sqlite3 below, as another process would read it
     with sqlite3.connect(_cache_dir / CACHE_FILENAME) as conn:
         stored = " ".join(r[0] for r in conn.execute("SELECT record FROM pilot_rates"))
         mappings = {r[0] for r in conn.execute("SELECT mapping FROM pilot_rates")}

@@ -18,6 +18,7 @@ from test_enrich_run import interrupt_after_first_chunk, leads
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import MAX_UNIT_COST
+from cleanlist_pandas._store import wait_for_deferred
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.job import CleanlistWarning
 from cleanlist_pandas.sandbox import Sandbox
@@ -327,6 +328,7 @@ class ResultCacheOpen:
     """The number of cache entries, read with plain sqlite3."""
 
     def __init__(self, d: Path) -> None:
+        wait_for_deferred()  # plain sqlite3, as another process would: after the finisher
         self.conn = sqlite3.connect(d / "results.sqlite3")
 
     def __enter__(self) -> int:
@@ -341,6 +343,7 @@ def test_the_ledger_file_is_private(sandbox: Sandbox, client: Any, _cache_dir: P
     import stat
 
     run(leads(5), client)
+    wait_for_deferred()  # the row is written by the finisher thread
     path = _cache_dir / "spend.sqlite3"
     assert path.exists()
     if os.name == "posix":
