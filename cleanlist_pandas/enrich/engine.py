@@ -304,6 +304,9 @@ class Engine:
         self._changed: asyncio.Condition | None = None  # created in run(), on the loop
         self._durations: list[float] = []
         self._learned: asyncio.Event | None = None  # set when a workflow's duration is known
+        #: set (and replaced) when a workflow of the job is collected: the window's spare
+        #: grows by the final read it no longer needs, and sleeping pollers may read sooner
+        self._freed: asyncio.Event | None = None
         self._scout: str | None = None  # the workflow that probes while the window binds
         self._seen_running: set[str] = set()  # workflows read at least once, still running
         #: how long after its submission the first workflow read was nearly done (99 %)
@@ -312,6 +315,9 @@ class Engine:
         self._unslotted: set[int] = set()  # chunks whose request has no place in the window yet
         self._budget_wait = False  # submissions wait for in-flight workflows (max_credits)
         self._pollers: set[asyncio.Task[None]] = set()
+        #: the oldest a workflow was still running when read at or after "surely done"
+        self._missed_sure = 0.0
+        self._sure = 0.0  # the highest "surely done" given so far (it never comes down)
         self._submits: set[asyncio.Task[None]] = set()
 
     # -- control --------------------------------------------------------------------------
@@ -378,6 +384,7 @@ class Engine:
         """
         self._changed = asyncio.Condition()
         self._learned = asyncio.Event()
+        self._freed = asyncio.Event()
         self._unsent = len(to_send)
         self._last_ok = time.monotonic()
         resumed = [c for c in resume_chunks if c.state in (SUBMITTED, DONE) and c.workflow_id]
@@ -692,21 +699,29 @@ class Engine:
         self._pollers.add(task)
         task.add_done_callback(self._pollers.discard)
 
-    def _spare(self) -> int:
-        """Requests the rate window can spend on early polls right now: its room, less what
-        the job still needs for sure (a submission and a final read per chunk not yet
-        accepted, one final read per workflow in flight) and a small reserve. Positive:
-        some early polls are free; otherwise every extra poll may delay a chunk or a final
-        read."""
+    def _beyond_need(self) -> int | None:
+        """The rate window's room now, less what the job still needs for sure: a submission
+        and a final read per chunk not yet accepted, a final read per workflow in flight.
+        None when the client has no window to ask."""
         pacer = getattr(self.client, "pacer", None)
         room = getattr(pacer, "room", None)
         if room is None:
+            return None
+        # A read that has left may still miss, surely done or not: until it is answered its
+        # workflow still needs its final read (counted as a hit, 7 reads at one wrong
+        # "surely done" all missed and the last final read waited for the next window)
+        return int(room()) - 2 * self._chunks_ahead() - len(self._pollers)
+
+    def _spare(self) -> int:
+        """Requests the rate window can spend on early polls right now: what it has beyond
+        the job's needs, less a small reserve. Positive: some early polls are free;
+        otherwise every extra poll may delay a chunk or a final read."""
+        beyond = self._beyond_need()
+        if beyond is None:
             return 0
-        pollers = len(self._pollers)
         # held back against misses of reads that looked sure (one per ten workflows): when
         # a job's requests fit the window, one miss too many costs a whole window
-        reserve = 1 + pollers // 10
-        return int(room()) - 2 * self._chunks_ahead() - pollers - reserve
+        return beyond - (1 + len(self._pollers) // 10)
 
     def _chunks_ahead(self) -> int:
         return -(-self._unsent // self.chunk_size) + len(self._submits)
@@ -748,8 +763,21 @@ class Engine:
         finished, a guess from when the first read was nearly done (its last task is a
         straggler: up to 1.6 × that); None before that."""
         if not self._durations:
-            return None if self._nearly is None else self._nearly * 1.6
-        return max(self._durations) * (1.0 + 0.5 / math.sqrt(len(self._durations)))
+            guess = None if self._nearly is None else self._nearly * 1.6
+        else:
+            guess = max(self._durations) * (1.0 + 0.5 / math.sqrt(len(self._durations)))
+        if guess is None:
+            return None
+        if self._missed_sure:
+            # a workflow still ran when it was surely done: so may the others (one miss
+            # each would spend the places the final reads need), so the bar moves past it
+            guess = max(guess, self._missed_sure * 1.1)
+        # The first to finish are the fastest: while the slow ones still run, more samples
+        # would shrink the margin faster than the maximum grows (at 5,000 rows "surely
+        # done" fell from 1.12 to 0.96 s, the slowest took 1.13, and the misses spent
+        # every place of the window). So it never comes down.
+        self._sure = max(self._sure, guess)
+        return self._sure
 
     def _next_delay(self, elapsed: float, completed: int, total: int) -> float:
         """The wait before reading again a workflow that was still running ``elapsed`` s
@@ -775,7 +803,7 @@ class Engine:
             # down to its stragglers: it may end any moment, and the window has room to
             # read every workflow again; spread that room over the time left, no less
             # than a quarter of ``eager`` apart (~0.1 s of lateness for the last one)
-            running = max(1, len(self._seen_running))
+            running = max(1, len(self._pollers))
             guess = _time_left(sure, elapsed, p.eager) * running / max(self._spare(), 1)
             return min(max(guess, p.eager / 4), p.eager)
         if sure is None:
@@ -789,7 +817,7 @@ class Engine:
         left = sure - elapsed
         spare = self._spare()
         if spare >= 1:
-            running = max(1, len(self._seen_running))
+            running = max(1, len(self._pollers))
             guess = _time_left(sure, elapsed, p.eager) * running / spare
             # never later than when it is surely done
             return min(max(guess, p.eager), max(left, p.eager), p.max_interval)
@@ -808,21 +836,96 @@ class Engine:
         at = sure - (sure - expected) * cover
         return max(at - elapsed, 0.0)
 
-    def _may_read(self, elapsed: float) -> bool:
+    def _first_read_at(self, submitted_at: float) -> float:
+        """When a workflow submitted at ``submitted_at`` is due for its first read, now."""
+        return time.monotonic() + self._first_read(time.monotonic() - submitted_at)
+
+    def _next_read_at(self, read_at: float, elapsed: float, completed: int, total: int) -> float:
+        """When a workflow read at ``read_at`` (then ``elapsed`` s old, ``completed`` of
+        ``total`` tasks done) is due for its next read, now."""
+        return read_at + self._next_delay(elapsed, completed, total)
+
+    async def _nap(self, until: float, replan: Callable[[], float] | None) -> None:
+        """Sleep until ``until`` (monotonic), or sooner: each time a workflow of the job is
+        collected, the window's spare grows by the final read it no longer needs, and
+        ``replan()`` says when the read is due now (taken if earlier). At 5,000 rows the
+        stragglers that missed when the window was tight waited 0.25 s (2.5 s unscaled)
+        after the others were collected and the spare was back."""
+        while (left := until - time.monotonic()) > 0:
+            freed = self._freed
+            if replan is None or freed is None:
+                await asyncio.sleep(left)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(freed.wait(), left)
+            if freed.is_set():
+                until = min(until, replan())
+
+    def _is_sure(self, elapsed: float) -> bool:
+        """Whether a workflow ``elapsed`` s old is surely done: its read is the final one
+        the window keeps a place for, not an extra from the spare."""
+        sure = self._surely_done()
+        return sure is not None and elapsed >= sure - 1e-3
+
+    def _may_read(self, elapsed: float, last_running: float = 0.0) -> bool:
         """Whether a workflow ``elapsed`` s old may be read now. Decided right before the
         read (on the loop, with no await until the pacer books it), so pollers that chose
         their time together cannot spend the same spare read twice: a read is an extra
-        unless the workflow is surely done, and an extra needs a spare place."""
-        sure = self._surely_done()
-        return (sure is not None and elapsed >= sure - 1e-3) or self._spare() >= 1
+        unless the workflow is surely done, and an extra needs a spare place.
 
-    def _patient_delay(self, elapsed: float) -> float:
-        """The wait before a read that cannot have a spare place: until the workflow is
-        surely done or, before any has finished, until it is twice as old (a miss then
-        costs a needed place, so misses are few: one per doubling)."""
+        A surely-done read may miss too (a straggler beyond every estimate): it takes the
+        reserve. When nothing is left beyond the job's needs, the place it takes is its
+        own final read's, and a miss there costs a whole window: then it waits for
+        :meth:`_last_place_age`.
+        """
+        if self._spare() >= 1:
+            return True
+        if not self._is_sure(elapsed):
+            return False
+        beyond = self._beyond_need()
+        return beyond is None or beyond >= 1 or elapsed >= self._last_place_age(last_running)
+
+    def _last_place_age(self, last_running: float) -> float:
+        """How old a workflow must be before its read takes the last place the window has
+        for it: twice as old as when it was last seen running, or as the oldest workflow
+        seen running when it was surely done (a miss then costs a whole window, so misses
+        are few: one per doubling)."""
+        return 2 * max(last_running, self._missed_sure)
+
+    def _patient_until(self, first_age: float, last_running: float) -> float:
+        """The age at which a read held for want of a place goes anyway: when the workflow
+        is surely done or, before any has finished, twice as old as when it was first held
+        (``first_age``: a miss then costs a needed place, so misses are few: one per
+        doubling); with no place beyond the job's needs, not before its
+        :meth:`_last_place_age`. Re-asked while it waits: the answer moves with what the
+        job learns."""
         sure = self._surely_done()
-        wait = elapsed if sure is None else sure - elapsed
-        return min(max(wait, self.poll.min_interval), self.poll.max_interval)
+        if sure is None:
+            return 2 * first_age
+        beyond = self._beyond_need()
+        if beyond is not None and beyond < 1:
+            return max(sure, self._last_place_age(last_running))
+        return sure
+
+    async def _wait_for_place(self, submitted_at: float, last_running: float) -> None:
+        """Hold a read until it may go (:meth:`_may_read`, re-checked each
+        ``min_interval``), or until its patience is over (:meth:`_patient_until`, at most
+        ``max_interval``). Nothing is awaited between the last check and the read's booking
+        in the pacer, so two pollers cannot take the same place."""
+        start = time.monotonic()
+        first_age = start - submitted_at
+        while not self._interrupted:
+            now = time.monotonic()
+            age = now - submitted_at
+            if self._may_read(age, last_running):
+                return
+            wait = min(
+                self._patient_until(first_age, last_running) - age,
+                start + self.poll.max_interval - now,
+            )
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(self.poll.min_interval, wait))
 
     async def _poll_workflow(
         self,
@@ -837,10 +940,14 @@ class Engine:
         skip: frozenset[str] = frozenset(),
     ) -> None:
         # a read collecting a workflow of an earlier run is due at once, spare or not
-        patient_at: float | None = None if first_delay is None else 0.0
+        due_at_once = first_delay is not None
+        # when the next read is due under what is known now (None: keep the plan)
+        replan: Callable[[], float] | None = None
         if first_delay is None:
             learnt = await self._until_learnt(workflow_id, submitted_at)
             first_delay = self.poll.first if learnt is None else learnt
+            if learnt is not None:
+                replan = functools.partial(self._first_read_at, submitted_at)
         delay = first_delay
         last_seen_running = 0.0
         failures = 0
@@ -852,22 +959,14 @@ class Engine:
         try:
             while True:
                 if delay > 0:
-                    await asyncio.sleep(delay)
-                if (
-                    patient_at is None
-                    and not self._interrupted
-                    and not self._may_read(age := time.monotonic() - submitted_at)
-                ):
-                    # no spare place now: read when that costs none, whatever comes first
-                    patient_at = time.monotonic() + self._patient_delay(age)
-                    while not self._interrupted and (left := patient_at - time.monotonic()) > 0:
-                        await asyncio.sleep(min(self.poll.min_interval, left))
-                        if self._may_read(time.monotonic() - submitted_at):
-                            break
-                patient_at = None
+                    await self._nap(time.monotonic() + delay, replan)
+                if not due_at_once:
+                    await self._wait_for_place(submitted_at, last_seen_running)
+                due_at_once = False
                 if self._interrupted:
                     return
                 self.outcome.requests_status += 1
+                sent[0] = 0.0
                 try:
                     status = await self.client.status_snapshot(workflow_id, send_hooks=hooks)
                 except RateLimitError as exc:
@@ -919,22 +1018,33 @@ class Engine:
                     )
                     self.journal.record_done(self.job_id, chunk, retry=retry)
                     return
+                if self._is_sure(elapsed):
+                    self._missed_sure = max(self._missed_sure, elapsed)
                 last_seen_running = elapsed
                 self._seen_running.add(workflow_id)
                 if self._nearly is None and not self._durations and _nearly_done(completed, total):
                     # the scout is down to its stragglers, and so, likely, are the others:
-                    # they need not wait for it to finish to be read
-                    self._nearly = elapsed
+                    # they need not wait for it to finish to be read. When the answer was
+                    # seen, not when the read left: a busy service answers late, and a
+                    # guess from the leaving time would call every workflow done too soon
+                    self._nearly = now - submitted_at
                     if self._learned is not None:
                         self._learned.set()
                 delay = max(self._next_delay(elapsed, completed, total) - (now - read_at), 0.0)
+                replan = functools.partial(
+                    self._next_read_at, read_at, elapsed, completed, total
+                )
                 if not self._eager() and self._expected_duration() is None:
                     learnt = await self._until_learnt(workflow_id, submitted_at)
                     if learnt is not None:
                         delay = learnt
+                        replan = functools.partial(self._first_read_at, submitted_at)
         finally:
             self._seen_running.discard(workflow_id)
             self._in_flight.pop(workflow_id, None)
+            if self._freed is not None:
+                freed, self._freed = self._freed, asyncio.Event()
+                freed.set()
             await self._notify()
             self._progress()
 

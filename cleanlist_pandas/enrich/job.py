@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from cleanlist_pandas._perf import freeze_heap, thaw_heap
 from cleanlist_pandas._store import defer
 from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
@@ -133,6 +134,8 @@ class _Run:
         self._outer_error = sys.exc_info()[1]
         self._spend_lock = threading.Lock()
         self._spend_recorded = False
+        # the heap as it is now stays out of the collector's scans while the run goes on
+        self._froze = freeze_heap()
 
     def emit(self, event: Event) -> None:
         emit(self.listeners, event)
@@ -189,6 +192,7 @@ class _Run:
             for v in self.views:
                 v.close()
             self.prep.close()
+            thaw_heap(self._froze)
             global _runs_ended
             with _running_lock:
                 _runs_ended += 1
