@@ -36,10 +36,14 @@ adaptive: a workflow's first read comes when the job's finished workflows say it
 done (``PollPolicy.first`` for the one scout before anything is learnt); durations come
 from the service's own ``created_at``/``completed_at`` when given, else from when the
 reads left. The window's spare reads (its room, less a submission and a read per chunk
-still to come, a read per workflow in flight and a small reserve) go to the workflows
-still running, until they are surely done; a read that may miss is re-checked right
-before it leaves, so it never takes a place a needed request will want. When nothing is
-spare, each workflow is read once, when it is surely done.
+still to come, a read per workflow in flight — even one whose read is out: it may miss —
+and a small reserve) are shared by the workflows in flight, until they are surely done; a
+sleeping read is replanned each time a workflow is collected (the spare grows). A read
+that may miss is re-checked right before it leaves, so it never takes a place a needed
+request will want. When nothing is spare, each workflow is read once, when it is surely
+done; "surely done" never comes down (the first to finish are the fastest) and a miss at
+it moves it past the miss; the reserve takes such misses, and a read that would take a
+workflow's last place waits until it is twice as old as when last seen running.
 
 >>> PollPolicy().first
 5.0
@@ -308,7 +312,6 @@ class Engine:
         #: grows by the final read it no longer needs, and sleeping pollers may read sooner
         self._freed: asyncio.Event | None = None
         self._scout: str | None = None  # the workflow that probes while the window binds
-        self._seen_running: set[str] = set()  # workflows read at least once, still running
         #: how long after its submission the first workflow read was nearly done (99 %)
         self._nearly: float | None = None
         self._unsent = 0  # contacts of this run not handed to a submission yet
@@ -789,8 +792,8 @@ class Engine:
         * Nothing learnt yet (no workflow of the job has finished): extrapolate the
           completion rate (early for the slowest tasks, which run in parallel).
         * Some room (``spare`` extra reads before the window binds): spread them evenly, in
-          turn over the workflows still running, until they are surely done; a workflow's
-          interval shrinks as the others finish. The job's end waits on its last workflow,
+          turn over every workflow in flight, until they are surely done; a workflow's
+          interval shrinks as the others finish (:meth:`_nap` replans it then). The job's end waits on its last workflow,
           so the spare reads last until the stragglers are done.
         * No room: every extra read would push a final read into the next window, so wait
           until the workflow is surely done.
@@ -1021,7 +1024,6 @@ class Engine:
                 if self._is_sure(elapsed):
                     self._missed_sure = max(self._missed_sure, elapsed)
                 last_seen_running = elapsed
-                self._seen_running.add(workflow_id)
                 if self._nearly is None and not self._durations and _nearly_done(completed, total):
                     # the scout is down to its stragglers, and so, likely, are the others:
                     # they need not wait for it to finish to be read. When the answer was
@@ -1040,7 +1042,6 @@ class Engine:
                         delay = learnt
                         replan = functools.partial(self._first_read_at, submitted_at)
         finally:
-            self._seen_running.discard(workflow_id)
             self._in_flight.pop(workflow_id, None)
             if self._freed is not None:
                 freed, self._freed = self._freed, asyncio.Event()
