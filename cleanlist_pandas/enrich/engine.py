@@ -793,8 +793,9 @@ class Engine:
           completion rate (early for the slowest tasks, which run in parallel).
         * Some room (``spare`` extra reads before the window binds): spread them evenly, in
           turn over every workflow in flight, until they are surely done; a workflow's
-          interval shrinks as the others finish (:meth:`_nap` replans it then). The job's end waits on its last workflow,
-          so the spare reads last until the stragglers are done.
+          interval shrinks as the others finish (:meth:`_nap` replans it then). The
+          job's end waits on its last workflow, so the spare reads last until the
+          stragglers are done.
         * No room: every extra read would push a final read into the next window, so wait
           until the workflow is surely done.
         """

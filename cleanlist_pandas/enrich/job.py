@@ -231,9 +231,11 @@ class _Run:
     def finish(
         self, df: pd.DataFrame, outcome: EngineOutcome
     ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
-        """Merge, say the run is over, and warn or raise per ``errors=``."""
-        if self.prep.cache is not None:
-            self.prep.cache.write_soon()  # on its thread, while the merge runs on this one
+        """Merge, say the run is over, and warn or raise per ``errors=``.
+
+        The cache's last write is left to the finisher thread (``Prepared.close``): started
+        here, it ran beside the merge and took the interpreter lock from it (the merge of
+        5,000 rows took 20-40 ms instead of 10-20)."""
         frame, prospects, counts = finalize(df, self.prep, outcome)
         self.emit(
             JobFinished(
