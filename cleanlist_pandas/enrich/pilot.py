@@ -55,7 +55,7 @@ from cleanlist_pandas._store import default_cache_dir
 from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
-from cleanlist_pandas.enrich.prepare import Prepared
+from cleanlist_pandas.enrich.prepare import Prepared, ToSend
 from cleanlist_pandas.events import Event, JobFinished, Listener
 
 if TYPE_CHECKING:
@@ -571,7 +571,9 @@ def pilot(
         ids = sample_ids(p.fingerprints, n, seed)
         positions = np.sort(p.first_rows[ids])  # the first row of each, in the input's order
         chosen = set(p.fingerprints[ids].tolist())
-        rest = sum(1 for fp, _c in prep.to_send if fp not in chosen)
+        send = prep.to_send
+        to_send = send.fingerprints if isinstance(send, ToSend) else [fp for fp, _c in send]
+        rest = sum(1 for fp in to_send if fp not in chosen)
         population = p.n_unique
         mapping = dict(prep.mapped.mapping)
         cache_dir = options.cache_dir

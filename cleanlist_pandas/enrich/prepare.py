@@ -10,9 +10,9 @@ cache) is polled again, never resent; one in doubt (``sending``/``ambiguous``) i
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,54 @@ from cleanlist_pandas.enrich.select import Selection, select
 from cleanlist_pandas.errors import JobBusyError
 from cleanlist_pandas.events import JobPlanned
 
-__all__ = ["JOURNAL_FILENAME", "Prepared", "journaled_type", "sync_client_for"]
+__all__ = ["JOURNAL_FILENAME", "Prepared", "ToSend", "journaled_type", "sync_client_for"]
+
+
+class ToSend(Sequence[tuple[str, dict[str, str]]]):
+    """The ``(fingerprint, contact)`` pairs a run sends, made a slice at a time, as the
+    engine takes its chunks: the first chunk leaves without waiting for the contact objects
+    of all the others (7 ms at 5,000 rows), and a run of a million never holds them all.
+
+    >>> import pandas as pd
+    >>> p = plan(map_contacts(pd.DataFrame({"LinkedIn": ["linkedin.com/in/a", "x"]})),
+    ...          "partial")
+    >>> send = ToSend(p, p.send_ids); len(send), send[0][1]
+    (1, {'linkedin_url': 'https://www.linkedin.com/in/a'})
+    >>> send[:5] == list(send) and send.fingerprints == [send[0][0]]
+    True
+    """
+
+    def __init__(self, plan: Plan, unique_ids: np.ndarray) -> None:
+        self._plan = plan
+        self._ids = np.asarray(unique_ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, dict[str, str]]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, dict[str, str]]]: ...
+
+    def __getitem__(
+        self, i: int | slice
+    ) -> tuple[str, dict[str, str]] | list[tuple[str, dict[str, str]]]:
+        if isinstance(i, slice):
+            ids = self._ids[i]
+            fps = self._plan.fingerprints[ids].tolist()
+            return list(zip(map(str, fps), self._plan.contact_dicts(ids), strict=True))
+        u = self._ids[i]
+        return str(self._plan.fingerprints[u]), self._plan.contact_dicts([u])[0]
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, str]]]:
+        for start in range(0, len(self), MAX_CONTACTS_PER_REQUEST):
+            yield from self[start : start + MAX_CONTACTS_PER_REQUEST]
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """The fingerprints alone (no contact object is made)."""
+        return [str(fp) for fp in self._plan.fingerprints[self._ids].tolist()]
 
 
 class Prepared:
@@ -69,7 +116,7 @@ class Prepared:
         self._base = Path(options.cache_dir or default_cache_dir())
         self.cache: ResultCache | None = None
         self.journal: Journal | None = None
-        self.to_send: list[tuple[str, dict[str, str]]] = []
+        self.to_send: Sequence[tuple[str, dict[str, str]]] = []
         #: contacts an earlier run of this job could not pay for (sent again now)
         self.awaiting: set[str] = set()
         self.resume_chunks: list[ChunkRecord] = []
@@ -147,10 +194,8 @@ class Prepared:
                 self.resume_chunks.append(c)
         fps = self.plan.fingerprints
         ids = self.plan.send_ids
-        keep = [i for i in ids.tolist() if fps[i] not in journaled]
-        if keep:
-            contacts = self.plan.contact_dicts(np.asarray(keep, dtype=np.int64))
-            self.to_send = [(str(fps[i]), c) for i, c in zip(keep, contacts, strict=True)]
+        keep = [i for i in ids.tolist() if fps[i] not in journaled] if journaled else ids
+        self.to_send = ToSend(self.plan, np.asarray(keep, dtype=np.int64))
         self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
         # Results are flattened as workflows arrive (by the thread waiting for the run, at
         # each tick; by the loop in batches otherwise), so the final merge only gathers.
