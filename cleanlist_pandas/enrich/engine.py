@@ -913,9 +913,10 @@ class Engine:
 
     async def _wait_for_place(self, submitted_at: float, last_running: float) -> None:
         """Hold a read until it may go (:meth:`_may_read`, re-checked each
-        ``min_interval``), or until its patience is over (:meth:`_patient_until`, at most
-        ``max_interval``). Nothing is awaited between the last check and the read's booking
-        in the pacer, so two pollers cannot take the same place."""
+        ``min_interval`` and whenever a workflow is collected), or until its patience is
+        over (:meth:`_patient_until`, at most ``max_interval``). Nothing is awaited between
+        the last check and the read's booking in the pacer, so two pollers cannot take the
+        same place."""
         start = time.monotonic()
         first_age = start - submitted_at
         while not self._interrupted:
@@ -929,7 +930,13 @@ class Engine:
             )
             if wait <= 0:
                 return
-            await asyncio.sleep(min(self.poll.min_interval, wait))
+            # a collected workflow frees its final read's place: ask again at once then
+            freed = self._freed
+            if freed is None:
+                await asyncio.sleep(min(self.poll.min_interval, wait))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), min(self.poll.min_interval, wait))
 
     async def _poll_workflow(
         self,
