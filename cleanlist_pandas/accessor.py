@@ -322,11 +322,15 @@ class CleanlistAccessor:
         """
         from cleanlist_pandas.enrich.prepare import journaled_type
 
+        if "cache_dir" in kwargs:  # the job is looked up where enrich() runs it
+            raise TypeError(
+                "resume() takes no cache_dir=: the journal is in the cache directory, "
+                "$CLEANLIST_CACHE_DIR or the platform's user cache dir, as for enrich()"
+            )
         kwargs["enrichment_type"] = journaled_type(
             self._obj,
             job_id,
             kwargs.get("columns"),
-            kwargs.get("cache_dir"),
             where=kwargs.get("where"),
             only_missing=kwargs.get("only_missing"),
         )

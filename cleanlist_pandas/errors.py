@@ -47,7 +47,10 @@ Every other error (an internal bug) keeps its full traceback.
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -175,6 +178,30 @@ class JobBusyError(UserError):
 
 class CleanlistWarning(UserWarning):
     """A run finished with rows left over (budget, credits, an ambiguous submission...)."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str) -> None:
+    """Warn (:class:`CleanlistWarning`) at the user's line: the first frame outside this
+    package, however deep the call (the accessor, the Polars accessor, ``aenrich``, the
+    waiting thread's tick), so Jupyter and ``python -W error`` name the cell or line that
+    ran the enrichment, not a line of ours.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("rows left over")
+    >>> seen[0].filename.startswith("<doctest")   # this line, not one of the package's
+    True
+    """
+    level = 1  # warn_user's own frame; stacklevel n names the (n-1)-th caller above it
+    frame = sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, CleanlistWarning, stacklevel=level)
 
 
 class EnrichmentInterrupted(KeyboardInterrupt):

@@ -73,3 +73,21 @@ def test_balance_warning_points_at_the_callers_line(make_sandbox: Any, time_scal
     assert len(ours) == 1 and ours[0].filename == __file__, [
         (w.filename, str(w.message)[:50]) for w in rec
     ]
+
+
+def test_rows_left_over_warning_points_at_the_callers_line(make_sandbox: Any) -> None:
+    # max_credits leaves rows 'not_submitted': the warning that says so names the line that
+    # called enrich() (it named a line of the package's accessor)
+    sb = make_sandbox(credits=1e6, time_scale=0.002)
+    c = client_for(sb)
+    try:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            out = leads(300).cleanlist.enrich(client=c, poll=FAST, progress=False, max_credits=50)
+    finally:
+        c.close()
+    assert (out["cl_status"] == "not_submitted").any()
+    ours = [w for w in rec if "not submitted" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__, [
+        (w.filename, str(w.message)[:50]) for w in rec
+    ]

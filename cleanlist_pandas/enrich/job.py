@@ -547,8 +547,7 @@ def enrich(
         nonlocal balance
         if balance is not None and balance.done():
             read, balance = balance, None
-            # check_balance <- tick <- run_sync <- enrich <- accessor <- the caller's line
-            check_balance(prep, read.result(), stacklevel=6)
+            check_balance(prep, read.result())
         # flatten what arrived since the last tick here, so the loop is free for due reads
         prep.flat.flush()
         run.refresh()

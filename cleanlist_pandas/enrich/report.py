@@ -9,7 +9,6 @@ so the column sums to the run's spend in the ledger.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,9 +24,9 @@ from cleanlist_pandas.enrich.prepare import Prepared
 from cleanlist_pandas.errors import (
     AuthenticationError,
     CleanlistError,
-    CleanlistWarning,
     InsufficientCreditsError,
     PermissionDeniedError,
+    warn_user,
 )
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ def report(
         err = CleanlistError(message)
         err.partial_result, err.job_id = frame, prep.job_id
         raise err
-    warnings.warn(message, CleanlistWarning, stacklevel=4)
+    warn_user(message)
 
 
 def awaiting_worst(prep: Prepared, outcome: EngineOutcome) -> float:
@@ -211,11 +210,10 @@ async def abalance_or_none(read: Any) -> float | None:
         return None
 
 
-def check_balance(prep: Prepared, credits: float | None, stacklevel: int = 4) -> None:
+def check_balance(prep: Prepared, credits: float | None) -> None:
     """Before the first request: warn (or raise, with ``errors="raise"``) when the balance
-    cannot cover the run's worst case, saying the server's rule and what to do.
-    ``stacklevel``: of the warning, to point at the caller's line (4: called from
-    ``enrich``)."""
+    cannot cover the run's worst case, saying the server's rule and what to do. The
+    warning names the user's line (:func:`~cleanlist_pandas.errors.warn_user`)."""
     worst = prep.worst_case
     if credits is None or worst <= credits:
         return
@@ -231,6 +229,6 @@ def check_balance(prep: Prepared, credits: float | None, stacklevel: int = 4) ->
             detail="worst case exceeds balance",
         )
     if prep.options.errors == "warn":
-        warnings.warn(msg, CleanlistWarning, stacklevel=stacklevel)
+        warn_user(msg)
 
 

@@ -478,6 +478,9 @@ def test_resume_by_job_id(make_sandbox: Any) -> None:
         leads(999).cleanlist.resume(job_id, client=client)
     with pytest.raises(KeyError):
         df.cleanlist.resume("job_nope", client=client)
+    # enrich() takes no cache_dir=: said before the journal is looked up anywhere else
+    with pytest.raises(TypeError, match="CLEANLIST_CACHE_DIR"):
+        df.cleanlist.resume(job_id, client=client, cache_dir="/elsewhere")
     out = df.cleanlist.resume(
         job_id,
         client=client,
