@@ -224,6 +224,7 @@ class ResultCache:
         self._writing = False
         self._flushing = 0
         self._stopping = False
+        self._held = False  # hold_writes(): only flush() or close() write
         self._writer: threading.Thread | None = None
         self._queued = threading.Condition(threading.Lock())
         #: batches the writer could not write (logged); a run that sees any keeps its
@@ -407,6 +408,21 @@ class ResultCache:
         with self._queued:
             return bool(self._queue) or self._writing
 
+    def hold_writes(self) -> None:
+        """Write nothing more on the timer: only :meth:`flush` and :meth:`close` write now
+        (a write already going on ends). For the end of a run: what is queued is written
+        after the frame is returned, not while the merge needs the interpreter lock.
+
+        >>> import tempfile
+        >>> c = ResultCache(tempfile.mkdtemp()); c.hold_writes()
+        >>> c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
+        >>> c.busy, c.flush(), c.busy
+        (True, True, False)
+        >>> c.close()
+        """
+        with self._queued:
+            self._held = True
+
     def flush(self, timeout: float | None = None) -> bool:
         """Write what :meth:`put_many_later` queued now, and wait until it is written (or
         failed); False if ``timeout`` seconds passed first."""
@@ -424,8 +440,13 @@ class ResultCache:
         return bool(self._queue) and (
             self._stopping
             or self._flushing > 0
-            or self._queued_n >= CACHE_WRITE_BATCH
-            or time.monotonic() - self._queued_at >= CACHE_WRITE_DELAY_S
+            or (
+                not self._held
+                and (
+                    self._queued_n >= CACHE_WRITE_BATCH
+                    or time.monotonic() - self._queued_at >= CACHE_WRITE_DELAY_S
+                )
+            )
         )
 
     def _write_queued(self) -> None:
@@ -438,7 +459,7 @@ class ResultCache:
                         self._writer = None
                         return
                     wait = None
-                    if self._queue:
+                    if self._queue and not self._held:  # held: flush() or close() notify
                         wait = max(self._queued_at + CACHE_WRITE_DELAY_S - time.monotonic(), 0)
                     cond.wait(wait)
                 work, self._queue, self._queued_n = self._queue, [], 0

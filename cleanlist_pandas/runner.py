@@ -113,12 +113,15 @@ def run_sync(
     timeout: float | None = None,
     tick: Callable[[], None] | None = None,
     strategy: str = "thread",
+    wake: threading.Event | None = None,
 ) -> T:
     """Run a coroutine to completion from synchronous code and return its result.
 
     Pass a zero-argument callable returning the coroutine (preferred: nothing is created if
     the call is refused) or a coroutine. ``tick`` is called in the caller's thread about
-    every 0.1 s while waiting (drive a progress bar there). ``timeout`` (seconds) cancels
+    every 0.1 s while waiting (drive a progress bar there), and at once whenever ``wake``
+    (a ``threading.Event`` the work sets from the loop, e.g. when results arrive to be
+    handled by the caller's thread) is set. ``timeout`` (seconds) cancels
     the task and raises ``TimeoutError``. On ``KeyboardInterrupt`` the task is cancelled on
     the loop, allowed to finish its clean-up, and the interrupt re-raised.
 
@@ -150,6 +153,7 @@ def run_sync(
 
     lt = get_loop_thread()
     done = threading.Event()
+    woken = wake if wake is not None else done  # what the waiting thread sleeps on
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
     task_box: list[asyncio.Task[T]] = []
     coro = _make_coro(coro_or_factory)
@@ -162,6 +166,7 @@ def run_sync(
         else:
             result.set_result(task.result())
         done.set()
+        woken.set()
 
     def _start() -> None:
         task = lt.loop.create_task(coro)
@@ -183,7 +188,12 @@ def run_sync(
     deadline = None if timeout is None else _monotonic() + timeout
     try:
         lt.loop.call_soon_threadsafe(_start)
-        while not done.wait(WAIT_TICK_S):
+        while not done.is_set():
+            woken.wait(WAIT_TICK_S)
+            if woken is not done:
+                woken.clear()  # set again while tick() runs: the next wait returns at once
+            if done.is_set():
+                break
             if tick is not None:
                 tick()
             if deadline is not None and _monotonic() >= deadline:

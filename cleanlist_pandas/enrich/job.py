@@ -552,8 +552,13 @@ def enrich(
         prep.flat.flush()
         run.refresh()
 
+    # results are flattened by this thread as soon as they arrive, not at the next tick: so
+    # when the last workflow comes in, only its own results are left to flatten (the rest
+    # of a tick's worth took 8-40 ms at 5,000 rows)
+    wake = threading.Event()
+    prep.flat.on_add = wake.set
     try:
-        outcome = run_sync(coro, tick=tick)
+        outcome = run_sync(coro, tick=tick, wake=wake)
         if balance is not None:
             check_balance(prep, balance.result())
     except KeyboardInterrupt:
@@ -580,6 +585,8 @@ def enrich(
         raise
     run.detach()
     release_client()
+    if prep.cache is not None:
+        prep.cache.hold_writes()  # the rest is written after the merge, by the finisher
     try:
         frame, prospects, _counts = run.finish(df, outcome)
         if prospects_out is not None:

@@ -42,7 +42,7 @@ import importlib
 import json
 import operator
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -452,6 +452,9 @@ class FlattenedResults:
         self._buf_ids: list[int] = []
         self._buf: list[Any] = []
         self._lock = threading.Lock()
+        #: called (from the adding thread) after each :meth:`add`: e.g. to wake the thread
+        #: that flushes
+        self.on_add: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -473,6 +476,8 @@ class FlattenedResults:
             full = len(self._buf) >= self.batch
         if full:
             self.flush()
+        elif self.on_add is not None:
+            self.on_add()
 
     def flush(self) -> None:
         """Flatten the buffered results now."""

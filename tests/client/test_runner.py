@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -116,6 +117,30 @@ def test_tick_runs_in_the_callers_thread() -> None:
 
     runner.run_sync(slowish, tick=lambda: threads.add(threading.current_thread().name))
     assert threads == {threading.current_thread().name}
+
+
+def test_wake_runs_the_tick_at_once() -> None:
+    # results arriving on the loop set ``wake``: the caller's thread handles them within
+    # milliseconds, not at the next 0.1 s tick
+    wake = threading.Event()
+    lags: list[float] = []
+    set_at: list[float] = []
+
+    async def arrivals() -> int:
+        for _ in range(5):
+            await asyncio.sleep(0.033)  # off the tick's 0.1 s grid
+            set_at.append(time.monotonic())
+            wake.set()
+        await asyncio.sleep(0.05)
+        return 1
+
+    def tick() -> None:  # each arrival's wait until a tick handled it
+        now = time.monotonic()
+        lags.extend(now - t for t in set_at[len(lags) :])
+
+    assert runner.run_sync(arrivals, tick=tick, wake=wake) == 1
+    # on the 0.1 s grid alone, arrivals 33 ms apart wait 0-100 ms (median ~50)
+    assert len(lags) == 5 and sorted(lags)[2] < 0.02, lags
 
 
 def test_nest_asyncio_strategy_is_opt_in() -> None:

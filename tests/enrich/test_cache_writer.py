@@ -216,3 +216,40 @@ def test_an_empty_batch_starts_nothing(tmp_path: Path) -> None:
         c.put_many_later([], "partial")
         assert c._writer is None
         assert c.flush(timeout=1)
+
+
+def test_held_writes_wait_for_flush_or_close(tmp_path: Path) -> None:
+    # at the end of a run the timer's write would take the interpreter lock from the merge:
+    # held, nothing is written until flush() (the finisher) or close()
+    c = ResultCache(tmp_path)
+    c.hold_writes()
+    c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
+    time.sleep(cache_mod.CACHE_WRITE_DELAY_S * 3)
+    assert c.busy and not list(c.get_many(["fp1"], "partial"))
+    assert c.flush() and not c.busy
+    assert list(c.get_many(["fp1"], "partial")) == ["fp1"]
+    c.put_many_later([("fp2", {"status": "completed"}, "wf", "t2")], "partial")
+    c.close()  # writes what is queued
+    with ResultCache(tmp_path) as again:
+        assert list(again.get_many(["fp2"], "partial")) == ["fp2"]
+
+
+def test_encoding_is_sliced_so_the_lock_is_never_held_long(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    # one encoder call for a whole write held the interpreter lock ~25 ms at the end of a
+    # 5,000-row run; each call now encodes at most ENCODE_SLICE results, and the text is
+    # the same
+    sizes: list[int] = []
+    real = cache_mod.encode_results
+
+    def counting(results: Any) -> list[str]:
+        sizes.append(len(results))
+        return real(results)
+
+    monkeypatch.setattr(cache_mod, "encode_results", counting)
+    rows = [(f"fp{i}", {"status": "completed", "i": i}, "wf", f"t{i}") for i in range(1000)]
+    with ResultCache(tmp_path) as c:
+        assert c.put_many(rows, "partial") == 1000
+        got = c.get_many([f"fp{i}" for i in range(1000)], "partial")
+        assert got["fp999"].result == {"status": "completed", "i": 999}
+    assert max(sizes) <= cache_mod.ENCODE_SLICE and sum(sizes) == 1000
