@@ -134,11 +134,18 @@ class _Run:
         self._outer_error = sys.exc_info()[1]
         self._spend_lock = threading.Lock()
         self._spend_recorded = False
-        # the heap as it is now stays out of the collector's scans while the run goes on
-        self._froze = freeze_heap()
+        self._froze = False  # freeze_heap(): thawed by _release
 
     def emit(self, event: Event) -> None:
         emit(self.listeners, event)
+
+    def freeze_heap(self) -> None:
+        """Keep the heap as it is now out of the collector's scans until the run is
+        released (:func:`cleanlist_pandas._perf.freeze_heap`). Only while the caller's
+        thread waits for the run: a ``wait=False`` job leaves the session's heap alone
+        while the user works on."""
+        if not self._froze:
+            self._froze = freeze_heap()
 
     def refresh(self) -> None:
         """Redraw the views (from the thread that waits for the run)."""
@@ -193,6 +200,7 @@ class _Run:
                 v.close()
             self.prep.close()
             thaw_heap(self._froze)
+            self._froze = False
             global _runs_ended
             with _running_lock:
                 _runs_ended += 1
@@ -557,6 +565,7 @@ def enrich(
     # of a tick's worth took 8-40 ms at 5,000 rows)
     wake = threading.Event()
     prep.flat.on_add = wake.set
+    run.freeze_heap()
     try:
         outcome = run_sync(coro, tick=tick, wake=wake)
         if balance is not None:

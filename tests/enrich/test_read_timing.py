@@ -225,6 +225,30 @@ def test_a_run_keeps_the_heap_frozen_and_thaws_it(tmp_path: Path) -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_enrich_freezes_the_heap_only_while_the_caller_waits(client: Any) -> None:
+    import pandas as pd
+
+    from cleanlist_pandas.enrich.job import Options, enrich
+    from cleanlist_pandas.events import WorkflowProgress
+
+    df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/gc-{i}" for i in range(300)]})
+    during: list[int] = []
+
+    def seen(e: Any) -> None:
+        if isinstance(e, WorkflowProgress):
+            during.append(gc.get_freeze_count())
+
+    poll = PollPolicy(first=0.05, min_interval=0.02, max_interval=0.5, eager=0.02)
+    enrich(df, Options(progress=False, poll=poll), client=client, listeners=[seen])
+    assert during and min(during) > 0  # frozen while the caller's thread waited
+    assert gc.get_freeze_count() == 0  # and thawed when the run ended
+    during.clear()
+    job = enrich(df.iloc[:100], Options(progress=False, poll=poll, cache=False),
+                 client=client, wait=False, listeners=[seen])
+    job.result()
+    assert during and max(during) == 0  # a background job leaves the user's heap alone
+
+
 def test_runs_share_one_freeze_and_leave_the_processes_own_alone() -> None:
     a, b = freeze_heap(), freeze_heap()
     thaw_heap(a)
