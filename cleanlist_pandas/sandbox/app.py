@@ -511,13 +511,27 @@ class SandboxASGI:
         name, stats_key = route
         generation = self.state.generation  # a request that spans a reset is not counted
         fault = self.state.take_fault(name)
-        seen: list[int] = []
+        seen: list[int | str] = []
+        gone: list[bool] = []  # the client went away before its body was read
+        raw_receive = receive
+
+        async def watching_receive() -> Any:
+            message = await raw_receive()
+            if message["type"] == "http.disconnect":
+                gone.append(True)
+            return message
+
+        receive = watching_receive
 
         async def counting_send(message: Any) -> None:
             if message["type"] == "http.response.start":
-                # count before the client can see the answer, so stats() never lags
-                seen.append(message["status"])
-                self.state.record(stats_key, message["status"], generation)
+                # count before the client can see the answer, so stats() never lags; a
+                # request whose client went away before it was answered (killed while
+                # sending its body) arrived all the same: "aborted", not the 500 the
+                # framework answers to nobody
+                status = "aborted" if gone else message["status"]
+                seen.append(status)
+                self.state.record(stats_key, status, generation)
             await send(message)
 
         if fault is not None:

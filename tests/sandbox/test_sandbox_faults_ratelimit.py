@@ -127,6 +127,33 @@ def test_drop_before_is_a_transport_error(sandbox: Sandbox, endpoint: str) -> No
         assert c.get("/auth/validate-key").status_code == 200  # next request is normal
 
 
+def test_a_client_that_dies_mid_body_is_counted_aborted(sandbox: Sandbox) -> None:
+    # a client killed while writing a bulk request: it reached the sandbox, unprocessed
+    # (it was counted as a 500 nobody saw); the kill-and-resume checks count it among the
+    # requests that may come back unknown
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sandbox.base_url)
+    body = b'{"contacts": [' + b" " * 500
+    head = (
+        f"POST {url.path}/enrich/bulk HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: Bearer {sandbox.api_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body) + 1000}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(head + body)
+        time.sleep(0.1)  # the sandbox is reading the body when the client goes
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = sandbox.stats()["by_endpoint"].get("POST /enrich/bulk", {})
+        if row:
+            break
+        time.sleep(0.02)
+    assert row == {"aborted": 1}
+    assert sandbox.state.workflows == {} and sandbox.ledger() == []
+
+
 #: a dropped connection, as the client sees it: a clean close before the answer, or a reset
 #: when the server closes with request bytes still unread (which one depends on timing)
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
