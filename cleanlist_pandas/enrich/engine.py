@@ -720,11 +720,13 @@ class Engine:
         the job's needs, less a small reserve. Positive: some early polls are free;
         otherwise every extra poll may delay a chunk or a final read."""
         beyond = self._beyond_need()
-        if beyond is None:
-            return 0
-        # held back against misses of reads that looked sure (one per ten workflows): when
-        # a job's requests fit the window, one miss too many costs a whole window
-        return beyond - (1 + len(self._pollers) // 10)
+        return 0 if beyond is None else beyond - self._reserve()
+
+    def _reserve(self) -> int:
+        """Places held back against misses of reads that looked sure (one per ten
+        workflows): when a job's requests fit the window, one miss too many costs a whole
+        window."""
+        return 1 + len(self._pollers) // 10
 
     def _chunks_ahead(self) -> int:
         return -(-self._unsent // self.chunk_size) + len(self._submits)
@@ -856,14 +858,21 @@ class Engine:
         stragglers that missed when the window was tight waited 0.25 s (2.5 s unscaled)
         after the others were collected and the spare was back."""
         while (left := until - time.monotonic()) > 0:
-            freed = self._freed
-            if replan is None or freed is None:
+            if replan is None:
                 await asyncio.sleep(left)
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(freed.wait(), left)
-            if freed.is_set():
+            if await self._until_collected(left):
                 until = min(until, replan())
+
+    async def _until_collected(self, timeout: float) -> bool:
+        """Sleep until a workflow of the job is collected (True) or ``timeout`` s pass."""
+        freed = self._freed
+        if freed is None:
+            await asyncio.sleep(timeout)
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(freed.wait(), timeout)
+        return freed.is_set()
 
     def _is_sure(self, elapsed: float) -> bool:
         """Whether a workflow ``elapsed`` s old is surely done: its read is the final one
@@ -882,11 +891,11 @@ class Engine:
         own final read's, and a miss there costs a whole window: then it waits for
         :meth:`_last_place_age`.
         """
-        if self._spare() >= 1:
-            return True
+        beyond = self._beyond_need()
+        if beyond is not None and beyond - self._reserve() >= 1:
+            return True  # a spare place
         if not self._is_sure(elapsed):
             return False
-        beyond = self._beyond_need()
         return beyond is None or beyond >= 1 or elapsed >= self._last_place_age(last_running)
 
     def _last_place_age(self, last_running: float) -> float:
@@ -931,12 +940,7 @@ class Engine:
             if wait <= 0:
                 return
             # a collected workflow frees its final read's place: ask again at once then
-            freed = self._freed
-            if freed is None:
-                await asyncio.sleep(min(self.poll.min_interval, wait))
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(freed.wait(), min(self.poll.min_interval, wait))
+            await self._until_collected(min(self.poll.min_interval, wait))
 
     async def _poll_workflow(
         self,

@@ -556,7 +556,8 @@ def enrich(
         if balance is not None and balance.done():
             read, balance = balance, None
             check_balance(prep, read.result())
-        # flatten what arrived since the last tick here, so the loop is free for due reads
+        # flatten what arrived (woken by each arrival, see below) here, so the loop is free
+        # for the reads that are due
         prep.flat.flush()
         run.refresh()
 

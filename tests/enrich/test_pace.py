@@ -120,3 +120,25 @@ def test_spare_reads_never_push_a_final_read_into_the_next_window(make_sandbox: 
         client.close()
         assert out["cl_status"].isin(["enriched", "not_found", "failed"]).all()
         assert len(seen) <= 15 and took < 15, (k, len(seen), took)
+
+
+def test_the_benchmarks_bound_is_the_best_window_schedule() -> None:
+    # bench_pace.py reports every way against this bound: it must respect the window and
+    # be the earliest such schedule
+    import doctest
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    try:
+        bench = importlib.import_module("bench_pace")
+    finally:
+        sys.path.pop(0)
+    assert doctest.testmod(bench, verbose=False).failed == 0
+    bound = bench.physical_bound
+    assert bound([5.0, 5.0], window=60.0, limit=60) == 5.0
+    # 2 submissions + 1 read fill a window of 3: the second read waits for the window
+    assert bound([1.0, 1.0], window=10.0, limit=3) == 10.0
+    # the later submission waits for the window, its read comes 2 s after it
+    assert bound([1.0, 2.0], window=10.0, limit=1) == 30.0
