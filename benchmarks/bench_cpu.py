@@ -35,6 +35,9 @@ from cleanlist_pandas.cache import ResultCache, decode_many
 from cleanlist_pandas.enrich.mapping import _extractor, _registered_domain, map_contacts
 from cleanlist_pandas.enrich.merge import FlattenedResults, build_output
 from cleanlist_pandas.enrich.plan import plan
+from cleanlist_pandas.provenance import Scope
+
+SCOPE = Scope("https://api.cleanlist.ai", "org_test")
 
 FIRST = [
     "James",
@@ -333,7 +336,7 @@ def main() -> None:
     # cache: 100k puts and gets
     import tempfile
 
-    with tempfile.TemporaryDirectory() as d, ResultCache(d) as cache:
+    with tempfile.TemporaryDirectory() as d, ResultCache(d, scope=SCOPE) as cache:
         k = min(100_000, len(results))
         fps = p.fingerprints[:k].tolist()
         tc = time.perf_counter()

@@ -72,6 +72,7 @@ from cleanlist_pandas.enrich.prepare import Prepared
 from cleanlist_pandas.enrich.state import RunState
 from cleanlist_pandas.events import ContactsDone, WorkflowProgress, emit
 from cleanlist_pandas.models import StatusSnapshot
+from cleanlist_pandas.provenance import Scope
 from cleanlist_pandas.sandbox.config import SandboxConfig
 from cleanlist_pandas.sandbox.state import SandboxState
 
@@ -134,7 +135,9 @@ class Fixture:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.prep = Prepared(
-                leads(n), Options(enrichment_type=enrichment_type, cache_dir=self.tmp)
+                leads(n),
+                Options(enrichment_type=enrichment_type, cache_dir=self.tmp),
+                scope=Scope("http://127.0.0.1", "org_bench"),
             )
             self.prep.open_job(create=True)
         assert self.prep.journal is not None and self.prep.cache is not None

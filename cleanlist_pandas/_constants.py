@@ -159,6 +159,21 @@ def is_loopback_host(host: str) -> bool:
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
 
 
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is a loopback host (a local sandbox, a local receiver).
+
+    >>> is_loopback_url("http://127.0.0.1:8765/api/v1/public"), is_loopback_url("https://a.io")
+    (True, False)
+    """
+    import urllib.parse
+
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(host or "")
+
+
 # -- tunables of the client and the engine [ours] ---------------------------------------
 #: Backoff between retries of one request: 0.5 s doubling up to 8 s, with jitter.
 INITIAL_RETRY_DELAY: Final = 0.5

@@ -188,6 +188,29 @@ class Pacer:
     def __repr__(self) -> str:
         return f"Pacer(rate={self.rate}, per={self.per}, burst={self.burst})"
 
+    def adopt_window(self, rate: int, per: float) -> None:
+        """Take another limit (``rate`` per ``per`` seconds): a local sandbox's own window,
+        learnt from its self-description before a client's first request. The places
+        already taken keep their times.
+
+        >>> p = Pacer(rate=60, per=60.0); p.adopt_window(60, 6.0); p.per, round(p.window, 3)
+        (6.0, 6.012)
+        """
+        if rate < 1 or per <= 0:
+            raise ValueError("rate >= 1 and per > 0 are required")
+        with self._lock:
+            if (rate, float(per)) == (self.rate, self.per):
+                return
+            margin = self.window - self.per
+            scale = float(per) / self.per
+            self.rate = rate
+            self.per = float(per)
+            self.burst = None if self.burst is None else min(self.burst, rate)
+            self.limit = rate - 1 if rate > 1 else 1
+            self.window = self.per + margin * scale
+            self.interval = self.per / max(rate - (self.burst or 1), 1)
+            self._tau = ((self.burst or 1) - 1) * self.interval
+
     # -- the window (call with the lock held) -----------------------------------------------
     def _trim(self, now: float) -> None:
         edge = now - self.window
@@ -355,9 +378,12 @@ _shared: weakref.WeakValueDictionary[tuple[Any, ...], Pacer] = weakref.WeakValue
 _shared_lock = threading.Lock()
 
 
-def shared_pacer(base_url: str, api_key: str, rate: int, per: float, burst: int | None) -> Pacer:
+def shared_pacer(
+    base_url: str, api_key: str, rate: int | None, per: float | None, burst: int | None
+) -> Pacer:
     """The pacer of every client of this key (so of its organization) in this process: the
     API's limit is per organization, so two notebooks' clients in one kernel share it.
+    ``rate``/``per`` None: the API's limit (or a sandbox's own, adopted later).
 
     >>> shared_pacer("u", "k", 60, 60.0, None) is shared_pacer("u", "k", 60, 60.0, None)
     True
@@ -367,7 +393,11 @@ def shared_pacer(base_url: str, api_key: str, rate: int, per: float, burst: int 
     with _shared_lock:
         pacer = _shared.get(key)
         if pacer is None:
-            pacer = Pacer(rate, per, burst)
+            pacer = Pacer(
+                RATE_LIMIT_PER_ORG if rate is None else rate,
+                RATE_LIMIT_WINDOW_S if per is None else per,
+                burst,
+            )
             _shared[key] = pacer
         return pacer
 
@@ -665,8 +695,11 @@ class RequestLoop:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         rebind_on_loop_change: bool = False,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
+        #: awaited before the first request (a sandbox's window is learnt there)
+        self._prepare = prepare
         self._api_key = api_key
         self.pacer = pacer
         self._listeners: list[Listener] = [on_event] if on_event else []
@@ -888,6 +921,11 @@ class RequestLoop:
         :class:`~cleanlist_pandas.errors.RateLimitError` at once, with the time left in
         ``retry_after``, instead of blocking.
         """
+        if self._prepare is not None:
+            # every request waits for it until it has run once (it is idempotent: two
+            # requests that start together may both run it)
+            await self._prepare()
+            self._prepare = None
         http = self._client()
         max_retries = self.settings.max_retries
         attempt = 0

@@ -55,6 +55,7 @@ __all__ = [
     "JobLock",
     "LockHeldError",
     "SQLiteFile",
+    "cache_dir_for",
     "default_cache_dir",
     "defer",
     "first_open_in_process",
@@ -67,15 +68,49 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 
-def default_cache_dir() -> Path:
-    """``$CLEANLIST_CACHE_DIR`` if set, else the platform's user cache dir.
+def default_cache_dir(base_url: str | None = None) -> Path:
+    """Where the cache, the journal and the spend ledger live, in this order:
+    ``clp.configure(cache_dir=...)``; ``$CLEANLIST_CACHE_DIR``; for a local sandbox (the
+    API at ``base_url``, default the configured one, on a loopback host), the scratch
+    directory it keeps for its clients, so its invented results never mix with real ones
+    (:mod:`cleanlist_pandas._sandbox_info`); else the platform's user cache directory.
 
     >>> journal_path().parent == default_cache_dir()   # the journal sits next to the cache
     True
     """
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
+    chosen = _chosen_cache_dir()
+    if chosen is not None:
+        return chosen
+    from cleanlist_pandas._sandbox_info import probe
+    from cleanlist_pandas.config import session_base_url
+
+    info = probe(base_url if base_url is not None else session_base_url())
+    return cache_dir_for(info.scratch_dir if info is not None else None)
+
+
+def _chosen_cache_dir() -> Path | None:
+    from cleanlist_pandas.config import session_cache_dir
+
+    chosen = session_cache_dir() or os.environ.get(CACHE_DIR_ENV)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def cache_dir_for(sandbox_dir: PathLike | None) -> Path:
+    """:func:`default_cache_dir` when the server is known: the directory chosen by the user
+    (``configure(cache_dir=...)``, then ``$CLEANLIST_CACHE_DIR``), else ``sandbox_dir`` (a
+    sandbox's scratch directory, or None for any other server), else the platform's.
+
+    >>> import os; os.environ["CLEANLIST_CACHE_DIR"] = "/tmp/a"
+    >>> cache_dir_for("/tmp/sandbox").as_posix()
+    '/tmp/a'
+    >>> del os.environ["CLEANLIST_CACHE_DIR"]; cache_dir_for("/tmp/sandbox").as_posix()
+    '/tmp/sandbox'
+    """
+    chosen = _chosen_cache_dir()
+    if chosen is not None:
+        return chosen
+    if sandbox_dir is not None:
+        return Path(sandbox_dir)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("cleanlist-pandas"))

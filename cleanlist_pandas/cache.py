@@ -4,9 +4,21 @@ One SQLite file, ``results.sqlite3`` in ``$CLEANLIST_CACHE_DIR`` or
 ``platformdirs.user_cache_dir("cleanlist-pandas")``, opened by
 :class:`~cleanlist_pandas._store.SQLiteFile` like the job journal: mode 0600 from the start
 (it holds personal data; the directory is created 0700), WAL. The key is
-``(fingerprint, enrichment_type)`` (``fingerprint`` from
-:func:`cleanlist_pandas.enrich.plan.fingerprint`); the value is the result object as JSON,
-the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
+``(fingerprint, enrichment_type, origin, organization_id)`` (``fingerprint`` from
+:func:`cleanlist_pandas.enrich.plan.fingerprint`; the origin and organization are the
+:class:`~cleanlist_pandas.provenance.Scope` of the run that paid for it); the value is the
+result object as JSON, the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
+
+**Every result knows where it came from.** A :class:`ResultCache` opened with a ``scope``
+reads and writes only that scope's results: a sandbox's results never serve a run against
+another server, and no organization's results serve another's. Opened without one, it can
+only be inspected and erased (``cache info``, ``clear``, ``forget``, retention).
+
+**Results from before attribution** (a cache written by version 0.1, whose rows say
+nothing of their origin) cannot be attributed — a sandbox's workflow ids look like the
+real API's — so the first open moves them, once, to the table ``results_unattributed``:
+never served again, counted by ``cleanlist-pandas cache info``, erased by ``forget()``,
+``cache clear`` and the retention like any result.
 
 What is cached: only *final, successful look-ups* — task status ``completed``, including
 completed-but-nothing-found (the API charges nothing for it and would most likely answer the
@@ -16,7 +28,15 @@ them. Entries older than ``max_age`` (the retention: ``clp.configure(max_age=...
 per process and file, when the cache is first opened (a cheap ``DELETE``), so personal data
 does not outlive the retention on a machine that keeps enriching.
 
-Next to the results, table ``pilot_rates`` keeps what ``df.cleanlist.pilot()`` measured —
+Next to the results, table ``identities`` maps the digests of what a person knows of
+themselves — their LinkedIn profile, their name at their company's domain or name
+(:func:`cleanlist_pandas.enrich.plan.identity_digests`: keyed hashes, no personal data in
+clear) — to the fingerprints of the contacts a run sent or collected for them, whatever
+other fields those had, so ``clp.forget()`` finds every one of them. It is written by the
+background writer with the results (:meth:`ResultCache.put_identities_later`), and follows
+the retention like the results.
+
+Table ``pilot_rates`` keeps what ``df.cleanlist.pilot()`` measured —
 rates and counts only, never a name, address or phone — keyed by enrichment type and column
 mapping, so ``estimate()`` can show the expected credits (:meth:`ResultCache.put_pilot`,
 :meth:`ResultCache.latest_pilot`). Clearing the results leaves them.
@@ -32,12 +52,15 @@ results cost a few milliseconds of writes and, now and then, a WAL checkpoint's 
 first. Several processes may use the same file (SQLite locking, 5 s busy timeout).
 
 >>> import tempfile
->>> c = ResultCache(tempfile.mkdtemp())
+>>> d, scope = tempfile.mkdtemp(), Scope("https://api.cleanlist.ai", "org_1")
+>>> c = ResultCache(d, scope=scope)
 >>> c.put_many([("fp1", {"status": "completed", "primary_email": "a@x.io"}, "wf", "t1")],
 ...            "partial")
 1
 >>> c.get_many(["fp1", "fp2"], "partial")["fp1"].result["primary_email"]
 'a@x.io'
+>>> ResultCache(d, scope=Scope("http://127.0.0.1:8765", "org_1")).get_many(["fp1"], "partial")
+{}
 >>> c.close()
 """
 
@@ -51,7 +74,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +89,7 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas._store import SQLiteFile, default_cache_dir, first_open_in_process
+from cleanlist_pandas.provenance import Scope
 
 __all__ = [
     "CACHE_FILENAME",
@@ -77,26 +101,43 @@ __all__ = [
     "encode_results",
 ]
 
-_SCHEMA_VERSION = 1
-_SCHEMA = f"""
+_SCHEMA_VERSION = 2
+#: results are keyed by where they came from (version 2); see :func:`_migrate`
+_RESULTS_TABLE = """
 CREATE TABLE IF NOT EXISTS results (
     fingerprint TEXT NOT NULL,
     enrichment_type TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
     result TEXT NOT NULL,
     workflow_id TEXT,
     task_id TEXT,
     stored_at REAL NOT NULL,
-    PRIMARY KEY (fingerprint, enrichment_type)
+    PRIMARY KEY (fingerprint, enrichment_type, origin, organization_id)
 ) WITHOUT ROWID;
+"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pilot_rates (
     enrichment_type TEXT NOT NULL,
     mapping TEXT NOT NULL,
     stored_at REAL NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    origin TEXT,
+    organization_id TEXT
 );
 CREATE INDEX IF NOT EXISTS pilot_rates_key ON pilot_rates(enrichment_type, mapping, stored_at);
-PRAGMA user_version={_SCHEMA_VERSION};
+CREATE TABLE IF NOT EXISTS identities (
+    digest TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (digest, fingerprint)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identities_fingerprint ON identities(fingerprint);
 """
+#: where results from before attribution are kept, never served (see the module doc)
+UNATTRIBUTED = "results_unattributed"
+#: the tables holding result objects (personal data): erasure and retention cover both
+_RESULT_TABLES = ("results", UNATTRIBUTED)
 _BATCH = SQLITE_IN_BATCH
 
 log = logging.getLogger(__name__)
@@ -183,11 +224,52 @@ def _seconds(v: float | timedelta) -> float:
     return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(file: SQLiteFile) -> None:
+    """Bring a cache file to the current schema, once (safe when processes race: the check
+    is repeated inside the write transaction).
+
+    Version 1 kept results by ``(fingerprint, enrichment_type)`` only. Nothing in such a row
+    tells which server or organization paid for it, so it is moved to
+    ``results_unattributed`` (kept until the retention removes it, never served); the
+    pilot rates of version 1 get empty origin and organization columns, so they are never
+    used for another scope's estimate.
+    """
+    with file.lock:
+        conn = file.conn
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
+            return
+        with file.transaction():
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
+                return
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "results" in tables and "origin" not in _columns(conn, "results"):
+                if UNATTRIBUTED in tables:  # an earlier half-done move: keep both
+                    conn.execute(f"INSERT OR REPLACE INTO {UNATTRIBUTED} SELECT * FROM results")
+                    conn.execute("DROP TABLE results")
+                else:
+                    conn.execute(f"ALTER TABLE results RENAME TO {UNATTRIBUTED}")
+            conn.execute(_RESULTS_TABLE)
+            cols = _columns(conn, "pilot_rates")
+            for col in ("origin", "organization_id"):
+                if col not in cols:
+                    conn.execute(f"ALTER TABLE pilot_rates ADD COLUMN {col} TEXT")
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+
 class ResultCache:
-    """SQLite-backed cache of result objects, keyed by (fingerprint, enrichment_type).
+    """SQLite-backed cache of result objects, keyed by fingerprint, enrichment type and
+    :class:`~cleanlist_pandas.provenance.Scope` (origin and organization).
 
     Args:
         cache_dir: directory of the file (default :func:`default_cache_dir`).
+        scope: whose results to read and write (None: inspect and erase only —
+            :meth:`get_many` finds nothing, writing raises ``ValueError``).
         max_age: entries older than this (seconds or timedelta) are ignored and purged;
             default the retention (``clp.configure(max_age=...)``, else 30 days). The first
             ``ResultCache`` of a file in a process purges the expired entries.
@@ -203,6 +285,7 @@ class ResultCache:
         self,
         cache_dir: str | os.PathLike[str] | None = None,
         *,
+        scope: Scope | None = None,
         max_age: float | timedelta | None = None,
         clock: Any = time.time,
     ) -> None:
@@ -210,15 +293,21 @@ class ResultCache:
 
         self.dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.path = self.dir / CACHE_FILENAME
+        self.scope = scope
         self.max_age = retention_seconds() if max_age is None else _seconds(max_age)
         self._clock = clock
         self._file = SQLiteFile(self.path, schema=_SCHEMA, name="ResultCache")
+        try:
+            _migrate(self._file)
+        except BaseException:
+            self._file.close(wait=True)
+            raise
         self._lock = self._file.lock
         # the background writer of put_many_later: the batches queued (and how many
         # results, and since when), whether one is being written, how many callers wait in
         # flush(), and the thread (started on first use, stopped by close)
-        self._queue: list[tuple[list[tuple[str, Mapping[str, Any], str | None, str | None]],
-                                str]] = []
+        # a batch of results and its type, or (a function computing identity rows, "")
+        self._queue: list[tuple[Any, str]] = []
         self._queued_n = 0
         self._queued_at = 0.0
         self._writing = False
@@ -275,6 +364,9 @@ class ResultCache:
         queried in sorted order, so each batch reads neighbouring B-tree pages (100k random
         fingerprints: 0.8 s → 0.15 s).
         """
+        scope = self.scope
+        if scope is None:  # whose results? nobody's can be served
+            return {}
         fps = list(dict.fromkeys(fingerprints))
         with contextlib.suppress(TypeError):
             fps = sorted(fps)  # (a copy: unchanged if keys do not compare)
@@ -288,9 +380,10 @@ class ResultCache:
                 rows.extend(
                     conn.execute(
                         "SELECT fingerprint, result, workflow_id, task_id, stored_at"
-                        " FROM results WHERE enrichment_type = ? AND stored_at >= ?"
+                        " FROM results WHERE enrichment_type = ? AND origin = ?"
+                        " AND organization_id = ? AND stored_at >= ?"
                         f" AND fingerprint IN ({marks})",
-                        (enrichment_type, cutoff, *part),
+                        (enrichment_type, scope.origin, scope.organization_id, cutoff, *part),
                     ).fetchall()
                 )
         if not rows:
@@ -306,11 +399,13 @@ class ResultCache:
         """Store ``(fingerprint, result, workflow_id, task_id)`` tuples; return how many.
 
         Only results whose ``status`` is ``completed`` are stored (see module doc); others
-        are silently skipped. An existing entry for the same key is replaced.
+        are silently skipped. An existing entry for the same key is replaced. They are
+        attributed to the cache's ``scope`` (``ValueError`` without one).
         """
+        scope = self._writable_scope()
         now = self._clock()
         with gc_paused():
-            rows = self._encode(entries, enrichment_type, now)
+            rows = self._encode(entries, enrichment_type, now, scope)
         if not rows:
             return 0
         # Insert in key order (stable: a repeated fingerprint still ends with its last
@@ -320,18 +415,28 @@ class ResultCache:
             rows = sorted(rows, key=_first_item)
         with self._lock, self._file.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO results (fingerprint, enrichment_type, result,"
-                " workflow_id, task_id, stored_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO results (fingerprint, enrichment_type, origin,"
+                " organization_id, result, workflow_id, task_id, stored_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
+
+    def _writable_scope(self) -> Scope:
+        if self.scope is None:
+            raise ValueError(
+                "this ResultCache has no scope: results are stored with the origin and "
+                "organization that paid for them (ResultCache(dir, scope=Scope(...)))"
+            )
+        return self.scope
 
     @staticmethod
     def _encode(
         entries: Iterable[tuple[str, Mapping[str, Any], str | None, str | None]],
         enrichment_type: str,
         now: float,
-    ) -> list[tuple[str, str, str, str | None, str | None, float]]:
+        scope: Scope,
+    ) -> list[tuple[str, str, str, str, str, str | None, str | None, float]]:
         kept = [
             (fp, res if type(res) is dict else dict(res), wf, tid)
             for fp, res, wf, tid in entries
@@ -352,6 +457,8 @@ class ResultCache:
             (
                 fp,
                 enrichment_type,
+                scope.origin,
+                scope.organization_id,
                 text,
                 wf if wf is None else str(wf),
                 tid if tid is None else str(tid),
@@ -359,6 +466,83 @@ class ResultCache:
             )
             for (fp, _, wf, tid), text in zip(kept, texts, strict=True)
         ]
+
+    def put_identities(self, rows: Iterable[tuple[str, str]]) -> int:
+        """Store ``(digest, fingerprint)`` pairs (see the module doc); return how many.
+
+        >>> import tempfile
+        >>> with ResultCache(tempfile.mkdtemp()) as c:
+        ...     c.put_identities([("d1", "fp1"), ("d1", "fp2")]), sorted(c.fingerprints_of(["d1"]))
+        (2, ['fp1', 'fp2'])
+        """
+        now = self._clock()
+        data = sorted({(d, fp) for d, fp in rows if d and fp})
+        if not data:
+            return 0
+        with self._lock, self._file.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO identities VALUES (?, ?, ?)",
+                [(d, fp, now) for d, fp in data],
+            )
+        return len(data)
+
+    def put_identities_later(self, compute: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """:meth:`put_identities` on the background writer: ``compute`` (which returns the
+        pairs) runs there too, so the caller — the run's event loop — pays nothing for it.
+        Written with the results queued before it, at the writer's next write."""
+        with self._queued:
+            if self._stopping or self._file.closed:
+                raise RuntimeError("ResultCache is closed")
+            if not self._queue:
+                self._queued_at = time.monotonic()
+            self._queue.append((compute, ""))
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="cleanlist-cache-writer", daemon=True
+                )
+                self._writer.start()
+
+    def present(self, fingerprints: Iterable[str]) -> set[str]:
+        """Those of ``fingerprints`` with a result stored (any type, scope or age).
+
+        >>> import tempfile
+        >>> with ResultCache(tempfile.mkdtemp(), scope=Scope("https://a.io", "o")) as c:
+        ...     _ = c.put_many([("f", {"status": "completed"}, "wf", "t")], "full")
+        ...     c.present(["f", "g"])
+        {'f'}
+        """
+        fps = sorted(set(fingerprints))
+        found: set[str] = set()
+        with self._lock:
+            for table in self._result_tables():
+                for i in range(0, len(fps), _BATCH):
+                    part = fps[i : i + _BATCH]
+                    found.update(
+                        r[0]
+                        for r in self.conn.execute(
+                            f"SELECT fingerprint FROM {table}"
+                            f" WHERE fingerprint IN ({','.join('?' * len(part))})",
+                            part,
+                        )
+                    )
+        return found
+
+    def fingerprints_of(self, digests: Iterable[str]) -> set[str]:
+        """The fingerprints indexed under any of these identity digests (any age)."""
+        ds = sorted(set(digests))
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(ds), _BATCH):
+                part = ds[i : i + _BATCH]
+                found.update(
+                    r[0]
+                    for r in self.conn.execute(
+                        "SELECT fingerprint FROM identities"
+                        f" WHERE digest IN ({','.join('?' * len(part))})",
+                        part,
+                    )
+                )
+        return found
 
     def put_many_later(
         self,
@@ -378,12 +562,13 @@ class ResultCache:
         Raises ``RuntimeError`` once the cache is closed.
 
         >>> import tempfile
-        >>> c = ResultCache(tempfile.mkdtemp())
+        >>> c = ResultCache(tempfile.mkdtemp(), scope=Scope("https://a.io", "org_1"))
         >>> c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
         >>> c.flush(), list(c.get_many(["fp1"], "partial"))
         (True, ['fp1'])
         >>> c.close()
         """
+        self._writable_scope()
         batch = list(entries)
         with self._queued:
             if self._stopping or self._file.closed:
@@ -414,7 +599,8 @@ class ResultCache:
         after the frame is returned, not while the merge needs the interpreter lock.
 
         >>> import tempfile
-        >>> c = ResultCache(tempfile.mkdtemp()); c.hold_writes()
+        >>> c = ResultCache(tempfile.mkdtemp(), scope=Scope("https://a.io", "org_1"))
+        >>> c.hold_writes()
         >>> c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
         >>> c.busy, c.flush(), c.busy
         (True, True, False)
@@ -467,16 +653,21 @@ class ResultCache:
             try:
                 by_type: dict[str, list[tuple[str, Mapping[str, Any], str | None, str | None]]]
                 by_type = {}
+                identities: list[tuple[str, str]] = []
                 for entries, enrichment_type in work:
-                    by_type.setdefault(enrichment_type, []).extend(entries)
+                    if callable(entries):
+                        identities.extend(entries())
+                    else:
+                        by_type.setdefault(enrichment_type, []).extend(entries)
                 for enrichment_type, entries in by_type.items():
                     self.put_many(entries, enrichment_type)
+                self.put_identities(identities)
             except Exception:
                 with cond:
                     self.failed_writes += 1
                 log.exception(
                     "could not write %d results to the cache %s",
-                    sum(len(e) for e, _ in work),
+                    sum(len(e) for e, _ in work if not callable(e)),
                     self.path,
                 )
             finally:
@@ -497,31 +688,58 @@ class ResultCache:
         n = 0
         with self._lock, (self._file.erasing() if erase else contextlib.nullcontext()):
             conn = self.conn
-            for i in range(0, len(fingerprints), _BATCH):
-                part = list(fingerprints[i : i + _BATCH])
-                marks = ",".join("?" * len(part))
-                if enrichment_type is None:
-                    cur = conn.execute(f"DELETE FROM results WHERE fingerprint IN ({marks})", part)
-                else:
-                    cur = conn.execute(
-                        "DELETE FROM results WHERE enrichment_type = ?"
-                        f" AND fingerprint IN ({marks})",
-                        (enrichment_type, *part),
+            for table in self._result_tables():
+                for i in range(0, len(fingerprints), _BATCH):
+                    part = list(fingerprints[i : i + _BATCH])
+                    marks = ",".join("?" * len(part))
+                    if enrichment_type is None:
+                        cur = conn.execute(
+                            f"DELETE FROM {table} WHERE fingerprint IN ({marks})", part
+                        )
+                    else:
+                        cur = conn.execute(
+                            f"DELETE FROM {table} WHERE enrichment_type = ?"
+                            f" AND fingerprint IN ({marks})",
+                            (enrichment_type, *part),
+                        )
+                    n += cur.rowcount
+            if enrichment_type is None:  # the person is gone: their identities too
+                for i in range(0, len(fingerprints), _BATCH):
+                    part = list(fingerprints[i : i + _BATCH])
+                    conn.execute(
+                        "DELETE FROM identities"
+                        f" WHERE fingerprint IN ({','.join('?' * len(part))})",
+                        part,
                     )
-                n += cur.rowcount
         return n
+
+    def _result_tables(self) -> list[str]:
+        """The tables holding result objects in this file (call with the lock held)."""
+        have = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        return [t for t in _RESULT_TABLES if t in have]
 
     def purge_expired(self) -> int:
         """Delete entries older than ``max_age`` (overwritten, not just unlinked: see
         :meth:`~cleanlist_pandas._store.SQLiteFile.erasing`); return how many."""
         with self._lock:
             cutoff = self._cutoff()
-            if not self.conn.execute(
-                "SELECT 1 FROM results WHERE stored_at < ? LIMIT 1", (cutoff,)
-            ).fetchone():
+            tables = [
+                t
+                for t in [*self._result_tables(), "identities"]
+                if self.conn.execute(
+                    f"SELECT 1 FROM {t} WHERE stored_at < ? LIMIT 1", (cutoff,)
+                ).fetchone()
+            ]
+            if not tables:
                 return 0
+            removed = 0
             with self._file.erasing() as conn:
-                return conn.execute("DELETE FROM results WHERE stored_at < ?", (cutoff,)).rowcount
+                for t in tables:
+                    n = conn.execute(f"DELETE FROM {t} WHERE stored_at < ?", (cutoff,)).rowcount
+                    removed += n if t != "identities" else 0  # results are what is counted
+            return removed
 
     def entries_containing(
         self, needle: str
@@ -533,30 +751,35 @@ class ResultCache:
         entry, so nothing is missed.
 
         >>> import tempfile
-        >>> with ResultCache(tempfile.mkdtemp()) as c:
+        >>> with ResultCache(tempfile.mkdtemp(), scope=Scope("https://a.io", "o")) as c:
         ...     _ = c.put_many([("f", {"status": "completed", "primary_email": "A@x.io"},
         ...                     "wf", "t")], "full")
         ...     [fp for fp, _t, _e in c.entries_containing("a@X.io")]
         ['f']
         """
-        sql = (
-            "SELECT fingerprint, enrichment_type, result, workflow_id, task_id, stored_at"
-            " FROM results"
-        )
+        where = ""
         params: tuple[str, ...] = ()
         if needle.isascii() and needle.isprintable() and not set(needle) & {'"', "\\"}:
             escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            sql += " WHERE result LIKE ? ESCAPE '\\'"
+            where = " WHERE result LIKE ? ESCAPE '\\'"
             params = (f"%{escaped}%",)
+        rows = []
         with self._lock:
-            rows = self.conn.execute(sql, params).fetchall()
+            for table in self._result_tables():
+                rows.extend(
+                    self.conn.execute(
+                        "SELECT fingerprint, enrichment_type, result, workflow_id, task_id,"
+                        f" stored_at FROM {table}{where}",
+                        params,
+                    ).fetchall()
+                )
         return [(r[0], r[1], CachedResult(r[2], r[3], r[4], r[5])) for r in rows]
 
     def clear(self) -> int:
-        """Delete every entry; return how many."""
+        """Delete every entry, of every scope (and the unattributed ones); return how many."""
         with self._lock:
-            cur = self.conn.execute("DELETE FROM results")
-            n = cur.rowcount
+            n = sum(self.conn.execute(f"DELETE FROM {t}").rowcount for t in self._result_tables())
+            self.conn.execute("DELETE FROM identities")
             self.conn.execute("VACUUM")
             return n
 
@@ -565,26 +788,39 @@ class ResultCache:
         keyed by enrichment type and column mapping (any text naming it).
 
         >>> import tempfile
-        >>> with ResultCache(tempfile.mkdtemp()) as c:
+        >>> with ResultCache(tempfile.mkdtemp(), scope=Scope("https://a.io", "o")) as c:
         ...     c.put_pilot("full", "m", {"sample": 200, "found": {"email": 140}})
         ...     c.latest_pilot("full", "m")["found"], c.latest_pilot("partial", "m")
         ({'email': 140}, None)
         """
+        scope = self._writable_scope()
         text = json.dumps(dict(record), separators=(",", ":"), default=str)
         with self._lock:
             self.conn.execute(
-                "INSERT INTO pilot_rates (enrichment_type, mapping, stored_at, record)"
-                " VALUES (?, ?, ?, ?)",
-                (enrichment_type, mapping, self._clock(), text),
+                "INSERT INTO pilot_rates (enrichment_type, mapping, stored_at, record, origin,"
+                " organization_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    enrichment_type,
+                    mapping,
+                    self._clock(),
+                    text,
+                    scope.origin,
+                    scope.organization_id,
+                ),
             )
 
     def latest_pilot(self, enrichment_type: str, mapping: str) -> dict[str, Any] | None:
-        """The latest pilot record of this type and mapping (with ``stored_at``), or None."""
+        """The latest pilot record of this type, mapping and scope (with ``stored_at``), or
+        None (always None without a scope: a pilot's rates say what one server found)."""
+        scope = self.scope
+        if scope is None:
+            return None
         with self._lock:
             row = self.conn.execute(
                 "SELECT record, stored_at FROM pilot_rates WHERE enrichment_type = ? AND"
-                " mapping = ? ORDER BY stored_at DESC, rowid DESC LIMIT 1",
-                (enrichment_type, mapping),
+                " mapping = ? AND origin = ? AND organization_id = ?"
+                " ORDER BY stored_at DESC, rowid DESC LIMIT 1",
+                (enrichment_type, mapping, scope.origin, scope.organization_id),
             ).fetchone()
         if row is None:
             return None
@@ -593,7 +829,9 @@ class ResultCache:
         return record
 
     def stats(self) -> dict[str, Any]:
-        """Entries (fresh and expired), per type, oldest/newest, file path and size."""
+        """Entries (fresh and expired), per type and per scope (``"org at origin"``), the
+        unattributed ones (from before attribution: never served), oldest/newest, the file's
+        path and size."""
         cutoff = self._cutoff()
         with self._lock:
             conn = self.conn
@@ -609,6 +847,19 @@ class ResultCache:
                     (cutoff,),
                 ).fetchall()
             )
+            by_scope = {
+                f"{org} at {origin}": int(n)
+                for origin, org, n in conn.execute(
+                    "SELECT origin, organization_id, COUNT(*) FROM results WHERE stored_at >= ?"
+                    " GROUP BY origin, organization_id ORDER BY origin, organization_id",
+                    (cutoff,),
+                ).fetchall()
+            }
+            unattributed = (
+                int(conn.execute(f"SELECT COUNT(*) FROM {UNATTRIBUTED}").fetchone()[0])
+                if UNATTRIBUTED in self._result_tables()
+                else 0
+            )
         size = sum(
             p.stat().st_size for p in (self.path, Path(str(self.path) + "-wal")) if p.exists()
         )
@@ -617,6 +868,8 @@ class ResultCache:
             "entries": int(total) - int(expired),
             "expired": int(expired),
             "by_type": by_type,
+            "by_scope": by_scope,
+            "unattributed": unattributed,
             "oldest": oldest,
             "newest": newest,
             "size_bytes": size,

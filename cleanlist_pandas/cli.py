@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: ``forget`` found nothing of the person (like grep's "no match")
+EXIT_NOT_FOUND = EXIT_ERROR
 ENV_API_KEY = "CLEANLIST_API_KEY"
 NO_KEY = (
     f"no API key: pass --api-key KEY, set the {ENV_API_KEY} environment variable, or try it "
@@ -227,7 +229,24 @@ def _client(kw: dict[str, Any]) -> Any:
 
 class _NoKeyClient:
     """Stands in for a client when ``estimate`` has no key: everything but the balance is
-    local, so the estimate is shown and the balance is reported unknown."""
+    local, so the estimate is shown and the balance is reported unknown (the cached results
+    shown are those of the one organization this machine used at the server, if one)."""
+
+    def __init__(self, base_url: str | None = None) -> None:
+        from cleanlist_pandas.config import normalize_base_url, session_base_url
+
+        self.base_url = normalize_base_url(base_url or session_base_url())
+
+    def sandbox_info(self) -> Any:
+        from cleanlist_pandas._sandbox_info import probe
+
+        return probe(self.base_url)
+
+    @property
+    def key_fingerprint(self) -> str:
+        from cleanlist_pandas.errors import ConfigurationError
+
+        raise ConfigurationError(NO_KEY)
 
     def balance(self) -> Any:
         from cleanlist_pandas.errors import ConfigurationError
@@ -495,7 +514,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     )
     if not args.sandbox and _api_key(args) is None:
         # everything but the balance is local: show it, and say the balance is unknown
-        est = estimate(df, options, client=_NoKeyClient())
+        est = estimate(df, options, client=_NoKeyClient(args.base_url))
     else:
         with _connection(args) as kw:
             client = _client(kw)
@@ -600,9 +619,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             states: dict[str, int] = {}
             for c in chunks:
                 states[c.state] = states.get(c.state, 0) + 1
+            where = str(job.scope) if job.scope is not None else "origin unknown (before 0.2)"
             print(
                 f"{job.job_id}  {job.state:<8} {job.enrichment_type:<16} {job.rows:>9,} rows  "
-                f"{job.created_at}  chunks: {states or '-'}"
+                f"{job.created_at}  {where}  chunks: {states or '-'}"
             )
     finally:
         journal.close()
@@ -673,15 +693,37 @@ def cmd_forget(args: argparse.Namespace) -> int:
         gone = forget(**fields)
     except (TypeError, ValueError) as exc:
         raise UsageError(re.sub(_FORGET_ARG, _flag, str(exc))) from None
+    # the flags, never their values (a terminal's scrollback, a CI log)
+    flags = [_flag_name(k) for k in fields]
+    looked_for = " ".join(flags) if len(flags) == 1 else ", ".join(flags[:-1]) + " and " + flags[-1]
+    if not gone.found:
+        print(
+            _wrap(
+                f"nothing found for the {looked_for} given: no cached result or journal "
+                "entry of this person is on this machine (check the spelling; a name needs "
+                "the company it was enriched with, --company-domain or --company-name)"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_NOT_FOUND
     print(
         _wrap(
             f"removed {_n(gone.cache_entries, 'cached result')} and "
-            f"{_n(gone.journal_references, 'journal entry', 'journal entries')} "
-            f"({_n(len(gone.fingerprints), 'fingerprint')} looked for); the spend ledger "
+            f"{_n(gone.journal_references, 'journal entry', 'journal entries')} of "
+            f"{_n(len(gone.fingerprints), 'contact')} matching {looked_for}; the spend ledger "
             "holds no personal data and is kept"
         )
     )
     return EXIT_OK
+
+
+def _flag_name(field: str) -> str:
+    """``first_name`` → ``--first-name``.
+
+    >>> _flag_name("company_domain")
+    '--company-domain'
+    """
+    return "--" + field.replace("_", "-")
 
 
 _FORGET_ARG = r"\bforget\(\): (\w+)=?"
@@ -751,6 +793,18 @@ def cache_table(stats: dict[str, Any]) -> str:
         ("results", f"{int(stats['entries']):,}"),
         *((f"  {t}", f"{int(n):,}") for t, n in sorted(
             stats.get("by_type", {}).items(), key=lambda kv: -kv[1])),
+        *(("  paid by", f"{w}: {int(n):,}") for w, n in stats.get("by_scope", {}).items()),
+        *(
+            [
+                (
+                    "unattributed",
+                    f"{int(stats['unattributed']):,} (from before 0.2, origin unknown: never "
+                    "served; removed by the retention, forget and cache clear)",
+                )
+            ]
+            if stats.get("unattributed")
+            else []
+        ),
         (
             "expired",
             f"{int(stats['expired']):,} (older than {days:g} days: "

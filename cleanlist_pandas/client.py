@@ -38,6 +38,7 @@ from cleanlist_pandas._constants import (
     MAX_CONTACTS_PER_REQUEST,
     WAIT_MAX_POLL_INTERVAL_S,
     WAIT_POLL_INTERVAL_S,
+    is_loopback_url,
 )
 from cleanlist_pandas._http import (
     Pacer,
@@ -48,10 +49,13 @@ from cleanlist_pandas._http import (
     SubmissionInfo,
     shared_pacer,
 )
+from cleanlist_pandas._sandbox_info import SandboxInfo
+from cleanlist_pandas._sandbox_info import probe as probe_sandbox
 from cleanlist_pandas.config import (
     LoopStrategy,
     Settings,
     get_config,
+    key_fingerprint,
     mask_key,
     resolve_api_key,
     validate_webhook_url,
@@ -254,12 +258,26 @@ class AsyncClient:
         self._settings = settings
         self._clock = clock or time.monotonic
         self._sleep: Sleep = sleep or asyncio.sleep
+        # A local sandbox's own window (60 s x its time_scale, in real seconds) replaces the
+        # API's when the caller set neither rate nor per (nor a clock of their own, whose
+        # seconds may already be scaled): learnt before the first request.
+        self._adopt_window = (
+            pacer is None
+            and clock is None
+            and sleep is None
+            and (settings.rate is None or settings.per is None)
+        )
+        self._sandbox: tuple[SandboxInfo | None] | None = None  # (answer,) once probed
         if pacer is None and clock is None and sleep is None:
             # one window per organization: clients of the same key in this process share it
             s = settings
             pacer = shared_pacer(s.base_url, key, s.rate, s.per, s.burst)
         self.pacer = pacer or Pacer(
-            settings.rate, settings.per, settings.burst, clock=self._clock, sleep=self._sleep
+            settings.rate_or_default,
+            settings.per_or_default,
+            settings.burst,
+            clock=self._clock,
+            sleep=self._sleep,
         )
         self._requests = RequestLoop(
             settings,
@@ -270,8 +288,12 @@ class AsyncClient:
             clock=self._clock,
             sleep=self._sleep,
             rebind_on_loop_change=_rebind_on_loop_change,
+            prepare=self._learn_sandbox if is_loopback_url(settings.base_url) else None,
         )
         self.api_key_masked = mask_key(key)
+        #: the key's fingerprint (:func:`~cleanlist_pandas.config.key_fingerprint`): names
+        #: the key in local files, never the key itself
+        self.key_fingerprint = key_fingerprint(key)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -318,6 +340,38 @@ class AsyncClient:
                 path=path,
             )
         return body
+
+    async def sandbox_info(self) -> SandboxInfo | None:
+        """What the local sandbox this client points at says of itself (its clock, rate
+        window and scratch cache directory; see :mod:`cleanlist_pandas._sandbox_info`), or
+        None for any other server. Asked once per client, and only of a loopback host (the
+        real API is never asked). Free: not an API route, not counted in the window.
+
+        A client that was given neither ``rate`` nor ``per`` paces itself to the sandbox's
+        window from then on (this is done before its first request anyway).
+
+        >>> sb = clp.Sandbox(time_scale=0.1).start()                    # doctest: +SKIP
+        >>> client = AsyncClient(sb.api_key, base_url=sb.base_url)      # doctest: +SKIP
+        >>> (await client.sandbox_info()).window_s                      # doctest: +SKIP
+        6.0
+        """
+        if self._sandbox is None:
+            info = (
+                await asyncio.to_thread(probe_sandbox, self.base_url)
+                if is_loopback_url(self.base_url)
+                else None
+            )
+            self._sandbox = (info,)
+            if info is not None and self._adopt_window:
+                s = self._settings
+                self.pacer.adopt_window(
+                    info.rate_limit_per_org if s.rate is None else s.rate,
+                    info.window_s if s.per is None else s.per,
+                )
+        return self._sandbox[0]
+
+    async def _learn_sandbox(self) -> None:
+        await self.sandbox_info()
 
     # -- endpoints ----------------------------------------------------------------------
 
@@ -647,6 +701,12 @@ class Client:
         return self._async.api_key_masked
 
     @property
+    def key_fingerprint(self) -> str:
+        """The key's fingerprint, never the key (see
+        :func:`~cleanlist_pandas.config.key_fingerprint`)."""
+        return self._async.key_fingerprint
+
+    @property
     def settings(self) -> Settings:
         return self._async.settings
 
@@ -688,6 +748,15 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def sandbox_info(self) -> SandboxInfo | None:
+        """The local sandbox's self-description, or None; see
+        :meth:`AsyncClient.sandbox_info`.
+
+        >>> clp.Client(sb.api_key, base_url=sb.base_url).sandbox_info().time_scale  # doctest: +SKIP
+        0.1
+        """
+        return self._run(self._async.sandbox_info)
 
     def validate_key(self) -> KeyInfo:
         """``GET /auth/validate-key``; see :meth:`AsyncClient.validate_key`.

@@ -55,11 +55,14 @@ __all__ = [
     "Settings",
     "configure",
     "get_config",
+    "key_fingerprint",
     "mask_key",
     "normalize_base_url",
     "reset_config",
     "resolve_api_key",
     "retention_seconds",
+    "session_base_url",
+    "session_cache_dir",
     "validate_api_key",
     "validate_webhook_url",
 ]
@@ -80,6 +83,21 @@ def mask_key(key: str | None) -> str:
         if key.startswith(prefix) and len(key) >= len(prefix) + 8:
             return f"{prefix}…{key[-4:]}"
     return "…"
+
+
+def key_fingerprint(key: str) -> str:
+    """A key's fingerprint: a keyed hash (32 hex characters) that names the key in local
+    files — which organization a key belongs to is remembered under it — and that cannot be
+    turned back into the key. The key itself is never stored.
+
+    >>> key_fingerprint("clapi_abcdef123456") == key_fingerprint("clapi_abcdef123456")
+    True
+    >>> len(key_fingerprint("clapi_abcdef123456")), "abcdef" in key_fingerprint("clapi_abcdef")
+    (32, False)
+    """
+    import hashlib
+
+    return hashlib.blake2b(key.encode(), digest_size=16, person=b"cleanlist-key-v1").hexdigest()
 
 
 def validate_api_key(key: str) -> str:
@@ -201,14 +219,18 @@ def validate_webhook_url(url: str) -> str:
 class Settings:
     """Resolved options of one client. ``repr`` masks the key.
 
-    ``rate`` requests per ``per`` seconds is the pacer's limit (the API allows 60 per 60 s
-    per organization), counted in a sliding window so a job's first requests may all leave at
-    once; ``burst``, if set, also spaces requests evenly after ``burst`` back-to-back ones.
+    ``rate`` requests per ``per`` seconds is the pacer's limit, counted in a sliding window so
+    a job's first requests may all leave at once; left ``None`` (the default) it is the API's
+    (60 per 60 s per organization), or, for a local sandbox, the sandbox's own window as it
+    reports it (scaled by its ``time_scale``: see :meth:`AsyncClient.sandbox_info
+    <cleanlist_pandas.client.AsyncClient.sandbox_info>`). ``burst``, if set, also spaces
+    requests evenly after ``burst`` back-to-back ones.
     ``timeout`` is per request; ``connect_timeout`` for opening a connection.
     ``loop_strategy`` is how the sync :class:`~cleanlist_pandas.Client` runs inside an
     already running event loop. ``max_age`` (seconds or a ``timedelta``) is the retention of
     local personal data: cached results and finished journal jobs older than it are
-    ignored and purged (see :func:`retention_seconds`).
+    ignored and purged (see :func:`retention_seconds`). ``cache_dir`` is where the cache,
+    the journal and the spend ledger live (see :func:`cleanlist_pandas._store.default_cache_dir`).
     """
 
     api_key: str | None = None
@@ -218,12 +240,23 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     rate_limit_patience: float = DEFAULT_RATE_LIMIT_PATIENCE
-    rate: int = RATE_LIMIT_PER_ORG
-    per: float = RATE_LIMIT_WINDOW_S
+    rate: int | None = None
+    per: float | None = None
     burst: int | None = DEFAULT_BURST
     loop_strategy: LoopStrategy = "thread"
     progress: bool = False
     max_age: float | timedelta = DEFAULT_CACHE_MAX_AGE
+    cache_dir: str | None = None
+
+    @property
+    def rate_or_default(self) -> int:
+        """``rate``, or the API's 60 requests per window when it was left unset."""
+        return RATE_LIMIT_PER_ORG if self.rate is None else self.rate
+
+    @property
+    def per_or_default(self) -> float:
+        """``per``, or the API's 60-second window when it was left unset."""
+        return RATE_LIMIT_WINDOW_S if self.per is None else self.per
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -244,9 +277,11 @@ class Settings:
             raise ConfigurationError("max_retry_after must be >= 0 seconds")
         if not self.rate_limit_patience >= 0:
             raise ConfigurationError("rate_limit_patience must be >= 0 seconds")
-        if self.rate < 1 or self.per <= 0:
+        if (self.rate is not None and self.rate < 1) or (
+            self.per is not None and not self.per > 0
+        ):
             raise ConfigurationError("rate must be >= 1 and per > 0 seconds")
-        if self.burst is not None and not 1 <= self.burst < max(self.rate, 2):
+        if self.burst is not None and not 1 <= self.burst < max(self.rate_or_default, 2):
             raise ConfigurationError("burst must be >= 1 and smaller than rate")
         if not _age_seconds(self.max_age) > 0:
             raise ConfigurationError(
@@ -256,8 +291,16 @@ class Settings:
             raise ConfigurationError(
                 f"loop_strategy must be one of {_LOOP_STRATEGIES}, not {self.loop_strategy!r}"
             )
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
+            raise ConfigurationError(
+                "cache_dir must be a path (str or os.PathLike), not "
+                f"{type(self.cache_dir).__name__}"
+            )
         key = validate_api_key(self.api_key) if self.api_key is not None else None
-        return dataclasses.replace(self, api_key=key, base_url=normalize_base_url(self.base_url))
+        cache_dir = None if self.cache_dir is None else os.fspath(self.cache_dir)
+        return dataclasses.replace(
+            self, api_key=key, base_url=normalize_base_url(self.base_url), cache_dir=cache_dir
+        )
 
 
 _lock = threading.Lock()
@@ -280,10 +323,12 @@ def configure(**options: Any) -> None:
     ``connect_timeout``, ``max_retries``, ``max_retry_after``, ``rate_limit_patience`` (how
     long an enrichment run waits out 429s with no successful request before it stops),
     ``rate``, ``per``, ``burst``,
-    ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``, and
+    ``loop_strategy`` (``"thread"`` or the opt-in ``"nest_asyncio"``), ``progress``,
     ``max_age`` — the retention of this machine's cached results and finished journal jobs
     (seconds or a ``timedelta``; default 30 days), applied when a file is first opened in
-    the process and by ``cleanlist-pandas cache purge-expired``.
+    the process and by ``cleanlist-pandas cache purge-expired`` — and ``cache_dir``, the
+    directory of the cache, the journal and the spend ledger (default
+    ``$CLEANLIST_CACHE_DIR``, else the platform's user cache directory).
     Passing ``None`` removes a session default. Clients created afterwards use them.
 
     >>> import cleanlist_pandas as clp
@@ -352,6 +397,32 @@ def _age_seconds(value: Any) -> float:
             f"max_age must be seconds (a number) or a timedelta, got {type(value).__name__}"
         )
     return float(value)
+
+
+def session_cache_dir() -> str | None:
+    """The ``cache_dir`` set with :func:`configure`, or None. Reads only that session
+    default (never the key), so finding the cache cannot fail on a bad key.
+
+    >>> configure(cache_dir="/tmp/cl"); session_cache_dir()
+    '/tmp/cl'
+    >>> reset_config(); session_cache_dir() is None
+    True
+    """
+    with _lock:
+        value = _session.get("cache_dir")
+    return None if value is None else os.fspath(value)
+
+
+def session_base_url() -> str:
+    """The base URL a client would use with no argument: ``configure(base_url=...)``, else
+    ``$CLEANLIST_BASE_URL``, else the real API. Not validated, and never reads the key.
+
+    >>> reset_config(); session_base_url() == (os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    True
+    """
+    with _lock:
+        value = _session.get("base_url")
+    return str(value or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
 
 
 def retention_seconds() -> float:

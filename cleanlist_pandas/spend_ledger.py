@@ -116,7 +116,9 @@ CREATE TABLE IF NOT EXISTS runs (
     saved_cache REAL NOT NULL,
     saved_invalid REAL NOT NULL,
     saved_excluded REAL NOT NULL,
-    saved_pilot REAL NOT NULL
+    saved_pilot REAL NOT NULL,
+    origin TEXT,
+    organization_id TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
 CREATE TABLE IF NOT EXISTS run_workflows (
@@ -127,6 +129,10 @@ CREATE TABLE IF NOT EXISTS run_workflows (
     PRIMARY KEY (workflow_id, run_id)
 ) WITHOUT ROWID;
 PRAGMA user_version=1;
+"""
+# after the columns an old ledger lacks were added
+_POST_SCHEMA = """
+CREATE INDEX IF NOT EXISTS runs_job ON runs(job_id, origin, organization_id);
 """
 _RUN_COLUMNS = (
     "job_id",
@@ -141,6 +147,8 @@ _RUN_COLUMNS = (
     "credits",
     "unit_cost",
     *SAVINGS,
+    "origin",
+    "organization_id",
 )
 
 
@@ -169,6 +177,10 @@ class RunRecord:
     saved_excluded: float = 0.0
     saved_invalid: float = 0.0
     workflows: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    #: where it was paid: the API's origin and the organization (None: not recorded, a
+    #: ledger row written before attribution)
+    origin: str | None = None
+    organization_id: str | None = None
 
     @property
     def saved(self) -> float:
@@ -190,6 +202,13 @@ class SpendLedger:
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
         self._file = SQLiteFile(spend_path(cache_dir), schema=_SCHEMA, name="SpendLedger")
         self.path = self._file.path
+        with self._file.lock:
+            conn = self._file.conn
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+            for col in ("origin", "organization_id"):
+                if col not in cols:  # a ledger written before attribution: NULL
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {col} TEXT")
+            conn.executescript(_POST_SCHEMA)
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -219,6 +238,41 @@ class SpendLedger:
                 [(run_id, wf, int(n), float(c)) for wf, (n, c) in record.workflows.items()],
             )
         return run_id
+
+    def earlier_runs(
+        self, job_id: str, origin: str | None, organization_id: str | None
+    ) -> tuple[dict[str, float], set[str]]:
+        """What earlier runs of a job (in the same scope) recorded: the savings by cause,
+        summed, and the workflows they submitted or collected — so a resumed job's savings
+        are counted once per contact, and its own results, cached by an earlier run, are
+        not counted as savings at all.
+
+        >>> import tempfile
+        >>> with SpendLedger(tempfile.mkdtemp()) as ledger:
+        ...     _ = ledger.append(RunRecord("j", "full", saved_duplicates=11.0,
+        ...                                 workflows={"wf": (3, 12.0)}))
+        ...     ledger.earlier_runs("j", None, None)[0]["saved_duplicates"]
+        11.0
+        """
+        sums = {c: 0.0 for c in SAVINGS}
+        with self._file.lock:
+            conn = self._file.conn
+            row = conn.execute(
+                "SELECT " + ", ".join(f"COALESCE(SUM({c}), 0)" for c in SAVINGS) + " FROM runs"
+                " WHERE job_id = ? AND origin IS ? AND organization_id IS ?",
+                (job_id, origin, organization_id),
+            ).fetchone()
+            workflows = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT w.workflow_id FROM run_workflows w JOIN runs r"
+                    " ON r.run_id = w.run_id WHERE r.job_id = ? AND r.origin IS ?"
+                    " AND r.organization_id IS ?",
+                    (job_id, origin, organization_id),
+                )
+            }
+        sums.update(zip(SAVINGS, (float(v) for v in row), strict=True))
+        return sums, workflows
 
     def pilot_workflows(self, workflow_ids: Iterable[str]) -> set[str]:
         """Those of ``workflow_ids`` that belong to a run of kind ``pilot``."""
@@ -377,12 +431,22 @@ def run_record(
     etype = options.enrichment_type
     unit = float(MAX_UNIT_COST[etype])
     kind = "pilot" if options.pilot else "run"
+    scope = prep.scope
+    origin = scope.origin if scope is not None else None
+    org = scope.organization_id if scope is not None else None
+    # What earlier runs of this job recorded: a resumed job counts each saving once, and
+    # the results its earlier runs paid for (cached by them) are no saving of this run.
+    earlier: dict[str, float] = {}
+    own: set[str] = set()
+    if ledger is not None and prep.job_id:
+        earlier, own = ledger.earlier_runs(prep.job_id, origin, org)
+    hit_workflows = [getattr(v, "workflow_id", None) for v in plan.cached.values()]
+    n_own = sum(1 for w in hit_workflows if w in own)
     # cache hits whose entry came from a workflow a pilot run paid for
     n_pilot = 0
     if plan.cached and ledger is not None:
-        hit_workflows = [getattr(v, "workflow_id", None) for v in plan.cached.values()]
-        pilots = ledger.pilot_workflows(w for w in hit_workflows if w)
-        n_pilot = sum(1 for w in hit_workflows if w in pilots)
+        pilots = ledger.pilot_workflows(w for w in hit_workflows if w and w not in own)
+        n_pilot = sum(1 for w in hit_workflows if w in pilots and w not in own)
     workflows: dict[str, tuple[int, float]] = {
         wf: (n, 0.0) for wf, n in dict(meter.workflows).items()
     }
@@ -411,14 +475,30 @@ def run_record(
         paid=paid,
         credits=float(credits),
         unit_cost=unit,
-        saved_duplicates=plan.n_duplicates * unit,
-        saved_cache=(plan.n_cached - n_pilot) * unit,
-        saved_pilot=n_pilot * unit,
-        # the unique contacts where=/only_missing= left out that the run would have sent
-        saved_excluded=float(plan.credits_saved),
-        saved_invalid=plan.n_invalid * unit,
+        **_once(
+            earlier,
+            saved_duplicates=plan.n_duplicates * unit,
+            saved_cache=(plan.n_cached - n_pilot - n_own) * unit,
+            saved_pilot=n_pilot * unit,
+            # the unique contacts where=/only_missing= left out that the run would have sent
+            saved_excluded=float(plan.credits_saved),
+            saved_invalid=plan.n_invalid * unit,
+        ),
         workflows=workflows,
+        origin=origin,
+        organization_id=org,
     )
+
+
+def _once(earlier: Mapping[str, float], **saved: float) -> dict[str, float]:
+    """A run's savings by cause, less what earlier runs of its job already counted: over a
+    job's runs each saving is counted once (a resumed job sees the same duplicates, the
+    same invalid rows and the same cache hits again).
+
+    >>> _once({"saved_cache": 5.0}, saved_cache=7.0, saved_duplicates=2.0)
+    {'saved_cache': 2.0, 'saved_duplicates': 2.0}
+    """
+    return {c: max(0.0, float(v) - earlier.get(c, 0.0)) for c, v in saved.items()}
 
 
 def record_run(
@@ -433,7 +513,7 @@ def record_run(
     """Append the run's row to the ledger in the run's cache directory; return it. Never
     raises: a ledger that cannot be written is logged, and the run's results are kept."""
     try:
-        with SpendLedger(prep.options.cache_dir) as ledger:
+        with SpendLedger(prep.cache_dir) as ledger:
             record = run_record(
                 prep,
                 outcome,
@@ -511,6 +591,8 @@ def _by_run(raw: pd.DataFrame) -> pd.DataFrame:
             "unit_cost": raw["unit_cost"].astype("float64"),
             "workflows": raw["workflows"].astype("int64"),
             "seconds": (raw["ended_at"] - raw["started_at"]).astype("float64").round(3),
+            "origin": raw["origin"].astype("string"),
+            "organization_id": raw["organization_id"].astype("string"),
         }
     )
     out.index = pd.Index(raw["run_id"].astype("int64"), name="run_id")
@@ -556,7 +638,9 @@ def spend(
             UTC), ``job_id``, ``kind`` (``run``/``pilot``), ``enrichment_type``, ``ended``,
             ``rows``, ``sent``, ``paid``, ``credits``, ``saved`` and its parts
             ``saved_duplicates``, ``saved_cache``, ``saved_pilot``, ``saved_excluded``,
-            ``saved_invalid``, ``unit_cost``, ``workflows``, ``seconds``. ``"day"`` (UTC
+            ``saved_invalid``, ``unit_cost``, ``workflows``, ``seconds``, and where it was
+            paid: ``origin`` (the API's, or a sandbox's) and ``organization_id`` (``<NA>``
+            for runs recorded before version 0.2). ``"day"`` (UTC
             day), ``"job"`` or ``"type"`` add the runs up (``runs`` counts them).
         since, until: only runs started from ``since`` (included) until ``until``
             (excluded); a date or ``"YYYY-MM-DD"`` is a whole UTC day, so both days are

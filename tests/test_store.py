@@ -24,6 +24,9 @@ from cleanlist_pandas._store import (
 )
 from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.journal import Journal
+from cleanlist_pandas.provenance import Scope
+
+SCOPE = Scope("https://api.cleanlist.ai", "org_test")
 
 POSIX = os.name == "posix"
 
@@ -100,7 +103,7 @@ def test_an_existing_world_readable_file_is_made_private(tmp_path: Path) -> None
 
 
 def test_cache_and_journal_open_their_files_the_same_way(tmp_path: Path) -> None:
-    cache = ResultCache(tmp_path)
+    cache = ResultCache(tmp_path, scope=SCOPE)
     journal = Journal(journal_path(tmp_path))
     try:
         for f in (cache._file, journal._file):

@@ -335,5 +335,9 @@ def test_pilot_command_prints_rates_and_estimate_then_shows_them(
     assert max(len(line) for line in out.splitlines()) <= 80
     assert len(pd.read_csv(sample_csv)) == 12
     assert sandbox.api_key not in out + p.stderr
-    p = cli(tmp_path, "estimate", str(src), "-t", "full")
+    # no key: the one organization this machine used at that server (the sandbox)
+    p = cli(tmp_path, "estimate", str(src), "-t", "full", "--base-url", sandbox.base_url)
     assert p.returncode == 0 and "expected (from pilot)" in p.stdout and "pilot of 12" in p.stdout
+    # ... and none of it at another server (here the real API, the default)
+    p = cli(tmp_path, "estimate", str(src), "-t", "full")
+    assert p.returncode == 0 and "expected (from pilot)" not in p.stdout

@@ -15,11 +15,14 @@ import pandas as pd
 
 from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST
 from cleanlist_pandas._display import html_table, text_table
+from cleanlist_pandas._sandbox_info import origin_of
+from cleanlist_pandas.config import session_base_url
 from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options
 from cleanlist_pandas.enrich.pilot import PilotRates, latest_rates
-from cleanlist_pandas.enrich.prepare import Prepared, sync_client_for
-from cleanlist_pandas.errors import CleanlistError, OutputColumnCollision
+from cleanlist_pandas.enrich.prepare import Prepared, for_server, sync_client_for
+from cleanlist_pandas.errors import CleanlistError, ConfigurationError, OutputColumnCollision
+from cleanlist_pandas.provenance import scope_of, sole_scope
 
 __all__ = ["Estimate", "estimate"]
 
@@ -150,7 +153,45 @@ def estimate(
     >>> est = df.cleanlist.estimate("full")     # doctest: +SKIP
     >>> est.worst_case_credits, est.sufficient  # doctest: +SKIP
     """
-    prep = Prepared(df, options)
+    notes: list[str] = []
+    sync_client: Any = None
+    owned = False
+    try:
+        sync_client, owned = sync_client_for(api_key, base_url, client)
+    except CleanlistError as exc:  # no key: everything but the balance and the cache is local
+        notes.append(f"balance not read: {type(exc).__name__}: {exc}")
+    try:
+        return _estimate(df, options, sync_client, notes)
+    finally:
+        if owned:
+            sync_client.close()
+
+
+def _estimate(df: pd.DataFrame, options: Options, sync_client: Any, notes: list[str]) -> Estimate:
+    cache_dir = None
+    if sync_client is not None:
+        options, cache_dir = for_server(options, sync_client.sandbox_info())
+    base_url = sync_client.base_url if sync_client is not None else session_base_url()
+
+    def scope(d: Any) -> Any:
+        try:
+            if sync_client is not None:
+                return scope_of(sync_client, d)
+        except ConfigurationError:
+            pass  # no key: as with no client
+        except CleanlistError as exc:
+            notes.append(
+                "cached results not looked up (whose they would be is unknown): "
+                f"{type(exc).__name__}: {exc}"
+            )
+            return None
+        # no key: the one organization this machine has used at that server, if one
+        found = sole_scope(d, origin_of(base_url))
+        if found is None:
+            notes.append("cached results not looked up: with no key, whose they are is unknown")
+        return found
+
+    prep = Prepared(df, options, cache_dir=cache_dir, scope=scope)
     try:
         prep.open_job(create=False)
         counts = prep.plan.counts()
@@ -160,7 +201,7 @@ def estimate(
         counts["awaiting_credits"] = prep.awaiting_rows()
         counts["credits_saved_by"] = prep.plan.credits_saved_by
         rates = latest_rates(
-            options.enrichment_type, prep.mapped.mapping, options.cache_dir, prep.cache
+            options.enrichment_type, prep.mapped.mapping, prep.cache_dir, prep.cache, prep.scope
         )
         expected: tuple[float, float, float] | None = None
         if rates is not None:
@@ -168,20 +209,15 @@ def estimate(
             cap = float("inf") if options.max_credits is None else float(options.max_credits)
             expected = (min(mid, cap), min(low, cap), min(high, cap))
         balance: float | None = None
-        notes: list[str] = []
         try:
             check_output_names(df, options.enrichment_type, options.prefix)
         except OutputColumnCollision as exc:
             notes.append(f"enrich() would refuse to start: {exc}")
-        try:
-            sync_client, owned = sync_client_for(api_key, base_url, client)
+        if sync_client is not None:
             try:
                 balance = float(sync_client.balance().credits)
-            finally:
-                if owned:
-                    sync_client.close()
-        except CleanlistError as exc:
-            notes.append(f"balance not read: {type(exc).__name__}: {exc}")
+            except CleanlistError as exc:
+                notes.append(f"balance not read: {type(exc).__name__}: {exc}")
         return Estimate(
             counts=counts,
             balance=balance,

@@ -45,7 +45,13 @@ from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.estimate import Estimate, estimate
 from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Errors, Options, check_options, job_key
-from cleanlist_pandas.enrich.prepare import JOURNAL_FILENAME, Prepared, sync_client_for
+from cleanlist_pandas.enrich.prepare import (
+    JOURNAL_FILENAME,
+    LATER,
+    Prepared,
+    for_server,
+    sync_client_for,
+)
 from cleanlist_pandas.enrich.report import (
     abalance_or_none,
     balance_or_none,
@@ -58,6 +64,7 @@ from cleanlist_pandas.enrich.state import RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
 from cleanlist_pandas.events import Event, JobFinished, Listener, View, emit
+from cleanlist_pandas.provenance import ascope_of, scope_of
 from cleanlist_pandas.spend_ledger import SpendMeter, record_run
 
 log = logging.getLogger(__name__)
@@ -496,7 +503,10 @@ def enrich(
             sync_client.close()
 
     try:
-        prep = Prepared(df, options)
+        options, cache_dir = for_server(options, sync_client.sandbox_info())
+        prep = Prepared(
+            df, options, cache_dir=cache_dir, scope=lambda d: scope_of(sync_client, d)
+        )
         running = _running_with_key(prep.key)
         if running is not None:
             # The same call is still running in the background (a re-run cell): attach to
@@ -627,7 +637,10 @@ async def aenrich(
     owned = client is None
     aclient = client if client is not None else AsyncClient(api_key=api_key, base_url=base_url)
     try:
-        prep = Prepared(df, options)
+        options, cache_dir = for_server(options, await aclient.sandbox_info())
+        prep = Prepared(df, options, cache_dir=cache_dir, scope=LATER)
+        # every local check has passed (in Prepared): now whose results may serve the run
+        prep.bind(await ascope_of(aclient, prep.cache_dir) if prep.sendable else None)
         running = _running_with_key(prep.key)
         if running is not None:
             try:

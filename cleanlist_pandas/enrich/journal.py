@@ -16,6 +16,12 @@ process died, or whose request timed out after the body left, is *ambiguous* (sp
 it may or may not exist on the server. It is never resent on its own; its rows come back
 ``cl_status="unknown"`` until the user says to resend.
 
+Every job is attributed to the :class:`~cleanlist_pandas.provenance.Scope` it was started
+in (the API's origin and the organization): a run resumes only a job of its own scope, so
+workflows submitted to a sandbox are never polled at the real API, nor one organization's
+by another. Jobs written before attribution (version 0.1) have no scope: they are listed
+by ``cleanlist-pandas jobs`` as of unknown origin and never resumed on their own.
+
 The journal holds ids and content hashes only, never names or e-mail addresses. Still, a
 fingerprint identifies a person's contact, so it follows the retention of personal data:
 finished jobs older than ``max_age`` (``clp.configure(max_age=...)``, default 30 days) are
@@ -24,8 +30,9 @@ jobs are kept, they hold paid results still to collect), and :meth:`Journal.forg
 person's fingerprints out of every chunk (``clp.forget``).
 
 >>> import tempfile, pathlib
+>>> from cleanlist_pandas.provenance import Scope
 >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "journal.sqlite")
->>> job = j.open_job("key1", "partial", rows=3)
+>>> job = j.open_job("key1", "partial", rows=3, scope=Scope("https://a.io", "org_1"))
 >>> j.record_sending(job.job_id, 0, ["fp1", "fp2"])
 >>> j.record_submitted(job.job_id, 0, "public_bulk_1", ["t1", "t2"])
 >>> [c.state for c in j.chunks(job.job_id)]
@@ -44,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cleanlist_pandas._store import SQLiteFile, first_open_in_process
+from cleanlist_pandas.provenance import Scope
 
 # Chunk states.
 SENDING = "sending"  # recorded before the request; still SENDING after a crash = ambiguous
@@ -62,7 +70,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     rows INTEGER NOT NULL,
     state TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    origin TEXT,
+    organization_id TEXT,
+    worst_case REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key, state);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -86,7 +97,8 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One journaled job."""
+    """One journaled job, with the scope it was started in (None: from before attribution)
+    and its worst case when it was started (None: not recorded)."""
 
     job_id: str
     key: str
@@ -94,7 +106,21 @@ class JobRecord:
     rows: int
     state: str  # "open" or "finished"
     created_at: str
+    origin: str | None = None
+    organization_id: str | None = None
+    worst_case: float | None = None
 
+    @property
+    def scope(self) -> Scope | None:
+        """Where the job's workflows were submitted (None: unknown, an old journal)."""
+        if self.origin is None or self.organization_id is None:
+            return None
+        return Scope(self.origin, self.organization_id)
+
+
+_JOB_COLUMNS = (
+    "job_id, key, enrichment_type, rows, state, created_at, origin, organization_id, worst_case"
+)
 
 @dataclass(frozen=True)
 class ChunkRecord:
@@ -116,8 +142,10 @@ class Journal:
     """The SQLite journal of enrichment jobs. One instance may be shared by threads.
 
     >>> import tempfile, pathlib
-    >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
-    >>> j.open_job("k", "partial", rows=1).job_id == j.open_job("k", "partial", rows=1).job_id
+    >>> j, s = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite"), Scope("https://a.io", "o")
+    >>> j.open_job("k", "partial", rows=1, scope=s) == j.open_job("k", "partial", rows=1, scope=s)
+    True
+    >>> j.find_open("k", Scope("http://127.0.0.1:8765", "o")) is None
     True
     """
 
@@ -130,6 +158,10 @@ class Journal:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
         if "retry" not in cols:  # a journal written by an older version
             self._db.execute("ALTER TABLE chunks ADD COLUMN retry TEXT")
+        job_cols = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        for col, kind in (("origin", "TEXT"), ("organization_id", "TEXT"), ("worst_case", "REAL")):
+            if col not in job_cols:  # before attribution: NULL, never resumed on its own
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {kind}")
         if isinstance(max_age, timedelta):
             max_age = max_age.total_seconds()
         #: retention of finished jobs, seconds (``clp.configure(max_age=...)``)
@@ -151,40 +183,68 @@ class Journal:
         self._file.close()
 
     # -- jobs ---------------------------------------------------------------------------
-    def find_open(self, key: str) -> JobRecord | None:
-        """The unfinished job with this key, if any (creates nothing)."""
+    def find_open(self, key: str, scope: Scope) -> JobRecord | None:
+        """The unfinished job with this key in this scope, if any (creates nothing)."""
         with self._lock:
-            return self._find_open_locked(key)
+            return self._find_open_locked(key, scope)
 
-    def _find_open_locked(self, key: str) -> JobRecord | None:
+    def _find_open_locked(self, key: str, scope: Scope) -> JobRecord | None:
         row = self._db.execute(
-            "SELECT job_id, key, enrichment_type, rows, state, created_at FROM jobs "
-            "WHERE key = ? AND state = 'open' ORDER BY created_at DESC LIMIT 1",
-            (key,),
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ? AND state = 'open'"
+            " AND origin = ? AND organization_id = ? ORDER BY created_at DESC LIMIT 1",
+            (key, scope.origin, scope.organization_id),
         ).fetchone()
         return None if row is None else JobRecord(*row)
 
-    def open_job(self, key: str, enrichment_type: str, *, rows: int) -> JobRecord:
-        """Return the unfinished job with this key, or start a new one."""
+    def open_job(
+        self,
+        key: str,
+        enrichment_type: str,
+        *,
+        rows: int,
+        scope: Scope,
+        worst_case: float | None = None,
+    ) -> JobRecord:
+        """Return the unfinished job with this key in this scope, or start a new one
+        (``worst_case``: its credits at worst, shown again when a later run resumes it)."""
         with self._lock:
-            found = self._find_open_locked(key)
+            found = self._find_open_locked(key, scope)
             if found is not None:
                 return found
             job_id = "job_" + uuid.uuid4().hex[:16]
             now = _now()
             self._db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, 'open', ?, ?)",
-                (job_id, key, enrichment_type, rows, now, now),
+                f"INSERT INTO jobs ({_JOB_COLUMNS}, updated_at)"
+                " VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    key,
+                    enrichment_type,
+                    rows,
+                    now,
+                    scope.origin,
+                    scope.organization_id,
+                    worst_case,
+                    now,
+                ),
             )
-            return JobRecord(job_id, key, enrichment_type, rows, "open", now)
+            return JobRecord(
+                job_id,
+                key,
+                enrichment_type,
+                rows,
+                "open",
+                now,
+                scope.origin,
+                scope.organization_id,
+                worst_case,
+            )
 
     def job(self, job_id: str) -> JobRecord | None:
         """The job with this id, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT job_id, key, enrichment_type, rows, state, created_at FROM jobs "
-                "WHERE job_id = ?",
-                (job_id,),
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
             ).fetchone()
         return None if row is None else JobRecord(*row)
 
@@ -192,8 +252,7 @@ class Journal:
         """Every journaled job, newest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT job_id, key, enrichment_type, rows, state, created_at FROM jobs "
-                "ORDER BY created_at DESC"
+                f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC"
             ).fetchall()
         return [JobRecord(*r) for r in rows]
 
@@ -218,7 +277,7 @@ class Journal:
 
         >>> import tempfile, pathlib
         >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
-        >>> j.finish_job(j.open_job("k", "partial", rows=1).job_id)
+        >>> j.finish_job(j.open_job("k", "partial", rows=1, scope=Scope("o", "g")).job_id)
         >>> j.purge_finished(), j.purge_finished(0, now=datetime(2999, 1, 1, tzinfo=UTC))
         (0, 1)
         """
@@ -244,17 +303,18 @@ class Journal:
                     db.execute(f"DELETE FROM jobs WHERE job_id IN ({marks})", part)
         return len(old)
 
-    def forget(self, fingerprints: Collection[str]) -> int:
+    def forget(self, fingerprints: Collection[str], found: set[str] | None = None) -> int:
         """Take these contacts out of every chunk of every job; return how many chunk
         references were removed. The job stays resumable for everyone else: a chunk keeps
         its other fingerprints with their task ids (position ``i`` of ``fingerprints`` is
         task ``i``, so both lose the same positions), a chunk left empty is deleted, and a
         re-run sends a forgotten contact again as new (it is in no chunk any more) — so its
         result, if it was still pending on the server, is never collected into the cache.
+        ``found``, if given, receives those of ``fingerprints`` that were in some chunk.
 
         >>> import tempfile, pathlib
         >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
-        >>> job = j.open_job("k", "partial", rows=2)
+        >>> job = j.open_job("k", "partial", rows=2, scope=Scope("o", "g"))
         >>> j.record_sending(job.job_id, 0, ["fp1", "fp2"])
         >>> j.record_submitted(job.job_id, 0, "wf", ["t1", "t2"])
         >>> n = j.forget({"fp1"}); c = j.chunks(job.job_id)[0]
@@ -288,6 +348,8 @@ class Journal:
                     tids = json.loads(tids_json) if tids_json else []
                     retry = json.loads(retry_json) if retry_json else []
                     keep = [i for i, fp in enumerate(fps) if fp not in gone]
+                    if found is not None:
+                        found.update(fp for fp in [*fps, *retry] if fp in gone)
                     removed += len(fps) - len(keep)
                     if not keep:
                         db.execute(

@@ -53,10 +53,12 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas._store import default_cache_dir
 from cleanlist_pandas.cache import ResultCache
+from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
-from cleanlist_pandas.enrich.prepare import Prepared, ToSend
+from cleanlist_pandas.enrich.prepare import Prepared, ToSend, for_server, sync_client_for
 from cleanlist_pandas.events import Event, JobFinished, Listener
+from cleanlist_pandas.provenance import Scope, scope_of
 
 if TYPE_CHECKING:
     from cleanlist_pandas.enrich.job import ViewFactory
@@ -502,10 +504,12 @@ def latest_rates(
     mapping: Mapping[str, Hashable],
     cache_dir: Path | None = None,
     store: ResultCache | None = None,
+    scope: Scope | None = None,
 ) -> PilotRates | None:
-    """The latest pilot's rates for this type and column mapping, or None. Read from
-    ``store`` when the caller has it open, else from the file in ``cache_dir`` (none is
-    created when there is none).
+    """The latest pilot's rates for this type, column mapping and scope (a pilot's rates
+    say what one server found), or None. Read from ``store`` when the caller has it open,
+    else from the file in ``cache_dir`` (none is created when there is none); None without
+    a scope.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -515,10 +519,10 @@ def latest_rates(
     key = mapping_key(mapping)
     if store is not None:
         record = store.latest_pilot(enrichment_type, key)
-    elif not (Path(cache_dir or default_cache_dir()) / CACHE_FILENAME).exists():
+    elif scope is None or not (Path(cache_dir or default_cache_dir()) / CACHE_FILENAME).exists():
         return None
     else:
-        opened = ResultCache(cache_dir)
+        opened = ResultCache(cache_dir, scope=scope)
         try:
             record = opened.latest_pilot(enrichment_type, key)
         finally:
@@ -547,8 +551,6 @@ def pilot(
     >>> res = pilot(df, Options("full"), n=200, client=client)   # doctest: +SKIP
     >>> res.expected_credits, res.worst_case_credits             # doctest: +SKIP
     """
-    from cleanlist_pandas.enrich.job import enrich  # the job module imports the estimate's
-
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"pilot: n must be a whole number >= 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -556,9 +558,35 @@ def pilot(
     n, seed = int(n), int(seed)
     options = replace(options, fill=False, pilot=True)
     check_options(options)
+    check_output_names(df, options.enrichment_type, options.prefix)  # before any request
+    sync_client, owned = sync_client_for(api_key, base_url, client)
+    try:
+        return _pilot(df, options, n, seed, sync_client, view, listeners)
+    finally:
+        if owned:
+            sync_client.close()
+
+
+def _pilot(
+    df: pd.DataFrame,
+    options: Options,
+    n: int,
+    seed: int,
+    client: Any,
+    view: ViewFactory | None,
+    listeners: Sequence[Listener],
+) -> PilotResult:
+    from cleanlist_pandas.enrich.job import enrich  # the job module imports the estimate's
+
     t = options.enrichment_type
+    options, cache_dir = for_server(options, client.sandbox_info())
     # The population: what enrich() would consider with the same arguments (no request).
-    prep = Prepared(df, replace(options, max_credits=None))
+    prep = Prepared(
+        df,
+        replace(options, max_credits=None),
+        cache_dir=cache_dir,
+        scope=lambda d: scope_of(client, d),
+    )
     try:
         prep.open_job(create=False)
         p = prep.plan
@@ -576,7 +604,7 @@ def pilot(
         rest = sum(1 for fp in to_send if fp not in chosen)
         population = p.n_unique
         mapping = dict(prep.mapped.mapping)
-        cache_dir = options.cache_dir
+        scope = prep.scope
     finally:
         prep.close()
     sample = df.take(positions)
@@ -591,13 +619,12 @@ def pilot(
         only_missing=None,
         max_credits=budget,
         call=pilot_call(options, n, seed),
+        cache_dir=cache_dir,
     )
     finished = _Finished()
     out = enrich(
         sample,
         run_options,
-        api_key=api_key,
-        base_url=base_url,
         client=client,
         wait=True,
         listeners=[finished, *listeners],
@@ -607,8 +634,8 @@ def pilot(
     prefix = options.prefix
     rates = PilotRates.of_frame(out, t, prefix)
     stored_at = time.time()
-    if rates.looked_up:
-        store = ResultCache(cache_dir)
+    if rates.looked_up and scope is not None:
+        store = ResultCache(cache_dir, scope=scope)
         try:
             store.put_pilot(t, mapping_key(mapping), rates.to_record())
         finally:

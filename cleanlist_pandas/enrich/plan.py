@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,14 @@ from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
 from cleanlist_pandas.enrich.select import EXCLUSION_KINDS, Selection
 
-__all__ = ["FINGERPRINT_VERSION", "Plan", "fingerprint", "plan"]
+__all__ = [
+    "FINGERPRINT_VERSION",
+    "IDENTITY_KINDS",
+    "Plan",
+    "fingerprint",
+    "identity_digests",
+    "plan",
+]
 
 #: Bump when the canonical encoding changes: it is part of the hash (the SipHash keys are
 #: derived from it), so every fingerprint changes and old cache entries and journaled jobs
@@ -146,6 +153,63 @@ def _hash_pair(
         acc1 = _mix(acc1, f1, i)
         acc2 = _mix(acc2, f2, i)
     return _finalize(acc1), _finalize(acc2)
+
+
+#: What a person knows of themselves, as the identities :func:`identity_digests` hashes: a
+#: LinkedIn profile; a name at a company's domain; a name at a company's name.
+IDENTITY_KINDS: Final = {
+    "linkedin": ("linkedin_url",),
+    "name_domain": ("first_name", "last_name", "company_domain"),
+    "name_company": ("first_name", "last_name", "company_name"),
+}
+
+
+_IDENTITY_CODES: Final = {"linkedin": "li", "name_domain": "nd", "name_company": "nc"}
+
+
+def identity_digests(contacts: pd.DataFrame | MappedContacts) -> list[np.ndarray]:
+    """Per row, the digests of the identities a person would give to be found — their
+    LinkedIn profile, their name at their company's domain, their name at their company's
+    name (:data:`IDENTITY_KINDS`) — however many other fields the contact had. One object
+    array per kind, None where the row lacks a field of it.
+
+    Normalized, case-folded and hashed like :func:`fingerprint` (a keyed 128-bit hash per
+    kind; no personal data in clear), so ``clp.forget(first_name=, last_name=,
+    company_domain=)`` finds the contacts a run fingerprinted with a LinkedIn URL and a
+    company name too.
+
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"first_name": ["Ada"], "last_name": ["L"], "company_domain": ["x.io"],
+    ...                   "linkedin_url": ["https://www.linkedin.com/in/ada"]})
+    >>> b = a.assign(first_name="ADA", linkedin_url=None, company_name="X")
+    >>> li, nd, nc = identity_digests(a); li2, nd2, nc2 = identity_digests(b)
+    >>> nd[0] == nd2[0], li2[0], nc[0], len(li[0])
+    (True, None, None, 32)
+    """
+    fields = dict(zip(CONTACT_FIELDS, _factorized_fields(contacts), strict=True))
+    out = []
+    for kind, names in IDENTITY_KINDS.items():
+        stem = f"cleanlist-id{_IDENTITY_CODES[kind]}{FINGERPRINT_VERSION}"[:15]
+        keys = (stem + "a", stem + "b")
+        n = len(fields[names[0]].codes)
+        acc1 = np.full(n, 0x345678, dtype=np.uint64)
+        acc2 = np.full(n, 0x8765432, dtype=np.uint64)
+        present = np.ones(n, dtype=bool)
+        for i, f in enumerate(names):
+            fc = fields[f]
+            present &= np.append(~_absent(fc.values), False).take(fc.codes)
+            f1, f2 = _field_hashes(fc.codes, fc.values, f in _CASE_FOLDED, keys)
+            acc1 = _mix(acc1, f1, i)
+            acc2 = _mix(acc2, f2, i)
+        digests = _to_hex(_finalize(acc1), _finalize(acc2))
+        digests[~present] = None
+        out.append(digests)
+    return out
+
+
+def _absent(values: np.ndarray) -> np.ndarray:
+    vals = np.asarray(values, dtype=object)
+    return np.asarray(pd.isna(vals), dtype=bool) | (vals == "")
 
 
 def _to_hex(h1: Any, h2: Any) -> np.ndarray:

@@ -10,7 +10,8 @@ cache) is polled again, never resent; one in doubt (``sending``/``ambiguous``) i
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, overload
 
@@ -18,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import JOURNAL_FILENAME, MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
-from cleanlist_pandas._store import JobLock, defer, journal_path
+from cleanlist_pandas._sandbox_info import SandboxInfo
+from cleanlist_pandas._store import JobLock, cache_dir_for, defer, journal_path
 from cleanlist_pandas.cache import ResultCache, default_cache_dir
+from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.journal import (
     AMBIGUOUS,
     AWAITING_CREDITS,
@@ -32,12 +35,21 @@ from cleanlist_pandas.enrich.journal import (
 from cleanlist_pandas.enrich.mapping import map_contacts
 from cleanlist_pandas.enrich.merge import FlattenedResults
 from cleanlist_pandas.enrich.options import Options, check_options, job_key
-from cleanlist_pandas.enrich.plan import Plan, plan
+from cleanlist_pandas.enrich.plan import Plan, identity_digests, plan
 from cleanlist_pandas.enrich.select import Selection, select
 from cleanlist_pandas.errors import JobBusyError
 from cleanlist_pandas.events import JobPlanned
+from cleanlist_pandas.provenance import Scope
 
-__all__ = ["JOURNAL_FILENAME", "Prepared", "ToSend", "journaled_type", "sync_client_for"]
+__all__ = [
+    "JOURNAL_FILENAME",
+    "LATER",
+    "Prepared",
+    "ToSend",
+    "for_server",
+    "journaled_type",
+    "sync_client_for",
+]
 
 
 class ToSend(Sequence[tuple[str, dict[str, str]]]):
@@ -87,25 +99,46 @@ class ToSend(Sequence[tuple[str, dict[str, str]]]):
         return [str(fp) for fp in self._plan.fingerprints[self._ids].tolist()]
 
 
+class Later:
+    """``Prepared(..., scope=LATER)``: the scope is bound afterwards (:meth:`Prepared.bind`)."""
+
+
+#: see :class:`Later`
+LATER = Later()
+
+
 class Prepared:
     """Everything decided before the first request, in two steps.
 
-    ``Prepared(df, options)`` maps and plans (and opens the cache): nothing is written, no
-    lock is taken, so the caller can look at ``key`` first (e.g. attach to the same run going
-    on in this process). :meth:`open_job` then opens or resumes the journal's job — with
+    ``Prepared(df, options, scope=...)`` maps, selects, learns the run's
+    :class:`~cleanlist_pandas.provenance.Scope` (``scope`` is called with the cache directory
+    once every local check has passed: it may ask the API, free, whose organization the key
+    is) and plans against that scope's cached results: nothing is written, no lock is taken,
+    so the caller can look at ``key`` first (e.g. attach to the same run going on in this
+    process). Without a scope (``estimate()`` with no key) nothing cached or journaled is
+    looked at. :meth:`open_job` then opens or resumes the journal's job — with
     ``create=True`` it creates the job and takes its cross-process lock; ``False`` (for
     ``estimate()``) only reads — and decides what to send and what to poll. :meth:`close`
     releases everything, on every exit path.
 
     >>> import pandas as pd, tempfile, pathlib
+    >>> from cleanlist_pandas.provenance import Scope
     >>> df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada-l"]})
-    >>> p = Prepared(df, Options(cache_dir=pathlib.Path(tempfile.mkdtemp())))
-    >>> p.open_job(create=False); (len(p.to_send), p.job_id)
-    (1, '')
+    >>> p = Prepared(df, Options(cache_dir=pathlib.Path(tempfile.mkdtemp())),
+    ...              scope=lambda _dir: Scope("https://api.cleanlist.ai", "org_1"))
+    >>> p.open_job(create=False); (len(p.to_send), p.job_id, str(p.scope))
+    (1, '', 'org_1 at https://api.cleanlist.ai')
     >>> p.close()
     """
 
-    def __init__(self, df: pd.DataFrame, options: Options) -> None:
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        options: Options,
+        *,
+        scope: Scope | Callable[[Path], Scope | None] | Later | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         check_options(options)
         self.options = options
         self._owns_job = False  # this process created or locked the journal job
@@ -113,8 +146,18 @@ class Prepared:
         self.job_id = ""
         self._lock: JobLock | None = None
         self._finish_job = False  # finish the journal job at close (finish_job_when_cached)
-        self._base = Path(options.cache_dir or default_cache_dir())
+        #: where the cache, the journal and the ledger of this run live (``cache_dir``, else
+        #: ``options.cache_dir``, else the default: see _store.default_cache_dir)
+        self.cache_dir = Path(cache_dir or options.cache_dir or default_cache_dir())
+        self._base = self.cache_dir
+        self.scope: Scope | None = None
+        #: the job's worst case when an earlier run started it (a resumed job), else None
+        self.job_worst_case: float | None = None
         self.cache: ResultCache | None = None
+        #: where the identities of the contacts this run sends are written (the cache's
+        #: file; its own handle when ``cache=False``): what ``clp.forget()`` looks them up by
+        self.index: ResultCache | None = None
+        self._indexed: set[str] = set()  # fingerprints whose identities are queued
         self.journal: Journal | None = None
         self.to_send: Sequence[tuple[str, dict[str, str]]] = []
         #: contacts an earlier run of this job could not pay for (sent again now)
@@ -122,11 +165,6 @@ class Prepared:
         self.resume_chunks: list[ChunkRecord] = []
         self.resumed_workflows = 0
         try:
-            if options.cache:
-                kw: dict[str, Any] = (
-                    {} if options.max_age is None else {"max_age": options.max_age}
-                )
-                self.cache = ResultCache(self._base, **kw)
             self.mapped = map_contacts(df, options.columns)
             t = options.enrichment_type
             # where=, only_missing=, fill=: checked against the frame before any request
@@ -138,6 +176,34 @@ class Prepared:
                 columns=options.columns,
                 enrichment_type=t,
             )
+            if not isinstance(scope, Later):
+                # every local check has passed: now whose results may serve this run (a
+                # run with no contact to send asks nothing: it has nothing to look up)
+                if callable(scope):
+                    scope = scope(self._base) if self.sendable else None
+                self.bind(scope)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def sendable(self) -> int:
+        """Rows that may be sent: valid and kept by ``where=``/``only_missing=`` (local)."""
+        return int((self.mapped.valid & self.selection.kept).sum())
+
+    def bind(self, scope: Scope | None) -> None:
+        """Plan against the cached results of ``scope`` (None: nothing cached is looked at),
+        once: for a caller that learns the scope after the local checks of ``__init__``
+        (``Prepared(df, options, scope=LATER)``, e.g. an async one).
+        """
+        options, t = self.options, self.options.enrichment_type
+        try:
+            self.scope = scope
+            if options.cache and scope is not None:
+                kw: dict[str, Any] = (
+                    {} if options.max_age is None else {"max_age": options.max_age}
+                )
+                self.cache = ResultCache(self._base, scope=scope, **kw)
             cache = self.cache
             lookup = (lambda fps: cache.get_many(fps, t)) if cache is not None else None
             self.plan: Plan = plan(self.mapped, t, cache_lookup=lookup, selection=self.selection)
@@ -162,17 +228,36 @@ class Prepared:
         options = self.options
         t = options.enrichment_type
         base = self._base
+        scope = self.scope
+        if scope is None:
+            # a run with no contact to send (it needs no job), or estimate() with no key
+            # (no job of anyone's can be resumed)
+            if create_job and len(self.plan.send_ids):
+                raise ValueError("a run needs a scope (the API's origin and organization)")
+            self.journal = Journal(journal_path(base)) if create_job else None
+            self.to_send = ToSend(self.plan, self.plan.send_ids)
+            self.flat = FlattenedResults(
+                self.plan.n_unique, enrichment_type=t, prefix=options.prefix
+            )
+            return
         self.journal = Journal(journal_path(base))
         # estimate() only looks: it must not leave a job behind in the journal
         job = (
-            self.journal.open_job(self.key, t, rows=self.plan.n_rows)
+            self.journal.open_job(
+                self.key,
+                t,
+                rows=self.plan.n_rows,
+                scope=scope,
+                worst_case=self._capped(len(self.plan.send_ids)),
+            )
             if create_job
-            else self.journal.find_open(self.key)
+            else self.journal.find_open(self.key, scope)
         )
         self.job_id = job.job_id if job is not None else ""
         if create_job:
             self._lock_job(base)
             self._owns_job = True
+            self.index = self.cache or ResultCache(base, scope=scope)
         chunks = self.journal.chunks(self.job_id) if job is not None else []
         cached = self.plan.cached
         journaled: set[str] = set()
@@ -195,8 +280,19 @@ class Prepared:
         fps = self.plan.fingerprints
         ids = self.plan.send_ids
         keep = [i for i in ids.tolist() if fps[i] not in journaled] if journaled else ids
+        keep_fps = [str(fps[i]) for i in keep] if chunks else []
         self.to_send = ToSend(self.plan, np.asarray(keep, dtype=np.int64))
         self.resumed_workflows = sum(1 for c in self.resume_chunks if c.state in (SUBMITTED, DONE))
+        if job is not None and chunks:
+            # a job an earlier run started: its worst case as it was then (older journals
+            # did not record it: the contacts it holds, at the type's unit cost)
+            self.job_worst_case = (
+                job.worst_case
+                if job.worst_case is not None
+                else self._capped(
+                    len({fp for c in chunks for fp in c.fingerprints} | set(keep_fps))
+                )
+            )
         # Results are flattened as workflows arrive (by the thread waiting for the run, at
         # each tick; by the loop in batches otherwise), so the final merge only gathers.
         self.flat = FlattenedResults(self.plan.n_unique, enrichment_type=t, prefix=options.prefix)
@@ -225,8 +321,33 @@ class Prepared:
                 [(fp, res, workflow_id, res.get("task_id")) for fp, res in fresh],
                 self.options.enrichment_type,
             )
+        self._index_later([fp for fp, _ in fresh])
         index = self.fp_index
         self.flat.add([index[fp] for fp, _ in fresh], [res for _, res in fresh])
+
+    def _index_later(self, fingerprints: Sequence[str]) -> None:
+        """Queue the identities of these contacts (computed on the writer thread)."""
+        fps = [fp for fp in fingerprints if fp not in self._indexed]
+        if self.index is None or not fps:
+            return
+        self._indexed.update(fps)
+        self.index.put_identities_later(functools.partial(self.identity_rows, fps))
+
+    def identity_rows(self, fingerprints: Sequence[str]) -> list[tuple[str, str]]:
+        """``(identity digest, fingerprint)`` of these contacts of the plan (see
+        :func:`~cleanlist_pandas.enrich.plan.identity_digests`)."""
+        index = self.fp_index
+        fps = [fp for fp in fingerprints if fp in index]
+        if not fps:
+            return []
+        rows = self.plan.first_rows[np.fromiter((index[fp] for fp in fps), np.int64, len(fps))]
+        contacts = self.plan.mapped.contacts.iloc[rows]
+        return [
+            (d, fp)
+            for digests in identity_digests(contacts)
+            for d, fp in zip(digests.tolist(), fps, strict=True)
+            if d is not None
+        ]
 
     def awaiting_rows(self) -> int:
         """Rows whose contact an earlier run of this job could not pay for (a 402)."""
@@ -240,7 +361,10 @@ class Prepared:
     @property
     def worst_case(self) -> float:
         """Worst-case credits of what this run may submit (capped by ``max_credits``)."""
-        worst = float(len(self.to_send) * MAX_UNIT_COST[self.options.enrichment_type])
+        return self._capped(len(self.to_send))
+
+    def _capped(self, contacts: int) -> float:
+        worst = float(contacts * MAX_UNIT_COST[self.options.enrichment_type])
         if self.options.max_credits is not None:
             worst = min(worst, float(self.options.max_credits))
         return worst
@@ -290,15 +414,28 @@ class Prepared:
             # served from the cache): no open job left behind for `cleanlist-pandas jobs`
             journal.discard_job(self.job_id)
             self.remove_lock_file()
-        if self.cache is not None and self.cache.busy:
+        elif self._owns_job and self.job_id and self.index is not None:
+            # what this run may have sent and did not collect (pending, failed, in doubt):
+            # its identities too, so forget() finds its journal entries
+            self._index_later(
+                [*self.to_send_fingerprints(), *(fp for c in self.resume_chunks
+                                                  for fp in c.fingerprints)]
+            )
+        index = self.index
+        if index is not None and index.busy:
             defer(self._finish_and_release)
         else:
             self._finish_and_release()
 
+    def to_send_fingerprints(self) -> list[str]:
+        """The fingerprints of what this run sends."""
+        send = self.to_send
+        return send.fingerprints if isinstance(send, ToSend) else [fp for fp, _c in send]
+
     def _finish_and_release(self) -> None:
-        cache, journal = self.cache, self.journal
+        cache, index, journal = self.cache, self.index, self.journal
         try:
-            written = cache is None or (cache.flush() and not cache.failed_writes)
+            written = index is None or (index.flush() and not index.failed_writes)
             if self._finish_job and written and journal is not None:
                 journal.finish_job(self.job_id)
                 self.remove_lock_file()
@@ -307,6 +444,8 @@ class Prepared:
                 self._lock.release()
             if cache is not None:
                 cache.close()
+            if index is not None and index is not cache:
+                index.close()
             if journal is not None:
                 journal.close()
 
@@ -367,6 +506,24 @@ def journaled_type(
             "started with"
         )
     return t
+
+
+def for_server(options: Options, sandbox: SandboxInfo | None) -> tuple[Options, Path]:
+    """The run's options and cache directory once the server is known: against a local
+    sandbox (``sandbox``, from :meth:`~cleanlist_pandas.client.Client.sandbox_info`), the
+    workflows are read at the sandbox's speed (``PollPolicy().scaled(time_scale)``, unless
+    ``poll=`` was given) and the cache, journal and ledger are its scratch directory's,
+    unless a directory was chosen (:func:`~cleanlist_pandas._store.cache_dir_for`).
+
+    >>> from cleanlist_pandas._sandbox_info import SandboxInfo
+    >>> o, d = for_server(Options(cache_dir=Path("/tmp/x")), SandboxInfo(time_scale=0.1))
+    >>> o.poll.first, d.as_posix()
+    (0.5, '/tmp/x')
+    """
+    if sandbox is not None and options.poll is None:
+        options = replace(options, poll=PollPolicy().scaled(sandbox.time_scale))
+    cache_dir = options.cache_dir or cache_dir_for(sandbox.scratch_dir if sandbox else None)
+    return options, Path(cache_dir)
 
 
 def sync_client_for(api_key: str | None, base_url: str | None, client: Any) -> tuple[Any, bool]:

@@ -441,12 +441,20 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.get("/_sandbox/info")
     async def control_info() -> Response:
+        # What a client reads to need no plumbing (cleanlist_pandas._sandbox_info): the
+        # clock, the rate window (service seconds; times time_scale in real ones) and the
+        # scratch directory for its cache, journal and spend ledger.
+        cfg = state.config
         return _json(
             {
+                "sandbox": True,
                 "organization_id": state.organization_id,
                 "api_prefix": API_PREFIX,
-                "time_scale": state.config.time_scale,
+                "time_scale": cfg.time_scale,
                 "seed": state.seed,
+                "rate_limit_per_org": cfg.rate_limit_per_org,
+                "rate_limit_window_s": cfg.rate_limit_window_s,
+                "cache_dir": state.client_cache_dir,
             }
         )
 

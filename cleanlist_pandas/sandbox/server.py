@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import tempfile
 import threading
 import time
 import warnings
@@ -33,6 +36,14 @@ class Sandbox:
 
     ``time_scale`` (when given) overrides ``config.time_scale``; ``config`` is copied.
 
+    Its clients need no plumbing: a client pointed at it reads ``GET /_sandbox/info`` and
+    paces itself to the sandbox's window (``60 s × time_scale``), reads at its speed, and
+    keeps its cache, journal and spend ledger in ``cache_dir`` — by default a scratch
+    directory made when the sandbox starts and deleted when it stops, so the sandbox's
+    invented results never mix with real ones. Pass ``cache_dir=`` to keep them somewhere
+    (it is then never deleted); ``clp.configure(cache_dir=...)`` or ``CLEANLIST_CACHE_DIR``
+    on the client side win over both.
+
     >>> sb = Sandbox(credits=100.0, time_scale=0.01, seed=1)
     >>> sb.api_key.startswith("clapi_")
     True
@@ -52,6 +63,7 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         config: SandboxConfig | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         cfg = dataclasses.replace(config) if config is not None else SandboxConfig()
         if time_scale is not None:
@@ -70,6 +82,10 @@ class Sandbox:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._worker = BackgroundWorker(self.state)
+        #: the directory chosen by the caller (kept), or None: a scratch one while running
+        self._chosen_cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self._scratch: str | None = None
+        self.state.client_cache_dir = self._chosen_cache_dir
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> Sandbox:
@@ -79,6 +95,10 @@ class Sandbox:
         """
         if self._thread is not None:
             return self
+        if self._chosen_cache_dir is None and self._scratch is None:
+            # 0700 (mkdtemp): the clients' cache holds (invented) personal data
+            self._scratch = tempfile.mkdtemp(prefix="cleanlist-sandbox-")
+            self.state.client_cache_dir = self._scratch
         self._worker.start()
         config = uvicorn.Config(
             create_app(self.state),
@@ -100,6 +120,7 @@ class Sandbox:
             if not thread.is_alive() or time.monotonic() > deadline:
                 server.should_exit = True
                 self._worker.stop()
+                self._drop_scratch()
                 raise RuntimeError(f"the sandbox server did not start on {self.host}:{self.port}")
             time.sleep(0.01)
         self._server, self._thread = server, thread
@@ -118,6 +139,23 @@ class Sandbox:
             self._thread.join(timeout)
         self._server = self._thread = None
         self._worker.stop()
+        self._drop_scratch()
+
+    def _drop_scratch(self) -> None:
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            self.state.client_cache_dir = self._chosen_cache_dir
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    @property
+    def cache_dir(self) -> str | None:
+        """Where this sandbox's clients keep their cache, journal and spend ledger: the
+        ``cache_dir`` given, else the scratch directory while it runs (None when stopped).
+
+        >>> Sandbox(cache_dir="/tmp/sb-cache").cache_dir
+        '/tmp/sb-cache'
+        """
+        return self.state.client_cache_dir
 
     def __enter__(self) -> Sandbox:
         return self.start()

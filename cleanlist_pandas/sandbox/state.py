@@ -224,6 +224,9 @@ class SandboxState:
         self._default_user = "user_" + uuid.uuid4().hex[:12]
         #: Called (outside the lock) with every webhook job; set by the background worker.
         self.dispatcher: Callable[[WebhookJob], None] | None = None
+        #: The directory this sandbox's clients keep their cache, journal and spend ledger
+        #: in (``GET /_sandbox/info``'s ``cache_dir``; set by ``Sandbox``), or None.
+        self.client_cache_dir: str | None = None
         self._wall0 = time.time()
         self._mono0 = time.monotonic()
         self.generation = 0

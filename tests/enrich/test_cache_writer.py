@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from enrich_helpers import SCOPE
 
 import cleanlist_pandas.cache as cache_mod
 from cleanlist_pandas.cache import ResultCache, encode_results
@@ -99,7 +100,10 @@ def test_queued_writes_store_what_put_many_stores(tmp_path: Path) -> None:
         for k, r in enumerate(_results(rng, 600, STORABLE))
     ]
     entries[5][1]["status"] = "failed"  # never cached
-    with ResultCache(tmp_path / "a") as a, ResultCache(tmp_path / "b") as b:
+    with (
+        ResultCache(tmp_path / "a", scope=SCOPE) as a,
+        ResultCache(tmp_path / "b", scope=SCOPE) as b,
+    ):
         a.put_many(entries, "partial")
         for i in range(0, len(entries), 250):
             b.put_many_later(entries[i : i + 250], "partial")
@@ -110,7 +114,7 @@ def test_queued_writes_store_what_put_many_stores(tmp_path: Path) -> None:
 
 def test_the_last_queued_entry_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_mod, "CACHE_WRITE_DELAY_S", 3600.0)
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         c.put_many_later([("fp", {"status": "completed", "v": 1}, "w1", "t1")], "partial")
         c.put_many_later([("fp", {"status": "completed", "v": 2}, "w2", "t2")], "partial")
         c.put_many_later([("fp", {"status": "completed", "v": 3}, "w3", "t3")], "full")
@@ -125,7 +129,7 @@ def test_writes_wait_until_due_then_go_together(
     monkeypatch.setattr(cache_mod, "CACHE_WRITE_DELAY_S", 3600.0)
     monkeypatch.setattr(cache_mod, "CACHE_WRITE_BATCH", 100)
     transactions: list[int] = []
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         put_many = c.put_many
 
         def counting(entries: Any, t: str) -> int:
@@ -147,7 +151,7 @@ def test_writes_wait_until_due_then_go_together(
 
 def test_writes_are_due_after_the_delay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_mod, "CACHE_WRITE_DELAY_S", 0.05)
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         c.put_many_later([("fp", {"status": "completed"}, "w", None)], "partial")
         deadline = time.monotonic() + 10
         while not c.get_many(["fp"], "partial") and time.monotonic() < deadline:
@@ -159,7 +163,7 @@ def test_close_writes_the_queue_and_stops_the_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cache_mod, "CACHE_WRITE_DELAY_S", 3600.0)
-    c = ResultCache(tmp_path)
+    c = ResultCache(tmp_path, scope=SCOPE)
     c.put_many_later([("fp", {"status": "completed"}, "w", "t")], "partial")
     writer = c._writer
     assert writer is not None and writer.is_alive()
@@ -168,14 +172,14 @@ def test_close_writes_the_queue_and_stops_the_writer(
     with pytest.raises(RuntimeError, match="closed"):
         c.put_many_later([("fp2", {"status": "completed"}, "w", "t")], "partial")
     c.close()  # idempotent
-    with ResultCache(tmp_path) as again:
+    with ResultCache(tmp_path, scope=SCOPE) as again:
         assert list(again.get_many(["fp"], "partial")) == ["fp"]
 
 
 def test_a_failed_write_is_logged_and_the_writer_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         put_many = c.put_many
         calls = {"n": 0}
 
@@ -196,7 +200,7 @@ def test_a_failed_write_is_logged_and_the_writer_goes_on(
 
 
 def test_threads_queue_at_once(tmp_path: Path) -> None:
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
 
         def queue(n: int) -> None:
             for k in range(20):
@@ -212,7 +216,7 @@ def test_threads_queue_at_once(tmp_path: Path) -> None:
 
 
 def test_an_empty_batch_starts_nothing(tmp_path: Path) -> None:
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         c.put_many_later([], "partial")
         assert c._writer is None
         assert c.flush(timeout=1)
@@ -221,7 +225,7 @@ def test_an_empty_batch_starts_nothing(tmp_path: Path) -> None:
 def test_held_writes_wait_for_flush_or_close(tmp_path: Path) -> None:
     # at the end of a run the timer's write would take the interpreter lock from the merge:
     # held, nothing is written until flush() (the finisher) or close()
-    c = ResultCache(tmp_path)
+    c = ResultCache(tmp_path, scope=SCOPE)
     c.hold_writes()
     c.put_many_later([("fp1", {"status": "completed"}, "wf", "t1")], "partial")
     time.sleep(cache_mod.CACHE_WRITE_DELAY_S * 3)
@@ -230,7 +234,7 @@ def test_held_writes_wait_for_flush_or_close(tmp_path: Path) -> None:
     assert list(c.get_many(["fp1"], "partial")) == ["fp1"]
     c.put_many_later([("fp2", {"status": "completed"}, "wf", "t2")], "partial")
     c.close()  # writes what is queued
-    with ResultCache(tmp_path) as again:
+    with ResultCache(tmp_path, scope=SCOPE) as again:
         assert list(again.get_many(["fp2"], "partial")) == ["fp2"]
 
 
@@ -248,7 +252,7 @@ def test_encoding_is_sliced_so_the_lock_is_never_held_long(monkeypatch: pytest.M
 
     monkeypatch.setattr(cache_mod, "encode_results", counting)
     rows = [(f"fp{i}", {"status": "completed", "i": i}, "wf", f"t{i}") for i in range(1000)]
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         assert c.put_many(rows, "partial") == 1000
         got = c.get_many([f"fp{i}" for i in range(1000)], "partial")
         assert got["fp999"].result == {"status": "completed", "i": 999}

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from enrich_helpers import SCOPE
 
 from cleanlist_pandas.cache import CACHE_FILENAME, ResultCache, default_cache_dir
 
@@ -23,7 +24,7 @@ class Clock:
 
 
 def test_round_trip_and_types(tmp_path: Path) -> None:
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         n = c.put_many(
             [
                 ("f1", DONE, "wf1", "t1"),
@@ -43,14 +44,14 @@ def test_round_trip_and_types(tmp_path: Path) -> None:
         c.put_many([("f1", {**DONE, "primary_email": "b@x.io"}, "wf2", "t9")], "partial")
         assert c.get_many(["f1"], "partial")["f1"].result["primary_email"] == "b@x.io"
     # persists across instances
-    with ResultCache(tmp_path) as c2:
+    with ResultCache(tmp_path, scope=SCOPE) as c2:
         assert set(c2.get_many(["f1", "f2"], "partial")) == {"f1", "f2"}
 
 
 def test_file_mode_0600(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        with ResultCache(tmp_path / "sub") as c:
+        with ResultCache(tmp_path / "sub", scope=SCOPE) as c:
             c.put_many([("f", DONE, None, None)], "partial")
             for p in (c.path, Path(str(c.path) + "-wal")):
                 if p.exists():
@@ -62,7 +63,7 @@ def test_file_mode_0600(tmp_path: Path) -> None:
 
 def test_expiry_purge_clear_stats(tmp_path: Path) -> None:
     clock = Clock()
-    with ResultCache(tmp_path, max_age=100, clock=clock) as c:
+    with ResultCache(tmp_path, max_age=100, clock=clock, scope=SCOPE) as c:
         c.put_many([("old", DONE, None, None)], "partial")
         clock.t += 60
         c.put_many([("new", DONE, None, None)], "full")
@@ -81,14 +82,14 @@ def test_expiry_purge_clear_stats(tmp_path: Path) -> None:
 def test_env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEANLIST_CACHE_DIR", str(tmp_path / "env"))
     assert default_cache_dir() == tmp_path / "env"
-    with ResultCache() as c:
+    with ResultCache(scope=SCOPE) as c:
         assert c.path == tmp_path / "env" / CACHE_FILENAME
     monkeypatch.delenv("CLEANLIST_CACHE_DIR")
     assert "cleanlist-pandas" in str(default_cache_dir())
 
 
 def test_many_and_threads(tmp_path: Path) -> None:
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         keys = [f"{i:032x}" for i in range(5000)]
         assert c.put_many(((k, DONE, "w", k) for k in keys), "full") == 5000
         errors: list[BaseException] = []
@@ -113,7 +114,7 @@ def test_many_and_threads(tmp_path: Path) -> None:
 
 def test_repeated_fingerprint_in_one_put_keeps_the_last_entry(tmp_path: Path) -> None:
     """put_many sorts by key before inserting; the sort is stable, so the last one wins."""
-    with ResultCache(tmp_path) as c:
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         entries = [
             ("b", {**DONE, "primary_email": "1@x.io"}, "w1", "t1"),
             ("a", {**DONE, "primary_email": "a@x.io"}, "w", "ta"),

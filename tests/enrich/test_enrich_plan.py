@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from enrich_helpers import SCOPE
 
 from cleanlist_pandas.enrich.mapping import map_contacts
 from cleanlist_pandas.enrich.plan import fingerprint, plan
@@ -167,7 +168,7 @@ def test_initial_results_from_a_result_cache(tmp_path: Path) -> None:
     df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/p{i}" for i in range(5)] * 2})
     m = map_contacts(df)
     fps = fingerprint(m)
-    with ResultCache(tmp_path) as cache:
+    with ResultCache(tmp_path, scope=SCOPE) as cache:
         cache.put_many(
             [(fps[1], {"status": "completed", "primary_email": "p1@x.io"}, "wf-old", "t1")],
             "partial",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from enrich_helpers import SCOPE
 from test_enrich_run import bulk_requests, client_for, interrupt_after_first_chunk, leads
 
 import cleanlist_pandas as clp
@@ -182,8 +183,100 @@ def test_forget_keeps_an_interrupted_job_resumable_for_everyone_else(
     client.close()
 
 
+def _crm_frame(n: int) -> pd.DataFrame:
+    """A CRM export with every field: a run fingerprints each contact over all of them."""
+    return pd.DataFrame(
+        {
+            "First Name": [f"Ann{k}" for k in range(n)],
+            "Last Name": [f"Lee{k}" for k in range(n)],
+            "Company": [f"Company {k % 7}" for k in range(n)],
+            "Company Website": [f"https://www.co{k % 7}.com/about" for k in range(n)],
+            "LinkedIn": [f"linkedin.com/in/ann-lee-{k}" for k in range(n)],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"first_name": "ann3", "last_name": "LEE3", "company_domain": "co3.com"},
+        {"first_name": "Ann3", "last_name": "Lee3", "company_domain": "https://co3.com/x"},
+        {"first_name": "Ann3", "last_name": "Lee3", "company_name": "company 3"},
+        {"linkedin_url": "https://www.linkedin.com/in/ann-lee-3/"},
+        {"first_name": "Ann3", "last_name": "Lee3", "email": "someone@co3.com"},
+    ],
+    ids=["name+domain", "name+website", "name+company", "linkedin", "name+email-domain"],
+)
+def test_forget_finds_a_person_by_what_they_know_whatever_else_the_run_had(
+    sandbox: Sandbox, client: Any, _cache_dir: Path, given: dict[str, str]
+) -> None:
+    """A run sent every contact with five fields; the person gives two or three. Before
+    the identity index, only the exact five-field tuple found her (issue 19, finding 3)."""
+    sandbox.config.task_failure_rate = 0.0
+    df = _crm_frame(10)
+    run(df, client, enrichment_type="full")
+    person_fp = fingerprints(df)[3]
+    gone = clp.forget(**given)
+    assert gone.found and gone.cache_entries == 1 and gone.journal_references == 1
+    assert gone.fingerprints == (person_fp,)
+    assert person_fp not in {fp for fp, _t, _r in cache_rows(_cache_dir)}
+    assert len(cache_rows(_cache_dir)) == 9
+    assert person_fp.encode() not in file_bytes(_cache_dir, "journal.sqlite3")
+    # her identities are gone with her: the index finds nobody now
+    again = clp.forget(**given)
+    assert not again.found and "nothing found for the" in str(again)
+
+
+def test_forget_finds_a_contact_that_is_only_in_the_journal(
+    make_sandbox: Any, _cache_dir: Path
+) -> None:
+    """A contact sent but never collected (the run was interrupted) is in the journal only:
+    forget() by name and company still finds it (indexed when the run ends)."""
+    sb = make_sandbox(time_scale=0.05)  # workflows take ~0.2 s: none is collected
+    client = client_for(sb)
+    df = _crm_frame(300)  # two chunks
+    interrupt_after_first_chunk(df, client)
+    client.close()
+    assert not cache_rows(_cache_dir)
+    person_fp = fingerprints(df)[299]  # in the second chunk
+    journal = Journal(_cache_dir / "journal.sqlite3")
+    try:
+        in_journal = {fp for job in journal.jobs() for c in journal.chunks(job.job_id)
+                      for fp in c.fingerprints}
+    finally:
+        journal.close()
+    if person_fp not in in_journal:
+        pytest.skip("the interrupt came before the second chunk was sent")
+    gone = clp.forget(first_name="Ann299", last_name="Lee299", company_name="Company 5")
+    assert gone.journal_references == 1 and gone.fingerprints == (person_fp,)
+
+
+def test_forget_refuses_a_name_alone_and_says_when_nothing_matched(_cache_dir: Path) -> None:
+    with pytest.raises(ValueError, match="a name alone matches too many people"):
+        clp.forget(first_name="Ada", last_name="Lovelace")
+    res = clp.forget(first_name="Ada", last_name="Lovelace", company_domain="acme.io")
+    assert not res.found and res.removed == 0
+    assert str(res) == (
+        "nothing found for the first_name, last_name and company_domain given: no cached "
+        "result or journal entry matches"
+    )
+    assert "Ada" not in repr(res) and "acme" not in repr(res)  # no personal data
+
+
+def test_cli_forget_exits_non_zero_when_nothing_matches(
+    tmp_path: Path, _cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["forget", "--first-name", "Ada", "--last-name", "Lovelace",
+                     "--company-domain", "acme.io"])
+    err = capsys.readouterr().err
+    assert code == 1
+    err = " ".join(err.split())
+    assert "nothing found for the --first-name, --last-name and --company-domain given" in err
+    assert "Ada" not in err and "acme" not in err
+
+
 def test_forget_checks_its_arguments(_cache_dir: Path) -> None:
-    with pytest.raises(ValueError, match="at least one of email="):
+    with pytest.raises(ValueError, match="needs what the person knows of themselves"):
         clp.forget()
     with pytest.raises(TypeError, match="email must be a str"):
         clp.forget(email=42)  # type: ignore[arg-type]
@@ -229,7 +322,7 @@ def test_retention_purges_at_start_up_and_a_purged_contact_is_paid_again(
     sandbox.config.task_failure_rate = 0.0
     run(leads(20), client)  # finished job: journal job + 20 cache entries
     interrupted_like = Journal(_cache_dir / "journal.sqlite3")
-    open_job = interrupted_like.open_job("still-open", "partial", rows=1)
+    open_job = interrupted_like.open_job("still-open", "partial", rows=1, scope=SCOPE)
     interrupted_like.record_sending(open_job.job_id, 0, ["fp-open"])
     interrupted_like.close()
     _age_everything(_cache_dir, days=20)
@@ -253,11 +346,12 @@ def test_retention_runs_once_per_process_and_file(tmp_path: Path) -> None:
     from cleanlist_pandas.cache import ResultCache
 
     old = (datetime.now(UTC) - timedelta(days=60)).timestamp()
-    with ResultCache(tmp_path) as c:  # the first open in this process: purged (nothing)
+    # the first open in this process: purged (nothing)
+    with ResultCache(tmp_path, scope=SCOPE) as c:
         c.put_many([("fp", {"status": "completed"}, None, None)], "partial")
     with sqlite3.connect(tmp_path / "results.sqlite3") as conn:
         conn.execute("UPDATE results SET stored_at = ?", (old,))
-    with ResultCache(tmp_path) as c:  # not again in this process: ignored, still there
+    with ResultCache(tmp_path, scope=SCOPE) as c:  # not again in this process: ignored, still there
         assert c.stats()["expired"] == 1 and c.get_many(["fp"], "partial") == {}
     _open_in_a_new_process(tmp_path)
     assert cache_rows(tmp_path) == []
@@ -294,7 +388,7 @@ def test_configure_max_age_is_checked(tmp_path: Path) -> None:
 
         assert retention_seconds() == 86400
         assert clp.get_config().max_age == timedelta(days=1)
-        assert ResultCache(tmp_path).max_age == 86400  # the default of every cache
+        assert ResultCache(tmp_path, scope=SCOPE).max_age == 86400  # the default of every cache
     finally:
         clp.reset_config()
 

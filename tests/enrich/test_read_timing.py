@@ -19,6 +19,7 @@ from cleanlist_pandas._perf import freeze_heap, thaw_heap
 from cleanlist_pandas.enrich.engine import Engine, PollPolicy
 from cleanlist_pandas.enrich.journal import Journal
 from cleanlist_pandas.models import StatusSnapshot, Submission
+from cleanlist_pandas.provenance import Scope
 
 CHUNK = 20  # contacts per workflow: enough for "nearly done" (99 %, out of 20 or more)
 
@@ -97,7 +98,8 @@ class Scripted:
 
 def _run(service: Scripted, tmp: Path, poll: PollPolicy) -> Engine:
     journal = Journal(tmp / "journal.sqlite3")
-    job = journal.open_job("k", "partial", rows=CHUNK * len(service.durations))
+    rows = CHUNK * len(service.durations)
+    job = journal.open_job("k", "partial", rows=rows, scope=Scope("https://a.io", "org_test"))
     engine = Engine(client=service, journal=journal, job_id=job.job_id,
                     enrichment_type="partial", poll=poll, chunk_size=CHUNK)
     to_send = [(f"fp{i}", {"linkedin_url": f"https://linkedin.com/in/u{i}"})

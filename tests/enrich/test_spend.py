@@ -147,8 +147,11 @@ def test_402_mid_run_records_what_was_paid_and_the_top_up_run(
     assert a["credits"] == pytest.approx(paid(first)) == pytest.approx(spent_first)
     assert b["credits"] == pytest.approx(paid(second))
     assert a["sent"] < 1500 and b["sent"] > 0
-    # the second run's cache hits are the first run's paid results
-    assert b["saved_cache"] > 0
+    # the second run resumes the first one's job: its cache hits are results the job paid
+    # for (counted in the first run's credits), no saving; and the job's savings (the
+    # duplicates, the invalid rows) were counted once, by the first run
+    assert b["saved_cache"] == 0 and b["saved"] == 0
+    assert a["job_id"] == b["job_id"]
     assert runs["credits"].sum() == pytest.approx(sandbox_total(sb))
     assert_workflows_agree(sb, _cache_dir)
     client.close()
