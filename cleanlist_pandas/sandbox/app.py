@@ -29,6 +29,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from cleanlist_pandas._constants import API_PREFIX, MAX_CONTACTS_PER_REQUEST, is_loopback_host
 from cleanlist_pandas.sandbox.state import ApiError, Fault, Principal, SandboxState
@@ -45,7 +46,11 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 EnrichmentType = Literal["none", "partial", "phone_only", "full", "prospecting_only"]
-_RULE = "a contact needs linkedin_url, or first_name + last_name + (company_domain or company_name)"
+#: The 422 ``msg`` for a contact with no usable identity, in the documentation's words [doc].
+CONTACT_RULE = (
+    "Each contact must include linkedin_url OR first_name + last_name + "
+    "(company_domain or company_name)"
+)
 
 
 def _has(value: str | None) -> bool:
@@ -75,7 +80,9 @@ class ContactIn(BaseModel):
             and (_has(self.company_domain) or _has(self.company_name))
         ):
             return self
-        raise ValueError(_RULE)
+        # a custom error keeps FastAPI's {type, loc, msg, input} with the documented text
+        # as ``msg`` (a ValueError would prefix it with "Value error, ")
+        raise PydanticCustomError("value_error", CONTACT_RULE)
 
 
 class BulkIn(BaseModel):
@@ -265,10 +272,12 @@ def build_fastapi(state: SandboxState) -> FastAPI:
     async def credits_balance(p: Auth) -> Response:
         credits = state.balance(p.organization_id)
         if state.config.balance_shape == "agent":
-            # the second documented shape (spec §3.2): whole credits (rounded down, so it
-            # never claims more than the organization has), a timestamp and instructions
+            # the second documented shape (spec §3.2), with the organization [doc: credits
+            # page]: whole credits (rounded down, so it never claims more than the
+            # organization has), a timestamp and instructions
             return _json(
                 {
+                    "organization_id": p.organization_id,
                     "credits": math.floor(credits),
                     "timestamp_ms": int(time.time() * 1000),
                     "agent_instructions": AGENT_INSTRUCTIONS,
