@@ -20,7 +20,6 @@ import http
 import json
 import logging
 import math
-import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,8 +28,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from cleanlist_pandas._constants import API_PREFIX, MAX_CONTACTS_PER_REQUEST, is_loopback_host
+from cleanlist_pandas._constants import API_PREFIX, is_loopback_host
+from cleanlist_pandas.sandbox.config import NULLABLE
 from cleanlist_pandas.sandbox.state import ApiError, Fault, Principal, SandboxState
 
 __all__ = ["ROUTES", "SandboxASGI", "create_app"]
@@ -45,7 +46,11 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 EnrichmentType = Literal["none", "partial", "phone_only", "full", "prospecting_only"]
-_RULE = "a contact needs linkedin_url, or first_name + last_name + (company_domain or company_name)"
+#: The 422 ``msg`` for a contact with no usable identity, in the documentation's words [doc].
+CONTACT_RULE = (
+    "Each contact must include linkedin_url OR first_name + last_name + "
+    "(company_domain or company_name)"
+)
 
 
 def _has(value: str | None) -> bool:
@@ -75,7 +80,9 @@ class ContactIn(BaseModel):
             and (_has(self.company_domain) or _has(self.company_name))
         ):
             return self
-        raise ValueError(_RULE)
+        # a custom error keeps FastAPI's {type, loc, msg, input} with the documented text
+        # as ``msg`` (a ValueError would prefix it with "Value error, ")
+        raise PydanticCustomError("value_error", CONTACT_RULE)
 
 
 class BulkIn(BaseModel):
@@ -102,12 +109,6 @@ class BulkIn(BaseModel):
         return v
 
 
-#: ``agent_instructions`` of the agent-shaped balance (spec §3.2); [ours] the wording.
-AGENT_INSTRUCTIONS = (
-    "Credits are charged only for what is found: 1 per verified email, 10 per contact "
-    "with a phone number, 1 per discovered contact. Check the balance covers the worst "
-    "case of a request (contacts x unit cost) before submitting it."
-)
 _PARSE_ERROR = "There was an error parsing the body"
 _NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
 #: ``input`` of a validation error is cut below this depth (see :func:`_printable`).
@@ -191,11 +192,7 @@ def _printable(value: Any, depth: int = 0) -> Any:
 
 async def _principal(request: Request) -> Principal:
     state: SandboxState = request.app.state.sandbox
-    p = state.authenticate(request.headers.get("authorization"))
-    retry_after = state.check_rate(p)
-    if retry_after is not None:
-        raise ApiError(429, "Rate limit exceeded", {"Retry-After": str(retry_after)})
-    return p
+    return state.admit(request.headers.get("authorization"))
 
 
 Auth = Annotated[Principal, Depends(_principal)]
@@ -263,32 +260,13 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.get(API_PREFIX + "/credits/balance")
     async def credits_balance(p: Auth) -> Response:
-        credits = state.balance(p.organization_id)
-        if state.config.balance_shape == "agent":
-            # the second documented shape (spec §3.2): whole credits (rounded down, so it
-            # never claims more than the organization has), a timestamp and instructions
-            return _json(
-                {
-                    "credits": math.floor(credits),
-                    "timestamp_ms": int(time.time() * 1000),
-                    "agent_instructions": AGENT_INSTRUCTIONS,
-                }
-            )
-        return _json({"organization_id": p.organization_id, "credits": float(credits)})
+        return _json(state.balance_body(p))
 
     @app.post(API_PREFIX + "/enrich/bulk")
     async def enrich_bulk(request: Request, p: Auth) -> Response:
         body = _read_json_body(await request.body(), request.headers.get("content-type"))
         if isinstance(body, dict) and isinstance(body.get("contacts"), list):
-            n = len(body["contacts"])
-            if n == 0:
-                raise ApiError(400, "contacts must not be empty")
-            if n > MAX_CONTACTS_PER_REQUEST:
-                raise ApiError(
-                    400,
-                    f"Bulk enrichment supports up to {MAX_CONTACTS_PER_REQUEST} "
-                    "contacts per request",
-                )
+            state.check_count(len(body["contacts"]))  # 400 before 422 (spec §3.3)
         if body is None:
             raise RequestValidationError(
                 [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
@@ -322,10 +300,7 @@ def build_fastapi(state: SandboxState) -> FastAPI:
 
     @app.get(API_PREFIX + "/webhooks/deliveries")
     async def webhook_deliveries(p: Auth, workflow_id: Annotated[str, Query()]) -> Response:
-        rows = state.deliveries_for(p, workflow_id)
-        if state.config.deliveries_shape == "object":
-            return _json({"deliveries": rows})
-        return _json(rows)
+        return _json(state.deliveries_body(p, workflow_id))
 
     # --- control routes (no key) ---------------------------------------------------------
     @app.get("/_sandbox/stats")
@@ -422,7 +397,9 @@ def build_fastapi(state: SandboxState) -> FastAPI:
         changes: dict[str, Any] = {}
         for name, value in body.items():
             current = getattr(state.config, name)
-            if isinstance(current, tuple):
+            if value is None and name in NULLABLE:
+                pass  # null: back to the default meaning (unlimited, relative...)
+            elif isinstance(current, tuple):
                 if not isinstance(value, list):
                     raise ApiError(422, f"config field {name!r} has the wrong type")
                 value = tuple(value)

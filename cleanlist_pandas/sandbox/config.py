@@ -27,6 +27,7 @@ from cleanlist_pandas._constants import (
 __all__ = [
     "BALANCE_SHAPES",
     "DELIVERIES_SHAPES",
+    "NULLABLE",
     "BalanceShape",
     "CreditRule",
     "DeliveriesShape",
@@ -57,16 +58,30 @@ class SandboxConfig:
     #: Multiplies every duration below (``0.01`` = a hundred times faster than the service).
     time_scale: float = 1.0
 
-    # --- the workflow clock ------------------------------------------------------------
-    #: Delay between submission and the moment the workflow's tasks start (tasks are
-    #: ``pending`` before, ``processing`` after).
+    # --- the workflow clock (the service model) -----------------------------------------
+    #: Delay between submission and the moment the workflow's tasks may start (tasks are
+    #: ``pending`` before, ``processing`` after). Any length: minutes are fine.
     workflow_start_delay_s: float = 0.5
+    #: Per-workflow spread of the start delay: each workflow's delay is
+    #: ``workflow_start_delay_s`` x a lognormal factor of median 1 and this sigma (0 = every
+    #: workflow waits exactly ``workflow_start_delay_s``).
+    workflow_start_delay_sigma: float = 0.0
     #: Per-task processing time: lognormal with this median and sigma, clipped to
-    #: [min, max]. All tasks of a workflow run in parallel.
+    #: :meth:`task_time_bounds`.
     task_time_median_s: float = 3.0
     task_time_sigma: float = 0.35
-    task_time_min_s: float = 0.5
-    task_time_max_s: float = 20.0
+    #: Absolute clip of a task's time; ``None`` (default) = relative to the median and sigma,
+    #: about 5 sigma either side of the median (see :meth:`task_time_bounds`), so any median
+    #: and sigma behave without touching these.
+    task_time_min_s: float | None = None
+    task_time_max_s: float | None = None
+    #: Per-workflow speed: a lognormal factor of median 1 and this sigma, drawn per workflow,
+    #: multiplies all its task times (0 = every workflow alike).
+    workflow_speed_sigma: float = 0.0
+    #: Workers per organization: ``None`` (default) = unlimited, every task starts when its
+    #: workflow does; a number = an organization's tasks share that many workers, and a
+    #: task waits (``pending``) in the organization's queue until a worker takes it.
+    workers_per_org: int | None = None
     #: Real seconds between two ticks of the background clock (not scaled).
     tick_s: float = 0.01
 
@@ -120,9 +135,40 @@ class SandboxConfig:
             message = rule(value)
             if message:
                 out.append(f"{f.name} {message}")
-        if not out and self.task_time_max_s < self.task_time_min_s:
-            out.append("task_time_max_s must be >= task_time_min_s")
+        if not out:
+            low, high = self.task_time_bounds()
+            if high < low:
+                out.append(
+                    f"task_time_max_s must be >= task_time_min_s (the clip is [{low:g}, {high:g}])"
+                )
         return out
+
+    def task_time_bounds(self) -> tuple[float, float]:
+        """The clip ``[low, high]`` of a task's time (service seconds, before the workflow's
+        speed factor and ``time_scale``).
+
+        ``task_time_min_s`` / ``task_time_max_s`` when set; otherwise relative to the
+        median: ``median x (1/6) ** (sigma / 0.35)`` and ``median x (20/3) ** (sigma /
+        0.35)``, about 5.1 and 5.4 sigma either side of it. At the defaults (3 s, 0.35) that
+        is exactly [0.5, 20] s; at a 10 min median it is [100 s, 4000 s]; at any sigma it
+        clips practically no draw (a clip that must not defeat a long median or a heavy
+        tail, only absurd outliers).
+
+        >>> SandboxConfig().task_time_bounds()
+        (0.5, 20.0)
+        >>> SandboxConfig(task_time_median_s=600.0).task_time_bounds()
+        (100.0, 4000.0)
+        >>> SandboxConfig(task_time_max_s=30.0).task_time_bounds()
+        (0.5, 30.0)
+        """
+        median, spread = self.task_time_median_s, self.task_time_sigma / _REFERENCE_SIGMA
+        low = self.task_time_min_s
+        high = self.task_time_max_s
+        if low is None:
+            low = median * _LOW_AT_REFERENCE**spread
+        if high is None:
+            high = median * _HIGH_AT_REFERENCE**spread
+        return float(low), float(high)
 
     def check(self) -> None:
         """Raise ``ValueError`` listing :meth:`problems`, if any.
@@ -143,6 +189,13 @@ class SandboxConfig:
         1.0
         """
         return seconds * self.time_scale
+
+
+#: The relative clip of a task's time: at sigma 0.35 (the default), [median / 6, median x
+#: 20 / 3] — the absolute [0.5, 20] s the sandbox always had at its 3 s median.
+_REFERENCE_SIGMA = 0.35
+_LOW_AT_REFERENCE = 1 / 6
+_HIGH_AT_REFERENCE = 20 / 3
 
 
 def _number(value: Any) -> bool:
@@ -169,6 +222,14 @@ def _count(minimum: int) -> Any:
     return rule
 
 
+def _optional(rule: Any) -> Any:
+    def optional(value: Any) -> str | None:
+        message = rule(value)
+        return None if value is None or message is None else f"{message}, or null"
+
+    return optional
+
+
 def _flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
@@ -185,14 +246,20 @@ def _waits(value: Any) -> str | None:
     return None if ok else "must be a list of finite numbers >= 0"
 
 
+#: The fields that may be ``None`` (``PATCH /_sandbox/config`` accepts ``null`` for them).
+NULLABLE = frozenset({"task_time_min_s", "task_time_max_s", "workers_per_org"})
+
 #: One rule per field (a test checks that none is missing).
 _RULES: dict[str, Any] = {
     "time_scale": _positive,
     "workflow_start_delay_s": _non_negative,
+    "workflow_start_delay_sigma": _non_negative,
     "task_time_median_s": _positive,
     "task_time_sigma": _non_negative,
-    "task_time_min_s": _non_negative,
-    "task_time_max_s": _non_negative,
+    "task_time_min_s": _optional(_non_negative),
+    "task_time_max_s": _optional(_non_negative),
+    "workflow_speed_sigma": _non_negative,
+    "workers_per_org": _optional(_count(1)),
     "tick_s": _positive,
     "task_failure_rate": _rate,
     "email_found_rate": _rate,

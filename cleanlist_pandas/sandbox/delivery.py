@@ -19,7 +19,6 @@ import contextlib
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,11 +26,6 @@ import httpx
 from cleanlist_pandas.sandbox.state import SandboxState, WebhookJob
 
 __all__ = ["BackgroundWorker"]
-
-
-def _now_iso() -> str:
-    dt = datetime.now(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 class BackgroundWorker:
@@ -133,11 +127,8 @@ class BackgroundWorker:
                 return
             ok = await self._attempt(job, attempt)
             if ok:
-                if cfg.webhook_duplicate_probability > 0:
-                    with state.lock:
-                        dup = state.rng.random() < cfg.webhook_duplicate_probability
-                    if dup:
-                        await self._attempt(job, attempt + 1)
+                if state.duplicate_delivery():
+                    await self._attempt(job, attempt + 1)
                 return
             if attempt < attempts:
                 backoff = cfg.webhook_backoff_s or (1.0,)
@@ -148,7 +139,7 @@ class BackgroundWorker:
         cfg = self.state.config
         assert self._client is not None
         timeout = max(cfg.scaled(cfg.webhook_timeout_s), cfg.webhook_timeout_floor_s)
-        attempted_at = _now_iso()
+        attempted_at = self.state.iso(self.state.now())
         t0 = time.perf_counter()
         code: int | None = None
         error: str | None = None

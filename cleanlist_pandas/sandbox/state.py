@@ -5,11 +5,24 @@ Why one module of this size: every route reads and writes several of these under
 (a submission checks the key, the rate window and the balance, then creates a workflow
 and its ledger rows); one object keeps that atomic.
 
+The state reads time only through its ``clock`` (default ``time.monotonic``) and moves only
+when asked (:meth:`SandboxState.advance`, which every read calls first and the server's
+background ticker calls every ``tick_s``). So a simulator can drive it directly, with no
+HTTP, no thread and no sleep, on a virtual clock — the same model of the API the server
+serves:
+
 >>> from cleanlist_pandas.sandbox.state import SandboxState
 >>> from cleanlist_pandas.sandbox.config import SandboxConfig
->>> st = SandboxState(SandboxConfig(), seed=0, credits=5.0)
->>> st.balance()
-5.0
+>>> clock = [0.0]
+>>> st = SandboxState(SandboxConfig(), seed=0, credits=5.0, clock=lambda: clock[0], epoch=0.0)
+>>> p = st.admit("Bearer " + st.api_key)
+>>> wid = st.submit(p, "partial", [{"linkedin_url": "https://www.linkedin.com/in/ann-lee"}])[
+...     "workflow_id"]
+>>> st.workflow_status(p, wid)["workflow"]["summary"]["pending"]
+1
+>>> clock[0] = st.next_event_at()  # jump to the next thing the service does
+>>> st.workflow_status(p, wid)["workflow"]["status"]
+'completed'
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +49,7 @@ from cleanlist_pandas._constants import (
     CONTACT_FIELDS,
     EMAIL_COST,
     EXTENSION_KEY_PREFIX,
+    MAX_CONTACTS_PER_REQUEST,
     MAX_UNIT_COST,
     PHONE_COST,
     PROSPECT_COST,
@@ -44,6 +59,7 @@ from cleanlist_pandas.sandbox.config import SandboxConfig
 from cleanlist_pandas.sandbox.oracle import Outcome, contact_fingerprint, decide
 
 __all__ = [
+    "AGENT_INSTRUCTIONS",
     "ENDPOINTS",
     "FAULT_KINDS",
     "ApiError",
@@ -58,6 +74,12 @@ ENDPOINTS = ("validate-key", "balance", "bulk", "status", "deliveries")
 FAULT_KINDS = ("status", "slow", "drop_before", "drop_after", "fail_workflow")
 _INSUFFICIENT = "Insufficient credits to deliver this result"
 _WORKFLOW_BROKE = "Workflow failed: internal processing error"
+#: ``agent_instructions`` of the agent-shaped balance (spec §3.2); [ours] the wording.
+AGENT_INSTRUCTIONS = (
+    "Credits are charged only for what is found: 1 per verified email, 10 per contact "
+    "with a phone number, 1 per discovered contact. Check the balance covers the worst "
+    "case of a request (contacts x unit cost) before submitting it."
+)
 
 
 class ApiError(Exception):
@@ -130,7 +152,7 @@ class _Key:
     org_id: str
     user_id: str
     revoked: bool = False
-    expires_at: float | None = None  # monotonic; None = never
+    expires_at: float | None = None  # state clock; None = never
 
 
 @dataclass
@@ -139,8 +161,11 @@ class _Task:
     index: int
     contact: dict[str, Any]
     fingerprint: str
-    finish_at: float
+    duration: float  # scaled processing time, fixed at submission
     workflow: _Workflow
+    start_at: float | None = None  # when a worker took it (None while queued)
+    finish_at: float | None = None  # start_at + duration
+    on_worker: bool = False  # it went through its organization's worker queue
     status: str = "pending"
     result: dict[str, Any] | None = None
     credits: float = 0.0
@@ -154,8 +179,8 @@ class _Workflow:
     enrichment_type: str
     lead_list_id: str
     webhook_url: str | None
-    created_at: float  # monotonic
-    start_at: float  # monotonic
+    created_at: float  # state clock
+    start_at: float  # state clock: the start delay is over, its tasks may start
     fail: bool
     tasks: list[_Task] = field(default_factory=list)
     done: int = 0
@@ -164,7 +189,7 @@ class _Workflow:
     emails_found: int = 0
     phones_found: int = 0
     status: str = "processing"
-    completed_at: float | None = None  # monotonic
+    completed_at: float | None = None  # state clock
     body_json: bytes | None = None  # cached status body once terminal (it never changes)
 
 
@@ -199,6 +224,10 @@ class WebhookJob:
 class SandboxState:
     """All mutable state of one sandbox; every public method is thread-safe.
 
+    ``clock`` is the only source of time (default ``time.monotonic``; any callable
+    returning seconds, e.g. a simulator's virtual clock); ``epoch`` is the Unix time its
+    first reading stands for in the ISO times of the bodies (default: now).
+
     >>> st = SandboxState(SandboxConfig(), seed=0, credits=10.0, api_key="clapi_test")
     >>> st.authenticate("Bearer clapi_test").organization_id == st.organization_id
     True
@@ -211,6 +240,8 @@ class SandboxState:
         seed: int = 0,
         credits: float = 10_000.0,
         api_key: str | None = None,
+        clock: Callable[[], float] | None = None,
+        epoch: float | None = None,
     ) -> None:
         if api_key is not None and not api_key.startswith(API_KEY_PREFIX):
             raise ValueError(f"api_key must start with {API_KEY_PREFIX!r}")
@@ -227,27 +258,36 @@ class SandboxState:
         #: The directory this sandbox's clients keep their cache, journal and spend ledger
         #: in (``GET /_sandbox/info``'s ``cache_dir``; set by ``Sandbox``), or None.
         self.client_cache_dir: str | None = None
-        self._wall0 = time.time()
-        self._mono0 = time.monotonic()
+        self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
+        self._mono0 = self.clock()
+        self._wall0 = time.time() if epoch is None else float(epoch)
         self.generation = 0
         self._reset_locked()
 
     # --- clock ----------------------------------------------------------------------------
     def now(self) -> float:
-        """Monotonic now (seconds).
+        """The state's clock now (seconds; ``time.monotonic`` unless another was given).
 
-        >>> SandboxState(SandboxConfig()).now() > 0
-        True
+        >>> SandboxState(SandboxConfig(), clock=lambda: 12.5).now()
+        12.5
         """
-        return time.monotonic()
+        return self.clock()
 
-    def iso(self, mono: float) -> str:
-        """ISO-8601 UTC wall time of a monotonic instant.
+    def wall(self, at: float) -> float:
+        """Unix time of an instant of the state's clock.
 
-        >>> SandboxState(SandboxConfig()).iso(time.monotonic()).endswith("Z")
-        True
+        >>> SandboxState(SandboxConfig(), clock=lambda: 100.0, epoch=1e9).wall(160.0)
+        1000000060.0
         """
-        return _iso(self._wall0 + (mono - self._mono0))
+        return self._wall0 + (at - self._mono0)
+
+    def iso(self, at: float) -> str:
+        """ISO-8601 UTC wall time of an instant of the state's clock.
+
+        >>> SandboxState(SandboxConfig(), clock=lambda: 5.0, epoch=0.0).iso(6.5)
+        '1970-01-01T00:00:01.500Z'
+        """
+        return _iso(self.wall(at))
 
     # --- lifecycle ------------------------------------------------------------------------
     def _reset_locked(self) -> None:
@@ -260,8 +300,13 @@ class SandboxState:
         }
         self.workflows: dict[str, _Workflow] = {}
         self.tasks: dict[str, _Task] = {}
-        self._heap: list[tuple[float, int, _Task]] = []
+        #: the schedule: (time, seq, a task that finishes | a workflow whose start delay
+        #: ends and whose tasks join its organization's worker queue)
+        self._heap: list[tuple[float, int, _Task | _Workflow]] = []
         self._seq = itertools.count()
+        #: organization -> tasks waiting for a worker (FIFO) / tasks on its workers
+        self._queues: dict[str, deque[_Task]] = {}
+        self._busy: dict[str, int] = {}
         self._ledger: list[dict[str, Any]] = []
         self._stats: dict[str, dict[str, int]] = {}
         self._total = 0
@@ -270,8 +315,12 @@ class SandboxState:
         self.deliveries: dict[str, list[dict[str, Any]]] = {}
         #: user_id -> the user's protected DEFAULT lead list (created at its first workflow)
         self._lead_lists: dict[str, str] = {}
+        #: one stream per kind of draw, so that turning one knob never moves another's
+        #: draws: task times; per-workflow start delay and speed; faults; duplicate webhooks
         self.rng = random.Random(self.seed)
+        self.workflow_rng = random.Random(f"{self.seed}:workflow")
         self.fault_rng = random.Random(self.seed + 1)
+        self.duplicate_rng = random.Random(f"{self.seed}:webhook-duplicate")
 
     def reset(self) -> None:
         """Back to the initial state: initial credits and config, the default key only, no
@@ -395,6 +444,27 @@ class SandboxState:
         with self.lock:
             return self.orgs[organization_id or self.organization_id].credits
 
+    def balance_body(self, principal: Principal) -> dict[str, Any]:
+        """Body of ``GET /credits/balance`` in the configured shape (spec §3.2):
+        ``organization`` = ``{"organization_id", "credits": <float>}``; ``agent`` = the
+        agent/MCP pages' ``{"credits": <int>, "timestamp_ms", "agent_instructions"}``, with
+        ``organization_id`` too [doc: credits page] — [ours] the whole credits rounded down
+        (never more than there is), the timestamp from the state's clock.
+
+        >>> st = SandboxState(SandboxConfig(), credits=2.5)
+        >>> st.balance_body(st.admit("Bearer " + st.api_key))["credits"]
+        2.5
+        """
+        credits = self.balance(principal.organization_id)
+        if self.config.balance_shape == "agent":
+            return {
+                "organization_id": principal.organization_id,
+                "credits": math.floor(credits),
+                "timestamp_ms": int(self.wall(self.now()) * 1000),
+                "agent_instructions": AGENT_INSTRUCTIONS,
+            }
+        return {"organization_id": principal.organization_id, "credits": float(credits)}
+
     def ledger(self) -> list[dict[str, Any]]:
         """Every charge so far, oldest first.
 
@@ -408,8 +478,9 @@ class SandboxState:
     def schedule(self) -> dict[str, Any]:
         """Each workflow's schedule, for benchmarks that compute the best possible run:
         ``{"now": t, "workflows": [{"workflow_id", "submitted", "finishes", "completed"}]}``
-        in seconds on the sandbox's monotonic clock (``finishes``: when its last task is
-        scheduled to end; ``completed``: when it was seen terminal, or None).
+        in seconds on the state's clock (``finishes``: when its last task is scheduled to
+        end, None while a task still waits for a worker; ``completed``: when it was seen
+        terminal, or None).
 
         >>> SandboxState(SandboxConfig()).schedule()["workflows"]
         []
@@ -420,7 +491,7 @@ class SandboxState:
                 {
                     "workflow_id": wf.id,
                     "submitted": wf.created_at,
-                    "finishes": max((t.finish_at for t in wf.tasks), default=wf.start_at),
+                    "finishes": _finishes(wf),
                     "completed": wf.completed_at,
                 }
                 for wf in self.workflows.values()
@@ -543,6 +614,26 @@ class SandboxState:
             return None
 
     # --- rate limit -----------------------------------------------------------------------
+    def admit(self, authorization: str | None) -> Principal:
+        """What every API route does first, after injected faults: authenticate the
+        ``Authorization`` header value (401/403), then count the request in the rate windows
+        (429 with ``Retry-After``); raise :class:`ApiError`, or return the caller.
+
+        >>> st = SandboxState(SandboxConfig(rate_limit_per_org=1))
+        >>> st.admit("Bearer " + st.api_key).organization_id == st.organization_id
+        True
+        >>> try:
+        ...     st.admit("Bearer " + st.api_key)
+        ... except ApiError as exc:
+        ...     print(exc.status, exc.detail, exc.headers)
+        429 Rate limit exceeded {'Retry-After': '60'}
+        """
+        principal = self.authenticate(authorization)
+        retry_after = self.check_rate(principal)
+        if retry_after is not None:
+            raise ApiError(429, "Rate limit exceeded", {"Retry-After": str(retry_after)})
+        return principal
+
     def check_rate(self, principal: Principal) -> int | None:
         """Count one request in the fixed windows; return ``Retry-After`` seconds if over.
 
@@ -588,6 +679,23 @@ class SandboxState:
             unit = MAX_UNIT_COST[enrichment_type]
         return float(unit * n_contacts)
 
+    @staticmethod
+    def check_count(n_contacts: int) -> None:
+        """The 400s of ``POST /enrich/bulk`` (spec §3.3): no contacts, or more than 250.
+
+        >>> SandboxState.check_count(0)
+        Traceback (most recent call last):
+        ...
+        cleanlist_pandas.sandbox.state.ApiError: contacts must not be empty
+        """
+        if n_contacts == 0:
+            raise ApiError(400, "contacts must not be empty")
+        if n_contacts > MAX_CONTACTS_PER_REQUEST:
+            raise ApiError(
+                400,
+                f"Bulk enrichment supports up to {MAX_CONTACTS_PER_REQUEST} contacts per request",
+            )
+
     def submit(
         self,
         principal: Principal,
@@ -597,8 +705,15 @@ class SandboxState:
         *,
         fail: bool = False,
     ) -> dict[str, Any]:
-        """Create a workflow (after the credit check) and return the 200 body of
-        ``POST /enrich/bulk``. Raises :class:`ApiError` 402.
+        """Create a workflow (after the count and credit checks) and return the 200 body of
+        ``POST /enrich/bulk``. Raises :class:`ApiError` 400 or 402. The contacts are taken
+        as valid (the route checks them first, 422); each is the dict of the API fields
+        sent.
+
+        The service model (see :class:`SandboxConfig`): the workflow's start delay and its
+        speed factor are drawn for it, each task's time is drawn (all fixed now, from the
+        seed, in submission order); with ``workers_per_org`` set, its tasks join the
+        organization's worker queue when the start delay ends, otherwise each starts then.
 
         >>> st = SandboxState(SandboxConfig(), credits=0)
         >>> p = st.authenticate("Bearer " + st.api_key)
@@ -608,16 +723,24 @@ class SandboxState:
         cleanlist_pandas.sandbox.state.ApiError: Insufficient credits
         """
         cfg = self.config
+        self.check_count(len(contacts))
         worst = self.worst_case(enrichment_type, len(contacts))
-        self.advance()
+        now = self.now()  # one reading: the service did everything due by it, then this
+        self.advance(now)
         with self.lock:
             org = self.orgs[principal.organization_id]
             if worst > 0:
                 ok = org.credits >= worst if cfg.credit_rule == "worst_case" else org.credits > 0
                 if not ok:
                     raise ApiError(402, "Insufficient credits")
-            now = self.now()
-            start = now + cfg.scaled(cfg.workflow_start_delay_s)
+            # per-workflow draws, two per workflow whatever the sigmas, so the k-th
+            # workflow's factors depend on the seed and k only (a sigma of 0 gives 1)
+            delay_z = self.workflow_rng.gauss(0.0, 1.0)
+            speed_z = self.workflow_rng.gauss(0.0, 1.0)
+            delay = cfg.workflow_start_delay_s * math.exp(cfg.workflow_start_delay_sigma * delay_z)
+            speed = math.exp(cfg.workflow_speed_sigma * speed_z)
+            start = now + cfg.scaled(delay)
+            queued = cfg.workers_per_org is not None
             wf = _Workflow(
                 id="public_bulk_" + str(uuid.uuid4()),
                 org_id=org.id,
@@ -629,20 +752,26 @@ class SandboxState:
                 fail=fail,
             )
             mu = math.log(max(cfg.task_time_median_s, 1e-9))
+            low, high = cfg.task_time_bounds()
             for i, contact in enumerate(contacts):
                 dur = self.rng.lognormvariate(mu, cfg.task_time_sigma)
-                dur = min(max(dur, cfg.task_time_min_s), cfg.task_time_max_s)
+                dur = min(max(dur, low), high) * speed
                 task = _Task(
                     task_id=str(uuid.uuid4()),
                     index=i,
                     contact=contact,
                     fingerprint=contact_fingerprint(contact),
-                    finish_at=start + cfg.scaled(dur),
+                    duration=cfg.scaled(dur),
                     workflow=wf,
                 )
                 wf.tasks.append(task)
                 self.tasks[task.task_id] = task
-                heapq.heappush(self._heap, (task.finish_at, next(self._seq), task))
+                if not queued:  # unlimited workers: every task starts when the delay ends
+                    task.start_at = start
+                    task.finish_at = start + task.duration
+                    heapq.heappush(self._heap, (task.finish_at, next(self._seq), task))
+            if queued:  # its tasks join the organization's queue when the delay ends
+                heapq.heappush(self._heap, (start, next(self._seq), wf))
             self.workflows[wf.id] = wf
             return {
                 "workflow_id": wf.id,
@@ -660,8 +789,12 @@ class SandboxState:
         return lead_list
 
     def advance(self, now: float | None = None) -> None:
-        """Materialize every task whose finish time has passed (charging credits, ending
-        workflows, queueing webhooks). Called on every read and by the background ticker.
+        """Do everything the service does by ``now`` (default: the clock's now), in time
+        order: tasks finish (credits charged, results stored, workflows ended, webhook jobs
+        handed to :attr:`dispatcher`), workflows whose start delay is over queue their tasks,
+        free workers take queued tasks. Every read calls it first; the server's background
+        ticker calls it every ``tick_s``; a simulator calls it (or just reads) after moving
+        its clock — see :meth:`next_event_at`.
 
         >>> SandboxState(SandboxConfig()).advance()
         """
@@ -670,31 +803,61 @@ class SandboxState:
             t = self.now() if now is None else now
             heap = self._heap
             while heap and heap[0][0] <= t:
-                _, _, task = heapq.heappop(heap)
-                self._complete(task)
+                at, _, item = heapq.heappop(heap)
+                if isinstance(item, _Workflow):  # start delay over: its tasks queue
+                    self._queues.setdefault(item.org_id, deque()).extend(item.tasks)
+                    self._start_queued(item.org_id, at)
+                    continue
+                task = item
                 wf = task.workflow
+                self._complete(task)
                 if wf.done == len(wf.tasks):
                     job = self._finish(wf)
                     if job is not None:
                         jobs.append(job)
+                if task.on_worker:  # free its worker for the next queued task
+                    self._busy[wf.org_id] -= 1
+                    self._start_queued(wf.org_id, at)
         dispatch = self.dispatcher
         if dispatch is not None:
             for job in jobs:
                 dispatch(job)
 
+    def _start_queued(self, org_id: str, at: float) -> None:
+        """Free workers of ``org_id`` take queued tasks (FIFO) at instant ``at``; the cap is
+        read now, so a changed ``workers_per_org`` applies from the next free worker."""
+        queue = self._queues.get(org_id)
+        if not queue:
+            return
+        cap = self.config.workers_per_org
+        busy = self._busy.get(org_id, 0)
+        while queue and (cap is None or busy < cap):
+            task = queue.popleft()
+            task.start_at = at
+            task.finish_at = at + task.duration
+            task.on_worker = True
+            busy += 1
+            heapq.heappush(self._heap, (task.finish_at, next(self._seq), task))
+        self._busy[org_id] = busy
+
+    def next_event_at(self) -> float | None:
+        """When the service next does something on its own (a task finishes, or a
+        workflow's start delay ends), on the state's clock; None when nothing is scheduled.
+        Between now and then no read can see a change (but a task's ``pending`` turns
+        ``processing`` at its start). A simulator jumps its clock here.
+
+        >>> SandboxState(SandboxConfig()).next_event_at() is None
+        True
+        """
+        with self.lock:
+            return self._heap[0][0] if self._heap else None
+
     def _complete(self, task: _Task) -> None:
         wf = task.workflow
         cfg = self.config
-        outcome = decide(
-            task.contact,
-            self.seed,
-            email_found_rate=cfg.email_found_rate,
-            phone_found_rate=cfg.phone_found_rate,
-            failure_rate=cfg.task_failure_rate,
-            discovery_cap=cfg.prospecting_discovery_cap,
-            discover=wf.enrichment_type == "prospecting_only",
-            fingerprint=task.fingerprint,
-        )
+        finished = task.finish_at
+        assert finished is not None  # a task completes at its scheduled finish
+        outcome = _decide(task, self.seed, cfg, wf.enrichment_type == "prospecting_only")
         etype = wf.enrichment_type
         error: str | None = None
         if wf.fail:
@@ -719,7 +882,7 @@ class SandboxState:
                         "fingerprint": task.fingerprint,
                         "enrichment_type": etype,
                         "credits": charge,
-                        "at": self.iso(task.finish_at),
+                        "at": self.iso(finished),
                     }
                 )
         task.credits = charge
@@ -738,7 +901,7 @@ class SandboxState:
             wf.failed += 1
 
     def _finish(self, wf: _Workflow) -> WebhookJob | None:
-        wf.completed_at = max(t.finish_at for t in wf.tasks) if wf.tasks else self.now()
+        wf.completed_at = _finishes(wf) if wf.tasks else self.now()
         if wf.fail:
             wf.status = "failed"
         elif wf.failed:
@@ -859,7 +1022,8 @@ class SandboxState:
                 raise ApiError(404, "Task not found")
             if task.result is not None:
                 return {"task": task.result}
-            status = "processing" if self.now() >= task.workflow.start_at else "pending"
+            started = task.start_at is not None and self.now() >= task.start_at
+            status = "processing" if started else "pending"
             return {"task": _blank(task, status, task.workflow.enrichment_type)}
 
     def deliveries_for(self, principal: Principal, workflow_id: str) -> list[dict[str, Any]]:
@@ -875,6 +1039,34 @@ class SandboxState:
         with self.lock:
             wf = self._workflow_for(principal, workflow_id)
             return [dict(r) for r in self.deliveries.get(wf.id, [])]
+
+    def deliveries_body(self, principal: Principal, workflow_id: str) -> Any:
+        """Body of ``GET /webhooks/deliveries?workflow_id=`` in the configured shape (spec
+        §3.5): a bare list, or ``{"deliveries": [...]}``.
+
+        >>> st = SandboxState(SandboxConfig(deliveries_shape="object")); wf = "public_bulk_x"
+        >>> st.deliveries_body(st.admit("Bearer " + st.api_key), wf)
+        Traceback (most recent call last):
+        ...
+        cleanlist_pandas.sandbox.state.ApiError: Workflow not found
+        """
+        rows = self.deliveries_for(principal, workflow_id)
+        if self.config.deliveries_shape == "object":
+            return {"deliveries": rows}
+        return rows
+
+    def duplicate_delivery(self) -> bool:
+        """Whether a successful webhook delivery is sent a second time (the seeded chance
+        ``webhook_duplicate_probability``, on its own random stream).
+
+        >>> SandboxState(SandboxConfig()).duplicate_delivery()
+        False
+        """
+        p = self.config.webhook_duplicate_probability
+        if p <= 0:
+            return False
+        with self.lock:
+            return self.duplicate_rng.random() < p
 
     def log_delivery(self, job: WebhookJob, row: dict[str, Any]) -> bool:
         """Log one delivery attempt; False (and nothing logged) if the sandbox was reset since.
@@ -898,6 +1090,50 @@ class SandboxState:
         self.advance()
         with self.lock:
             return not self._heap
+
+
+#: Outcomes already decided, by (fingerprint, seed, rates...): ``decide`` is pure, and a
+#: simulator runs the same contacts through thousands of fresh states. Outcomes are shared
+#: read-only (a result copies what it takes). Cleared when full (a crude bound on memory).
+_OUTCOMES: dict[tuple[Any, ...], Outcome] = {}
+_OUTCOMES_MAX = 50_000
+
+
+def _decide(task: _Task, seed: int, cfg: SandboxConfig, discover: bool) -> Outcome:
+    key = (
+        task.fingerprint,
+        seed,
+        cfg.email_found_rate,
+        cfg.phone_found_rate,
+        cfg.task_failure_rate,
+        cfg.prospecting_discovery_cap,
+        discover,
+    )
+    outcome = _OUTCOMES.get(key)
+    if outcome is None:
+        outcome = decide(
+            task.contact,
+            seed,
+            email_found_rate=cfg.email_found_rate,
+            phone_found_rate=cfg.phone_found_rate,
+            failure_rate=cfg.task_failure_rate,
+            discovery_cap=cfg.prospecting_discovery_cap,
+            discover=discover,
+            fingerprint=task.fingerprint,
+        )
+        if len(_OUTCOMES) >= _OUTCOMES_MAX:
+            _OUTCOMES.clear()
+        _OUTCOMES[key] = outcome
+    return outcome
+
+
+def _finishes(wf: _Workflow) -> float | None:
+    """When the workflow's last task is scheduled to end; None while one waits for a worker."""
+    ends = [task.finish_at for task in wf.tasks]
+    if not ends:
+        return wf.start_at
+    known = [end for end in ends if end is not None]
+    return max(known) if len(known) == len(ends) else None
 
 
 def _charge(etype: str, outcome: Outcome) -> int:

@@ -178,7 +178,8 @@ def test_bearer_scheme_is_case_insensitive_and_key_exact(sandbox: Sandbox) -> No
 
 
 def test_balance_agent_shape_option(sandbox: Sandbox) -> None:
-    """Spec §3.2 [doc: agent/MCP pages]: the second documented shape, served on request."""
+    """Spec §3.2 [doc: agent/MCP pages]: the second documented shape, served on request;
+    it carries the organization too [doc: credits page]."""
     sandbox.set_credits(12.75)
     with httpx.Client(base_url=sandbox.root_url + "/_sandbox", trust_env=False) as ctl:
         assert ctl.patch("/config", json={"balance_shape": "agent"}).status_code == 200
@@ -186,7 +187,8 @@ def test_balance_agent_shape_option(sandbox: Sandbox) -> None:
     with client(sandbox) as c:
         before = time.time() * 1000
         body = c.get("/credits/balance").json()
-    assert set(body) == {"credits", "timestamp_ms", "agent_instructions"}
+    assert set(body) == {"organization_id", "credits", "timestamp_ms", "agent_instructions"}
+    assert body["organization_id"] == sandbox.organization_id
     assert body["credits"] == 12 and isinstance(body["credits"], int)  # rounded down
     assert isinstance(body["timestamp_ms"], int) and body["timestamp_ms"] >= before - 1000
     assert isinstance(body["agent_instructions"], str) and body["agent_instructions"]

@@ -217,7 +217,17 @@ def test_python_credits_refuse_nonsense(sandbox: Sandbox) -> None:
         b'{"rate_limit_window_s": NaN}',
         b'{"credit_rule": "generous"}',
         b'{"task_time_min_s": 5, "task_time_max_s": 1}',
+        b'{"task_time_median_s": 600, "task_time_max_s": 30}',
         b'{"results_limit": 7, "time_scale": -1}',
+        b'{"workers_per_org": 0}',
+        b'{"workers_per_org": 2.5}',
+        b'{"workers_per_org": "4"}',
+        b'{"workers_per_org": true}',
+        b'{"workflow_speed_sigma": -0.1}',
+        b'{"workflow_speed_sigma": NaN}',
+        b'{"workflow_start_delay_sigma": Infinity}',
+        b'{"workflow_start_delay_sigma": null}',
+        b'{"task_time_sigma": null}',
     ],
 )
 def test_control_config_refuses_nonsense(sandbox: Sandbox, patch: bytes) -> None:
@@ -226,6 +236,35 @@ def test_control_config_refuses_nonsense(sandbox: Sandbox, patch: bytes) -> None
         r = ctl.patch("/config", content=patch, headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert dataclasses.asdict(sandbox.config) == before  # all or nothing
+
+
+def test_http_control_service_model_knobs(sandbox: Sandbox) -> None:
+    """The service-model knobs are patchable (and ``null`` where ``None`` is a value), and
+    a patched model is served: with one worker, a workflow's tasks run one after another."""
+    knobs = {
+        "workers_per_org": 1,
+        "workflow_speed_sigma": 0.5,
+        "workflow_start_delay_sigma": 0.5,
+        "workflow_start_delay_s": 2.0,
+        "task_time_median_s": 10.0,
+        "task_time_sigma": 1.5,
+    }
+    with _ctl(sandbox) as ctl, client(sandbox) as c:
+        r = ctl.patch("/config", json=knobs)
+        assert r.status_code == 200, r.text
+        assert {k: r.json()[k] for k in knobs} == knobs
+        wid = submit(c, {"contacts": contacts(4)})["workflow_id"]
+        wait_terminal(c, wid)
+        tasks = sandbox.state.workflows[wid].tasks
+        assert tasks[0].start_at == sandbox.state.workflows[wid].start_at
+        assert [t.start_at for t in tasks[1:]] == [t.finish_at for t in tasks[:-1]]
+        r = ctl.patch("/config", json={"workers_per_org": None})
+        assert r.status_code == 200 and r.json()["workers_per_org"] is None
+    assert sandbox.config.workers_per_org is None
+    sandbox.reset()
+    assert sandbox.config.workflow_speed_sigma == 0.0
+    with pytest.raises(ValueError, match="workers_per_org"):
+        Sandbox(config=SandboxConfig(workers_per_org=0))
 
 
 def test_every_config_field_has_a_rule() -> None:

@@ -269,6 +269,27 @@ def test_rate_limit_is_per_org_and_window_resets(make_sandbox: Callable[..., San
     assert after == 200
 
 
+def test_keys_of_one_org_share_the_window(make_sandbox: Callable[..., Sandbox]) -> None:
+    """Spec §2 [doc]: the limit is per organization, so two keys (users) of one
+    organization share one window: 30 requests each use it up, the 61st is refused whichever
+    key sends it, while another organization's key is unaffected."""
+    sb = make_sandbox(time_scale=0.2)  # window 12 s: plenty for 64 quick requests
+    second = sb.add_key(sb.organization_id)
+    _org, stranger = sb.add_organization()
+    with client(sb) as a, client(sb, second) as b, client(sb, stranger) as other:
+        codes = []
+        for _ in range(30):
+            codes.append(a.get("/credits/balance").status_code)
+            codes.append(b.get("/auth/validate-key").status_code)
+        over_a = a.get("/credits/balance")
+        over_b = b.get("/enrich/status", params={"workflow_id": "x"})
+        elsewhere = other.get("/credits/balance").status_code
+    assert codes == [200] * 60
+    assert over_a.status_code == over_b.status_code == 429
+    assert over_b.json() == {"detail": "Rate limit exceeded"}
+    assert elsewhere == 200
+
+
 def test_rate_limit_per_key_option(make_sandbox: Callable[..., Sandbox]) -> None:
     cfg = SandboxConfig(time_scale=0.2, rate_limit_per_key_enabled=True)
     sb = make_sandbox(config=cfg)

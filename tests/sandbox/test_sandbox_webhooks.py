@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sandbox_helpers import client, contacts, receiver, submit, wait_deliveries, wait_terminal
@@ -233,6 +234,45 @@ def test_unicode_and_lone_surrogates_survive(sandbox: Sandbox) -> None:
     assert body["results"][0]["input"]["linkedin_url"] == "https://x/in/\ud800-josé"
     assert body["results"][1]["input"]["first_name"] == "José"
     assert hook["results"] == body["results"][: len(hook["results"])]
+
+
+def _records(result: dict[str, Any]) -> int:
+    """Spec §4: a task result is 1 record plus 1 per discovered contact it carries."""
+    return 1 + len(result.get("discovered_contacts") or ())
+
+
+def test_truncation_stops_at_the_first_result_that_does_not_fit(sandbox: Sandbox) -> None:
+    """Spec §4: whole task results ride in order while their records fit; the first that
+    does not fit *and everything after it* are left out — no later, smaller result fills
+    the room left (greedy packing would). Seed 0, 12 ``prospecting_only`` contacts, limit
+    10: the records are 6, 6, 4, ...: only the first rides (greedy would add the third)."""
+    sandbox.config.results_limit = 10
+    with receiver() as rx, client(sandbox) as c:
+        out = submit(
+            c,
+            {"enrichment_type": "prospecting_only", "webhook_url": rx.url,
+             "contacts": contacts(12)},
+        )  # fmt: skip
+        body = wait_terminal(c, out["workflow_id"])
+        p = rx.wait_for(1)[0]["body"]
+    records = [_records(r) for r in body["results"]]
+    prefix: list[int] = []
+    used = 0
+    for i, n in enumerate(records):
+        if used + n > 10:
+            break
+        used += n
+        prefix.append(i)
+    greedy: list[int] = []
+    used = 0
+    for i, n in enumerate(records):
+        if used + n <= 10:
+            used += n
+            greedy.append(i)
+    assert greedy != prefix, f"records {records}: this case no longer tells the rules apart"
+    assert p["results"] == [body["results"][i] for i in prefix]
+    assert p["results_truncated"] == 12 - len(prefix)
+    assert p["summary"]["total"] == 12 and p["results_limit"] == 10
 
 
 @pytest.mark.parametrize("etype", ["partial", "prospecting_only"])
