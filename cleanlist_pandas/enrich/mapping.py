@@ -41,6 +41,7 @@ __all__ = [
     "EXTRA_SOURCES",
     "FREE_MAIL_DOMAINS",
     "HEADER_ALIASES",
+    "LANGUAGE_HEADERS",
     "VALUE_FIELDS",
     "MappedContacts",
     "MappingError",
@@ -78,10 +79,36 @@ def _cli_columns(pairs: Sequence[tuple[str, Hashable | None]], flag: str = "-c")
 #: Source keys accepted by ``columns=`` besides the five contact fields.
 EXTRA_SOURCES: tuple[str, ...] = ("email", "full_name")
 
-#: Header spellings recognised per field, compared after case-folding and dropping spaces,
-#: ``_``, ``-`` and ``.`` (so ``First Name``, ``first_name``, ``FIRST-NAME`` all read
-#: ``firstname``).
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+#: A header is compared by its *key*: Unicode-normalized (NFKD), accents dropped, case-folded
+#: and every character that is not a letter or digit removed, so ``First Name``,
+#: ``first_name``, ``FIRST-NAME`` all read ``firstname`` and ``Prénom``, ``PRENOM``,
+#: ``prénom`` all read ``prenom``. A label that is not text (a number, a MultiIndex tuple)
+#: spells no header.
+_KEY_STRIP = re.compile(r"[\W_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(label: str) -> str:
+    text = unicodedata.normalize("NFKD", label.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _KEY_STRIP.sub("", text)
+
+
+def _header_key(label: Hashable) -> str:
+    r"""The comparison key of a column label (see ``_KEY_STRIP``).
+
+    >>> _header_key("Prénom"), _header_key(" PRENOM "), _header_key("Apellido(s)")
+    ('prenom', 'prenom', 'apellidos')
+    >>> _header_key("E-Mail-Adresse"), _header_key("Téléphone portable"), _header_key(3)
+    ('emailadresse', 'telephoneportable', '\x003')
+    """
+    if not isinstance(label, str):
+        return "\0" + str(label)  # never an alias: a key holds letters and digits only
+    return _text_key(str(label))
+
+
+#: English header spellings per field, as keys (see :func:`_header_key`).
+_ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": (
         "firstname",
         "fname",
@@ -187,13 +214,251 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: Header spellings of CRM and tool exports in other languages, per language and field, as
+#: they are written (Outlook's contact CSV in each language, the field labels of HubSpot,
+#: Salesforce, Pipedrive and Zoho, and the usual hand-made sheets); matched by key like the
+#: English ones. ``Nom`` is the French *last*
+#: name, ``Nombre`` (Spanish) and ``Nome`` (Portuguese) the *first* name, as those CRMs
+#: label them; a bare ``Name``/``Naam`` is a full name, as in English.
+LANGUAGE_HEADERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "de": {
+        "first_name": ("Vorname", "Rufname", "Person - Vorname"),
+        "last_name": ("Nachname", "Familienname", "Zuname", "Person - Nachname"),
+        "full_name": ("Vollständiger Name", "Kontaktname", "Ansprechpartner"),
+        "company_name": (
+            "Firma",
+            "Firmenname",
+            "Unternehmen",
+            "Unternehmensname",
+            "Name des Unternehmens",
+            "Arbeitgeber",
+            "Accountname",
+        ),
+        "company_domain": (
+            "Webseite",
+            "Firma Website",
+            "Firmenwebsite",
+            "Unternehmenswebsite",
+            "Internetseite",
+            "Internetadresse",
+            "Webadresse",
+            "Firmendomain",
+        ),
+        "linkedin_url": ("LinkedIn Profil", "LinkedIn-Profil-URL", "LinkedIn Profil Link"),
+        "email": (
+            "E-Mail-Adresse",
+            "E-Mail geschäftlich",
+            "Geschäftliche E-Mail",
+            "Mailadresse",
+        ),
+        "phone": (
+            "Telefon",
+            "Telefonnummer",
+            "Telefon geschäftlich",
+            "Mobiltelefon",
+            "Mobiltelefonnummer",
+            "Mobil",
+            "Mobilnummer",
+            "Handy",
+            "Handynummer",
+            "Rufnummer",
+        ),
+    },
+    "fr": {
+        "first_name": ("Prénom", "Prénom du contact"),
+        "last_name": ("Nom", "Nom de famille"),
+        "full_name": ("Nom complet", "Nom et prénom", "Prénom et nom"),
+        "company_name": (
+            "Entreprise",
+            "Société",
+            "Nom de l'entreprise",
+            "Nom de la société",
+            "Nom du compte",
+            "Organisation - Nom",
+            "Raison sociale",
+            "Employeur",
+        ),
+        "company_domain": (
+            "Site web",
+            "Site internet",
+            "Site web de l'entreprise",
+            "Site de l'entreprise",
+            "URL du site web",
+            "Page web",
+            "Domaine",
+        ),
+        "linkedin_url": (
+            "Profil LinkedIn",
+            "URL LinkedIn",
+            "URL du profil LinkedIn",
+            "Lien LinkedIn",
+        ),
+        "email": (
+            "Adresse e-mail",
+            "Courriel",
+            "Adresse courriel",
+            "Adresse électronique",
+            "Adresse de messagerie",
+            "E-mail professionnel",
+        ),
+        "phone": (
+            "Téléphone",
+            "Numéro de téléphone",
+            "Téléphone portable",
+            "Téléphone mobile",
+            "Tél. mobile",
+            "Portable",
+            "Numéro de portable",
+            "Téléphone bureau",
+            "Téléphone professionnel",
+        ),
+    },
+    "es": {
+        "first_name": ("Nombre", "Nombre de pila", "Primer nombre"),
+        "last_name": ("Apellido", "Apellidos", "Apellido(s)"),
+        "full_name": ("Nombre completo", "Nombre y apellidos"),
+        "company_name": (
+            "Empresa",
+            "Compañía",
+            "Nombre de la empresa",
+            "Nombre de la compañía",
+            "Nombre de la cuenta",
+            "Organización",
+            "Organización - Nombre",
+            "Razón social",
+            "Empleador",
+        ),
+        "company_domain": (
+            "Sitio web",
+            "Página web",
+            "Sitio web de la empresa",
+            "URL del sitio web",
+            "Dominio",
+        ),
+        "linkedin_url": (
+            "Perfil de LinkedIn",
+            "Perfil LinkedIn",
+            "URL de LinkedIn",
+            "URL del perfil de LinkedIn",
+        ),
+        "email": (
+            "Correo electrónico",
+            "Correo",
+            "Dirección de correo",
+            "Dirección de correo electrónico",
+        ),
+        "phone": (
+            "Teléfono",
+            "Número de teléfono",
+            "Móvil",
+            "Teléfono móvil",
+            "Celular",
+            "Teléfono celular",
+            "Teléfono del trabajo",
+        ),
+    },
+    "pt": {
+        "first_name": ("Nome", "Primeiro nome", "Prenome"),
+        "last_name": ("Sobrenome", "Apelido", "Último nome"),
+        "full_name": ("Nome completo",),
+        "company_name": (
+            "Empresa",
+            "Companhia",
+            "Nome da empresa",
+            "Nome da conta",
+            "Organização",
+            "Organização - Nome",
+            "Razão social",
+            "Empregador",
+        ),
+        "company_domain": (
+            "Site",
+            "Site da empresa",
+            "Website da empresa",
+            "URL do site",
+            "Página web",
+            "Domínio",
+        ),
+        "linkedin_url": (
+            "Perfil do LinkedIn",
+            "Perfil no LinkedIn",
+            "URL do LinkedIn",
+            "URL do perfil do LinkedIn",
+        ),
+        "email": ("Endereço de e-mail", "Correio eletrônico", "Correio electrónico"),
+        "phone": (
+            "Telefone",
+            "Número de telefone",
+            "Celular",
+            "Telefone celular",
+            "Número de celular",
+            "Telemóvel",
+        ),
+    },
+    "nl": {
+        "first_name": ("Voornaam", "Roepnaam"),
+        "last_name": ("Achternaam", "Familienaam"),
+        "full_name": ("Naam", "Volledige naam", "Contactpersoon"),
+        "company_name": (
+            "Bedrijf",
+            "Bedrijfsnaam",
+            "Organisatie",
+            "Organisatie - Naam",
+            "Onderneming",
+            "Werkgever",
+            "Accountnaam",
+        ),
+        "company_domain": (
+            "Website",
+            "Webadres",
+            "Bedrijfswebsite",
+            "Webpagina",
+            "Internetadres",
+            "Domein",
+        ),
+        "linkedin_url": ("LinkedIn-profiel", "LinkedIn-profiel URL", "LinkedIn-URL"),
+        "email": ("E-mailadres", "E-mail"),
+        "phone": (
+            "Telefoon",
+            "Telefoonnummer",
+            "Mobiel",
+            "Mobiel nummer",
+            "Mobiele telefoon",
+            "Mobiel telefoonnummer",
+            "GSM",
+        ),
+    },
+}
+
+
+def _all_aliases() -> dict[str, tuple[str, ...]]:
+    """English keys first, then each language's, without repeats (same field twice is fine:
+    ``Empresa`` is Spanish and Portuguese)."""
+    out: dict[str, list[str]] = {f: list(keys) for f, keys in _ENGLISH_ALIASES.items()}
+    for fields in LANGUAGE_HEADERS.values():
+        for f, spellings in fields.items():
+            for key in map(_header_key, spellings):
+                if key not in out[f]:
+                    out[f].append(key)
+    return {f: tuple(keys) for f, keys in out.items()}
+
+
+#: Header keys recognised per field (:func:`_header_key`: ``First Name``, ``first_name``,
+#: ``FIRST-NAME`` all read ``firstname``; ``Prénom``, ``PRENOM`` read ``prenom``): the English
+#: spellings and those of :data:`LANGUAGE_HEADERS` (German, French, Spanish, Portuguese,
+#: Dutch).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = _all_aliases()
+
 #: Fields whose *values* a run finds (``cl_email``, ``cl_phone``) and whose column in the
 #: frame ``only_missing=`` reads and ``fill=`` writes; detected like the contact columns.
 VALUE_FIELDS: tuple[str, ...] = ("email", "phone")
-#: How their headers are spelled, for messages (any case; spaces, ``_``, ``-``, ``.`` ignored).
+#: How their headers are spelled, for messages (case, accents, spaces and punctuation ignored).
 VALUE_FIELD_EXAMPLES: dict[str, str] = {
-    "email": "Email, E-mail, Work Email, Email Address, email_address",
-    "phone": "Phone, Mobile, Phone Number, Mobile Phone, Cell, Telephone, phone_number",
+    "email": "Email, E-mail, Work Email, Email Address, email_address, E-Mail-Adresse, "
+    "Adresse e-mail, Correo electrónico, E-mailadres",
+    "phone": "Phone, Mobile, Phone Number, Mobile Phone, Cell, Telephone, phone_number, "
+    "Telefon, Mobiltelefon, Téléphone, Portable, Teléfono, Móvil, Telefone, Celular, "
+    "Telefoonnummer, Mobiel",
 }
 
 #: Free-mail providers: their domain says nothing about the employer, so an e-mail address
@@ -256,7 +521,6 @@ _BLANK_WORDS = frozenset({"nan", "none", "null", "n/a", "#n/a", "-", "--", "—"
 #: values skip the look-up. Derived from the list: a longer blank word is still caught.
 _BLANK_MAX_LEN = max(len(w) for w in _BLANK_WORDS)
 
-_KEY_STRIP = re.compile(r"[\s_\-.]+")
 #: A "name" with no letter in it but a digit: ``123``, ``4.5``, ``+1 (555)``.
 _NUMERIC_NAME = re.compile(r"(?=\D*\d)[\d\W_]+\Z")
 #: Scheme, user and host of a URL, e-mail address or bare host. A lone surrogate in the
@@ -327,10 +591,6 @@ class _NotText:
 
 
 _NOT_TEXT_CELL = _NotText()
-
-
-def _header_key(label: Hashable) -> str:
-    return _KEY_STRIP.sub("", str(label).casefold())
 
 
 @functools.lru_cache(maxsize=1)
@@ -993,7 +1253,7 @@ def value_column(
     if found is None:
         looked = (
             f"no {field} column found (looked for a header like "
-            f"{VALUE_FIELD_EXAMPLES[field]}; case, spaces, '_', '-' and '.' ignored); "
+            f"{VALUE_FIELD_EXAMPLES[field]}; case, accents, spaces and punctuation ignored); "
             f"columns are {list(df.columns)!r}. Name it with "
         )
         raise MappingError(
@@ -1030,7 +1290,9 @@ def map_contacts(
         columns: optional explicit mapping ``{field: column label}``; keys are the contact
             fields (``first_name``, ``last_name``, ``company_name``, ``company_domain``,
             ``linkedin_url``) or ``email`` / ``full_name``; a value ``None`` means "do not
-            use this field". Fields not given are still auto-detected.
+            use this field". Fields not given are still auto-detected from the headers
+            (English, German, French, Spanish, Portuguese and Dutch spellings:
+            :data:`HEADER_ALIASES`).
 
     Returns:
         :class:`MappedContacts`, by row position.
