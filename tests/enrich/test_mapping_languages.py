@@ -1,15 +1,20 @@
 """Issue 19: headers of German, French, Spanish, Portuguese and Dutch CRM exports are mapped
-(accents and case ignored)."""
+(accents and case ignored), and when over a third of the rows are skipped for a missing
+field, every place that shows the numbers names the unused columns that look like it and
+the exact ``columns=`` call (``-c`` on the command line) that maps them."""
 
 from __future__ import annotations
 
+import html
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import cleanlist_pandas as clp
+from cleanlist_pandas.cli import main
 from cleanlist_pandas.enrich import mapping as mp
 from cleanlist_pandas.enrich.mapping import MappingError, map_contacts, value_column
 from cleanlist_pandas.enrich.select import select
@@ -278,10 +283,184 @@ def test_the_german_crm_export_of_48_rows_skips_none(client: clp.Client) -> None
         "company_name": "Firma",
         "email": "E-Mail",
     }
-    assert m.valid.all()
+    assert m.valid.all() and m.hint() is None
     est = df.cleanlist.estimate(client=client)
-    assert est.counts["invalid"] == 0 and est.counts["valid"] == 48
+    assert est.counts["invalid"] == 0 and est.counts["valid"] == 48 and est.hint is None
     with warnings.catch_warnings():
         warnings.simplefilter("error", CleanlistWarning)  # nothing to warn about
         out = df.cleanlist.enrich(client=client, progress=False)
     assert (out["cl_status"] != "skipped").all()
+
+
+# -------------------------------------------------------------- the look-alike hint
+CALL = "columns={'company_name': 'Firma (Account)', 'company_domain': 'Web (alt)'}"
+CLI_CALL = "-c 'company_name=Firma (Account)' -c 'company_domain=Web (alt)'"
+
+
+def _lookalikes(n: int = 12) -> pd.DataFrame:
+    """Names map; the company is only in columns whose headers are no known spelling."""
+    return pd.DataFrame(
+        {
+            "Vorname": [f"Ada{i}" for i in range(n)],
+            "Nachname": [f"Lee{i}" for i in range(n)],
+            "Firma (Account)": [f"Acme {i}" for i in range(n)],
+            "Web (alt)": [f"https://www.acme{i}.de/" if i % 4 else None for i in range(n)],
+            # look-alikes that are something else: never offered
+            "Firmenadresse": [f"Hauptstraße {i}, Berlin" for i in range(n)],
+            "Telefon Firma": ["+49 30 1234567"] * n,
+            "Firma Twitter": [f"https://twitter.com/acme{i}" for i in range(n)],
+            "Notizen": ["rief an"] * n,
+        }
+    )
+
+
+def test_most_rows_skipped_names_the_look_alike_columns_and_the_call() -> None:
+    m = map_contacts(_lookalikes())
+    assert not m.valid.any()
+    h = m.hint()
+    assert h is not None
+    assert h.skipped == (("company_domain or company_name", 12),) and h.rows == 12
+    assert dict(h.candidates) == {
+        "company_name": ("Firma (Account)",),
+        "company_domain": ("Web (alt)",),
+    }
+    assert h.call == CALL and h.cli_call == CLI_CALL
+    assert h.message.startswith("12 of 12 rows are skipped for a missing company_domain or ")
+    assert h.message.endswith(f"Map them with: {CALL}")
+    assert h.cli_message.endswith(f"Add to the command:\n  {CLI_CALL}")
+    assert "columns=" not in h.cli_message
+    # describe() and df.cleanlist.mapping() show it
+    text = _lookalikes().cleanlist.mapping().describe()
+    assert f"hint: {h.message}" in text
+    assert "hint" not in m.describe(hint=False)
+    # the call it gives fixes it
+    fixed = map_contacts(_lookalikes(), columns=eval(CALL.removeprefix("columns=")))
+    assert fixed.valid.all() and fixed.hint() is None
+
+
+def test_the_hint_needs_over_a_third_of_the_rows() -> None:
+    df = _lookalikes(9)
+    df["Firma"] = ["Acme"] * 6 + [None] * 3  # mapped: 3 of 9 rows skipped, a third
+    assert map_contacts(df).hint() is None
+    df.loc[5, "Firma"] = None  # 4 of 9
+    h = map_contacts(df).hint()
+    assert h is not None and h.skipped == (("company_domain or company_name", 4),)
+    # only a field the mapping has no column for is offered (company_name has 'Firma')
+    assert dict(h.candidates) == {"company_domain": ("Web (alt)",)}
+    assert h.call == "columns={'company_domain': 'Web (alt)'}"
+    # a column with no value in the skipped rows would not help: not named
+    df.loc[5:, "Web (alt)"] = None
+    assert map_contacts(df).hint() is None
+    # the rows a run considers (where=): the hint counts those only
+    df.loc[5:, "Web (alt)"] = "acme.de"
+    assert map_contacts(df).hint(rows=np.arange(9) < 6) is None
+    assert map_contacts(df).hint(rows=np.arange(9) >= 4) is not None
+
+
+def test_the_hint_keeps_the_callers_columns_and_never_offers_an_ignored_field() -> None:
+    df = _lookalikes().rename(columns={"Vorname": "Given (DE)"})
+    h = map_contacts(df, columns={"first_name": "Given (DE)"}).hint()
+    assert h is not None
+    assert h.call == "columns={'first_name': 'Given (DE)', " + CALL.removeprefix("columns={")
+    assert h.cli_call == CLI_CALL  # the command keeps its own -c options
+    h = map_contacts(_lookalikes(), columns={"company_name": None}).hint()
+    assert h is not None and dict(h.candidates) == {"company_domain": ("Web (alt)",)}
+
+
+def test_columns_are_also_judged_by_their_values() -> None:
+    n = 6
+    df = pd.DataFrame(
+        {
+            "Vorname": ["Ada"] * n,
+            "Nachname": [f"L{i}" for i in range(n)],
+            "Spalte 7": [f"linkedin.com/in/ada-{i}" for i in range(n)],
+            "Spalte 8": [f"ada{i}@acme{i}.io" for i in range(n)],
+            "Spalte 9": ["ada@gmail.com"] * n,  # free-mail gives no company domain
+        }
+    )
+    h = map_contacts(df).hint()
+    assert h is not None
+    assert dict(h.candidates) == {"email": ("Spalte 8",), "linkedin_url": ("Spalte 7",)}
+    assert h.call == "columns={'email': 'Spalte 8', 'linkedin_url': 'Spalte 7'}"
+
+
+def test_a_german_name_column_next_to_vorname_is_offered_as_the_last_name() -> None:
+    # German forms: "Name, Vorname", Name being the surname; a bare Name is a full name as
+    # in English, so it is not used when there is a first name: the hint says so
+    df = pd.DataFrame({"Name": ["Lovelace", "Hopper"], "Vorname": ["Ada", "Grace"],
+                       "Firma": ["A", "B"]})
+    m = map_contacts(df)
+    assert "full_name" not in m.mapping and not m.valid.any()
+    h = m.hint()
+    assert h is not None and h.call == "columns={'last_name': 'Name'}"
+    assert h.skipped == (("last_name", 2),)
+
+
+def test_the_hint_reads_a_sample_of_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    df = _lookalikes(50_000)
+    seen: list[int] = []
+    real = mp._value_kind
+
+    def spy(texts: list[str]) -> tuple[int | None, bool]:
+        seen.append(len(texts))
+        return real(texts)
+
+    monkeypatch.setattr(mp, "_value_kind", spy)
+    h = map_contacts(df).hint()
+    assert h is not None and h.call == CALL
+    assert seen and max(seen) <= mp.HINT_SAMPLE
+
+
+def test_estimate_text_and_html_show_the_hint(client: clp.Client) -> None:
+    est = _lookalikes().cleanlist.estimate(client=client)
+    assert est.hint is not None and est.counts["invalid"] == 12
+    text = repr(est)
+    assert est.hint.summary.split(".")[0] in " ".join(text.split())
+    assert any(line.split() == ["fix", *CALL.split()] for line in text.splitlines()), text
+    assert html.escape(CALL) in est._repr_html_()
+    assert html.escape(est.hint.summary) in est._repr_html_()
+    assert CLI_CALL in est.text(cli=True) and "columns=" not in est.text(cli=True)
+    # a where= that keeps only a few rows: a third of them is the threshold
+    est = _lookalikes().cleanlist.estimate(client=client, where=np.arange(12) < 2)
+    assert est.hint is not None and est.hint.rows == 2
+
+
+def test_the_run_warns_with_the_hint(client: clp.Client) -> None:
+    df = _lookalikes()
+    with pytest.warns(CleanlistWarning) as rec:
+        out = df.cleanlist.enrich(client=client, progress=False)
+    assert (out["cl_status"] == "skipped").all()
+    [warning] = [w.message for w in rec if isinstance(w.message, CleanlistWarning)]
+    msg = str(warning)
+    assert "12 of 12 rows are skipped for a missing company_domain or company_name" in msg
+    assert msg.endswith(f"Map them with: {CALL}")
+    assert warning.cli_message.endswith(f"Add to the command:\n  {CLI_CALL}")
+    # errors="ignore" stays quiet; once mapped, nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CleanlistWarning)
+        df.cleanlist.enrich(client=client, progress=False, errors="ignore")
+        out = df.cleanlist.enrich(
+            client=client, progress=False, columns=eval(CALL.removeprefix("columns="))
+        )
+    assert (out["cl_status"] != "skipped").all()
+
+
+def test_the_command_line_says_the_hint_in_its_own_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLEANLIST_API_KEY", raising=False)
+    src = tmp_path / "leads.csv"
+    _lookalikes().to_csv(src, index=False, sep=";")
+    assert main(["estimate", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "12 of 12 rows are skipped for a missing company_domain or company_name" in " ".join(
+        out.split()
+    )
+    assert any(line.split() == ["fix", "add", *CLI_CALL.split()] for line in out.splitlines())
+    assert "columns=" not in out
+    # the run's warning too
+    assert main(["enrich", str(src), "--sandbox", "--no-progress", "-o", str(tmp_path / "o.csv")]
+                ) == 0
+    err = capsys.readouterr().err
+    assert "Add to the command:" in " ".join(err.split()) and "columns=" not in err
+    assert CLI_CALL in [line.strip() for line in err.splitlines()]  # one line: copyable
