@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import html
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 
-def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) -> str:
+def text_table(
+    title: str,
+    rows: Sequence[tuple[str, str]],
+    *,
+    width: int = 80,
+    nowrap: Collection[str] = (),
+) -> str:
     """A title and aligned ``key  value`` lines, no wider than ``width`` columns: a long key
-    (a skip reason) or value (a note) wraps onto the next lines, keeping its indent.
+    (a skip reason) or value (a note) wraps onto the next lines, keeping its indent. The
+    value of a key in ``nowrap`` (code to copy) stays on one line, however long.
 
     >>> print(text_table("T", [("  skipped: missing last_name and company", "12"),
     ...                        ("  awaiting credits", "5 rows"),
@@ -29,6 +36,9 @@ def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) 
           company
         awaiting credits    5 rows
       note                  balance not read: no API key
+    >>> print(text_table("T", [("fix", "columns={'a': 'b c'}")], width=20, nowrap={"fix"}))
+    T
+      fix  columns={'a': 'b c'}
     """
     key_width = min(max((len(k) for k, _ in rows), default=0), max(12, width // 3))
     value_width = max(width - key_width - 4, 1)
@@ -43,7 +53,11 @@ def text_table(title: str, rows: Sequence[tuple[str, str]], *, width: int = 80) 
             break_on_hyphens=False,
             break_long_words=False,
         ) or [key]
-        values = textwrap.wrap(value, value_width, break_on_hyphens=False) or [""]
+        values = (
+            [value]
+            if key in nowrap
+            else textwrap.wrap(value, value_width, break_on_hyphens=False) or [""]
+        )
         for i in range(max(len(keys), len(values))):
             k = keys[i] if i < len(keys) else ""
             v = values[i] if i < len(values) else ""

@@ -414,6 +414,15 @@ def _wrap(text: str, indent: str = "") -> str:
     return "\n".join(out)
 
 
+def _print_warnings(caught: Sequence[Any], category: type, command: str) -> None:
+    """The run's warnings (of ``category``) on stderr, in the command line's words: the
+    warning's own ``cli_message`` where it has one (a mapping hint's ``-c`` options)."""
+    for w in caught:
+        if issubclass(w.category, category):
+            text = getattr(w.message, "cli_message", None) or str(w.message)
+            print(_wrap(f"warning: {cli_words(text, command)}"), file=sys.stderr)
+
+
 def _print_table(df: Any) -> None:
     import pandas as pd
 
@@ -494,9 +503,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
         )
     print("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
     print(f"  credits: {float(out[options.prefix + 'credits'].fillna(0).sum()):,.0f}")
-    for w in caught:
-        if issubclass(w.category, CleanlistWarning):
-            print(_wrap(f"warning: {cli_words(str(w.message), command)}"), file=sys.stderr)
+    _print_warnings(caught, CleanlistWarning, command)
     return EXIT_OK
 
 
@@ -523,7 +530,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             finally:
                 client.close()
     print(_wrap(est.mapping))
-    print(cli_words(repr(est), _command_line(args.argv)))
+    print(cli_words(est.text(cli=True), _command_line(args.argv)))
     return EXIT_OK
 
 
@@ -564,9 +571,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
                 f"({written.describe()})"
             )
         )
-    for w in caught:
-        if issubclass(w.category, CleanlistWarning):
-            print(_wrap(f"warning: {cli_words(str(w.message), command)}"), file=sys.stderr)
+    _print_warnings(caught, CleanlistWarning, command)
     return EXIT_OK
 
 

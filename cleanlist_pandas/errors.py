@@ -177,17 +177,30 @@ class JobBusyError(UserError):
 
 
 class CleanlistWarning(UserWarning):
-    """A run finished with rows left over (budget, credits, an ambiguous submission...)."""
+    """A run finished with rows left over (budget, credits, an ambiguous submission...), or
+    with most rows skipped for a missing field that an unused column looks like.
+
+    ``cli_message`` says the same in the command line's words; it defaults to the message.
+
+    >>> w = CleanlistWarning("columns={'first_name': 'A'}", cli_message="-c first_name=A")
+    >>> str(w), w.cli_message
+    ("columns={'first_name': 'A'}", '-c first_name=A')
+    """
+
+    def __init__(self, message: str = "", *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = message if cli_message is None else cli_message
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn_user(message: str) -> None:
+def warn_user(message: str, *, cli_message: str | None = None) -> None:
     """Warn (:class:`CleanlistWarning`) at the user's line: the first frame outside this
     package, however deep the call (the accessor, the Polars accessor, ``aenrich``, the
     waiting thread's tick), so Jupyter and ``python -W error`` name the cell or line that
-    ran the enrichment, not a line of ours.
+    ran the enrichment, not a line of ours. ``cli_message``: the same in the command line's
+    words (the warning's ``cli_message``).
 
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as seen:
@@ -201,7 +214,7 @@ def warn_user(message: str) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
-    warnings.warn(message, CleanlistWarning, stacklevel=level)
+    warnings.warn(CleanlistWarning(message, cli_message=cli_message), stacklevel=level)
 
 
 class EnrichmentInterrupted(KeyboardInterrupt):

@@ -1,7 +1,9 @@
 """``estimate()``: what a run would do — rows, rows left out by ``where=``/``only_missing=``
 and the credits that saves, valid, duplicates, cached, to send, the worst case, the expected
 credits when a pilot of the same type and mapping was run, the balance — computed without a
-bulk request and without leaving anything behind.
+bulk request and without leaving anything behind. When over a third of the rows would be
+skipped for a missing field, it names the unused columns that look like that field and the
+``columns=`` call that maps them (:meth:`~cleanlist_pandas.enrich.mapping.MappedContacts.hint`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas._sandbox_info import origin_of
 from cleanlist_pandas.config import session_base_url
+from cleanlist_pandas.enrich.mapping import MappingHint
 from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options
 from cleanlist_pandas.enrich.pilot import PilotRates, latest_rates
@@ -26,6 +29,9 @@ from cleanlist_pandas.provenance import scope_of, sole_scope
 
 __all__ = ["Estimate", "estimate"]
 
+#: The row of the table that holds the call fixing the mapping (never wrapped: it is copied).
+_FIX = "    fix"
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -33,7 +39,9 @@ class Estimate:
 
     Text (``print``/``repr``) and HTML (Jupyter) forms; ``to_series()`` for pandas.
     ``expected`` is (expected, low, high) credits from the latest pilot of the same type and
-    column mapping (``pilot``), or None when there is none.
+    column mapping (``pilot``), or None when there is none. ``hint``: over a third of the
+    rows are skipped for a missing field and unused columns look like it (shown with the
+    ``columns=`` call that maps them), else None.
     """
 
     counts: Mapping[str, Any]
@@ -47,6 +55,7 @@ class Estimate:
     fill: str = ""
     pilot: PilotRates | None = None
     expected: tuple[float, float, float] | None = None
+    hint: MappingHint | None = None
 
     @property
     def worst_case_credits(self) -> float:
@@ -75,7 +84,7 @@ class Estimate:
         data["sufficient"] = self.sufficient
         return pd.Series(data, dtype=object, name="estimate")
 
-    def _lines(self) -> list[tuple[str, str]]:
+    def _lines(self, *, cli: bool = False) -> list[tuple[str, str]]:
         c = self.counts
         rows = [
             ("enrichment type", str(c["enrichment_type"])),
@@ -94,6 +103,10 @@ class Estimate:
             ("invalid", f"{c['invalid']:,}"),
         ]
         rows += [(f"  {r}", f"{n:,}") for r, n in c.get("invalid_by_reason", {}).items()]
+        if self.hint is not None:
+            h = self.hint
+            fix = f"add {h.cli_call}" if cli else h.call
+            rows += [("  mapping hint", h.summary), (_FIX, fix)]
         rows += [
             ("duplicates", f"{c['duplicates']:,}"),
             ("already cached", f"{c['cached']:,}"),
@@ -133,8 +146,16 @@ class Estimate:
             )
         ]
 
+    def text(self, *, cli: bool = False) -> str:
+        """The estimate as text (the ``repr``); ``cli=True`` says a mapping hint in the
+        command line's words (``-c FIELD=COLUMN``) instead of ``columns={...}``.
+
+        >>> print(est.text())  # doctest: +SKIP
+        """
+        return text_table("Cleanlist estimate", self._lines(cli=cli), nowrap={_FIX})
+
     def __repr__(self) -> str:
-        return text_table("Cleanlist estimate", self._lines())
+        return self.text()
 
     def _repr_html_(self) -> str:
         return html_table("Cleanlist estimate", self._lines(), align="right")
@@ -223,13 +244,14 @@ def _estimate(df: pd.DataFrame, options: Options, sync_client: Any, notes: list[
             balance=balance,
             resumable_workflows=prep.resumed_workflows,
             note=" ".join(notes) or None,
-            mapping=prep.mapped.describe(),
+            mapping=prep.mapped.describe(hint=False),
             selected=options.where is not None or options.only_missing is not None,
             fill=", ".join(
                 f"{f} → {df.columns[pos]!r}" for f, pos in prep.selection.fill_columns.items()
             ),
             pilot=rates,
             expected=expected,
+            hint=prep.mapped.hint(prep.selection.kept),
         )
     finally:
         prep.close()

@@ -41,9 +41,13 @@ __all__ = [
     "EXTRA_SOURCES",
     "FREE_MAIL_DOMAINS",
     "HEADER_ALIASES",
+    "HINT_SAMPLE",
+    "HINT_SHARE",
+    "LANGUAGE_HEADERS",
     "VALUE_FIELDS",
     "MappedContacts",
     "MappingError",
+    "MappingHint",
     "canonical_linkedin_urls",
     "map_contacts",
     "normalize_domains",
@@ -78,10 +82,36 @@ def _cli_columns(pairs: Sequence[tuple[str, Hashable | None]], flag: str = "-c")
 #: Source keys accepted by ``columns=`` besides the five contact fields.
 EXTRA_SOURCES: tuple[str, ...] = ("email", "full_name")
 
-#: Header spellings recognised per field, compared after case-folding and dropping spaces,
-#: ``_``, ``-`` and ``.`` (so ``First Name``, ``first_name``, ``FIRST-NAME`` all read
-#: ``firstname``).
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+#: A header is compared by its *key*: Unicode-normalized (NFKD), accents dropped, case-folded
+#: and every character that is not a letter or digit removed, so ``First Name``,
+#: ``first_name``, ``FIRST-NAME`` all read ``firstname`` and ``Prénom``, ``PRENOM``,
+#: ``prénom`` all read ``prenom``. A label that is not text (a number, a MultiIndex tuple)
+#: spells no header.
+_KEY_STRIP = re.compile(r"[\W_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(label: str) -> str:
+    text = unicodedata.normalize("NFKD", label.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _KEY_STRIP.sub("", text)
+
+
+def _header_key(label: Hashable) -> str:
+    r"""The comparison key of a column label (see ``_KEY_STRIP``).
+
+    >>> _header_key("Prénom"), _header_key(" PRENOM "), _header_key("Apellido(s)")
+    ('prenom', 'prenom', 'apellidos')
+    >>> _header_key("E-Mail-Adresse"), _header_key("Téléphone portable"), _header_key(3)
+    ('emailadresse', 'telephoneportable', '\x003')
+    """
+    if not isinstance(label, str):
+        return "\0" + str(label)  # never an alias: a key holds letters and digits only
+    return _text_key(str(label))
+
+
+#: English header spellings per field, as keys (see :func:`_header_key`).
+_ENGLISH_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": (
         "firstname",
         "fname",
@@ -187,13 +217,251 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: Header spellings of CRM and tool exports in other languages, per language and field, as
+#: they are written (Outlook's contact CSV in each language, the field labels of HubSpot,
+#: Salesforce, Pipedrive and Zoho, and the usual hand-made sheets); matched by key like the
+#: English ones. ``Nom`` is the French *last*
+#: name, ``Nombre`` (Spanish) and ``Nome`` (Portuguese) the *first* name, as those CRMs
+#: label them; a bare ``Name``/``Naam`` is a full name, as in English.
+LANGUAGE_HEADERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "de": {
+        "first_name": ("Vorname", "Rufname", "Person - Vorname"),
+        "last_name": ("Nachname", "Familienname", "Zuname", "Person - Nachname"),
+        "full_name": ("Vollständiger Name", "Kontaktname", "Ansprechpartner"),
+        "company_name": (
+            "Firma",
+            "Firmenname",
+            "Unternehmen",
+            "Unternehmensname",
+            "Name des Unternehmens",
+            "Arbeitgeber",
+            "Accountname",
+        ),
+        "company_domain": (
+            "Webseite",
+            "Firma Website",
+            "Firmenwebsite",
+            "Unternehmenswebsite",
+            "Internetseite",
+            "Internetadresse",
+            "Webadresse",
+            "Firmendomain",
+        ),
+        "linkedin_url": ("LinkedIn Profil", "LinkedIn-Profil-URL", "LinkedIn Profil Link"),
+        "email": (
+            "E-Mail-Adresse",
+            "E-Mail geschäftlich",
+            "Geschäftliche E-Mail",
+            "Mailadresse",
+        ),
+        "phone": (
+            "Telefon",
+            "Telefonnummer",
+            "Telefon geschäftlich",
+            "Mobiltelefon",
+            "Mobiltelefonnummer",
+            "Mobil",
+            "Mobilnummer",
+            "Handy",
+            "Handynummer",
+            "Rufnummer",
+        ),
+    },
+    "fr": {
+        "first_name": ("Prénom", "Prénom du contact"),
+        "last_name": ("Nom", "Nom de famille"),
+        "full_name": ("Nom complet", "Nom et prénom", "Prénom et nom"),
+        "company_name": (
+            "Entreprise",
+            "Société",
+            "Nom de l'entreprise",
+            "Nom de la société",
+            "Nom du compte",
+            "Organisation - Nom",
+            "Raison sociale",
+            "Employeur",
+        ),
+        "company_domain": (
+            "Site web",
+            "Site internet",
+            "Site web de l'entreprise",
+            "Site de l'entreprise",
+            "URL du site web",
+            "Page web",
+            "Domaine",
+        ),
+        "linkedin_url": (
+            "Profil LinkedIn",
+            "URL LinkedIn",
+            "URL du profil LinkedIn",
+            "Lien LinkedIn",
+        ),
+        "email": (
+            "Adresse e-mail",
+            "Courriel",
+            "Adresse courriel",
+            "Adresse électronique",
+            "Adresse de messagerie",
+            "E-mail professionnel",
+        ),
+        "phone": (
+            "Téléphone",
+            "Numéro de téléphone",
+            "Téléphone portable",
+            "Téléphone mobile",
+            "Tél. mobile",
+            "Portable",
+            "Numéro de portable",
+            "Téléphone bureau",
+            "Téléphone professionnel",
+        ),
+    },
+    "es": {
+        "first_name": ("Nombre", "Nombre de pila", "Primer nombre"),
+        "last_name": ("Apellido", "Apellidos", "Apellido(s)"),
+        "full_name": ("Nombre completo", "Nombre y apellidos"),
+        "company_name": (
+            "Empresa",
+            "Compañía",
+            "Nombre de la empresa",
+            "Nombre de la compañía",
+            "Nombre de la cuenta",
+            "Organización",
+            "Organización - Nombre",
+            "Razón social",
+            "Empleador",
+        ),
+        "company_domain": (
+            "Sitio web",
+            "Página web",
+            "Sitio web de la empresa",
+            "URL del sitio web",
+            "Dominio",
+        ),
+        "linkedin_url": (
+            "Perfil de LinkedIn",
+            "Perfil LinkedIn",
+            "URL de LinkedIn",
+            "URL del perfil de LinkedIn",
+        ),
+        "email": (
+            "Correo electrónico",
+            "Correo",
+            "Dirección de correo",
+            "Dirección de correo electrónico",
+        ),
+        "phone": (
+            "Teléfono",
+            "Número de teléfono",
+            "Móvil",
+            "Teléfono móvil",
+            "Celular",
+            "Teléfono celular",
+            "Teléfono del trabajo",
+        ),
+    },
+    "pt": {
+        "first_name": ("Nome", "Primeiro nome", "Prenome"),
+        "last_name": ("Sobrenome", "Apelido", "Último nome"),
+        "full_name": ("Nome completo",),
+        "company_name": (
+            "Empresa",
+            "Companhia",
+            "Nome da empresa",
+            "Nome da conta",
+            "Organização",
+            "Organização - Nome",
+            "Razão social",
+            "Empregador",
+        ),
+        "company_domain": (
+            "Site",
+            "Site da empresa",
+            "Website da empresa",
+            "URL do site",
+            "Página web",
+            "Domínio",
+        ),
+        "linkedin_url": (
+            "Perfil do LinkedIn",
+            "Perfil no LinkedIn",
+            "URL do LinkedIn",
+            "URL do perfil do LinkedIn",
+        ),
+        "email": ("Endereço de e-mail", "Correio eletrônico", "Correio electrónico"),
+        "phone": (
+            "Telefone",
+            "Número de telefone",
+            "Celular",
+            "Telefone celular",
+            "Número de celular",
+            "Telemóvel",
+        ),
+    },
+    "nl": {
+        "first_name": ("Voornaam", "Roepnaam"),
+        "last_name": ("Achternaam", "Familienaam"),
+        "full_name": ("Naam", "Volledige naam", "Contactpersoon"),
+        "company_name": (
+            "Bedrijf",
+            "Bedrijfsnaam",
+            "Organisatie",
+            "Organisatie - Naam",
+            "Onderneming",
+            "Werkgever",
+            "Accountnaam",
+        ),
+        "company_domain": (
+            "Website",
+            "Webadres",
+            "Bedrijfswebsite",
+            "Webpagina",
+            "Internetadres",
+            "Domein",
+        ),
+        "linkedin_url": ("LinkedIn-profiel", "LinkedIn-profiel URL", "LinkedIn-URL"),
+        "email": ("E-mailadres", "E-mail"),
+        "phone": (
+            "Telefoon",
+            "Telefoonnummer",
+            "Mobiel",
+            "Mobiel nummer",
+            "Mobiele telefoon",
+            "Mobiel telefoonnummer",
+            "GSM",
+        ),
+    },
+}
+
+
+def _all_aliases() -> dict[str, tuple[str, ...]]:
+    """English keys first, then each language's, without repeats (same field twice is fine:
+    ``Empresa`` is Spanish and Portuguese)."""
+    out: dict[str, list[str]] = {f: list(keys) for f, keys in _ENGLISH_ALIASES.items()}
+    for fields in LANGUAGE_HEADERS.values():
+        for f, spellings in fields.items():
+            for key in map(_header_key, spellings):
+                if key not in out[f]:
+                    out[f].append(key)
+    return {f: tuple(keys) for f, keys in out.items()}
+
+
+#: Header keys recognised per field (:func:`_header_key`: ``First Name``, ``first_name``,
+#: ``FIRST-NAME`` all read ``firstname``; ``Prénom``, ``PRENOM`` read ``prenom``): the English
+#: spellings and those of :data:`LANGUAGE_HEADERS` (German, French, Spanish, Portuguese,
+#: Dutch).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = _all_aliases()
+
 #: Fields whose *values* a run finds (``cl_email``, ``cl_phone``) and whose column in the
 #: frame ``only_missing=`` reads and ``fill=`` writes; detected like the contact columns.
 VALUE_FIELDS: tuple[str, ...] = ("email", "phone")
-#: How their headers are spelled, for messages (any case; spaces, ``_``, ``-``, ``.`` ignored).
+#: How their headers are spelled, for messages (case, accents, spaces and punctuation ignored).
 VALUE_FIELD_EXAMPLES: dict[str, str] = {
-    "email": "Email, E-mail, Work Email, Email Address, email_address",
-    "phone": "Phone, Mobile, Phone Number, Mobile Phone, Cell, Telephone, phone_number",
+    "email": "Email, E-mail, Work Email, Email Address, email_address, E-Mail-Adresse, "
+    "Adresse e-mail, Correo electrónico, E-mailadres",
+    "phone": "Phone, Mobile, Phone Number, Mobile Phone, Cell, Telephone, phone_number, "
+    "Telefon, Mobiltelefon, Téléphone, Portable, Teléfono, Móvil, Telefone, Celular, "
+    "Telefoonnummer, Mobiel",
 }
 
 #: Free-mail providers: their domain says nothing about the employer, so an e-mail address
@@ -256,7 +524,6 @@ _BLANK_WORDS = frozenset({"nan", "none", "null", "n/a", "#n/a", "-", "--", "—"
 #: values skip the look-up. Derived from the list: a longer blank word is still caught.
 _BLANK_MAX_LEN = max(len(w) for w in _BLANK_WORDS)
 
-_KEY_STRIP = re.compile(r"[\s_\-.]+")
 #: A "name" with no letter in it but a digit: ``123``, ``4.5``, ``+1 (555)``.
 _NUMERIC_NAME = re.compile(r"(?=\D*\d)[\d\W_]+\Z")
 #: Scheme, user and host of a URL, e-mail address or bare host. A lone surrogate in the
@@ -327,10 +594,6 @@ class _NotText:
 
 
 _NOT_TEXT_CELL = _NotText()
-
-
-def _header_key(label: Hashable) -> str:
-    return _KEY_STRIP.sub("", str(label).casefold())
 
 
 @functools.lru_cache(maxsize=1)
@@ -782,6 +1045,8 @@ class MappedContacts:
     reason: pd.api.extensions.ExtensionArray
     mapping: dict[str, Hashable]
     fields: dict[str, FieldColumn] = field(repr=False, default_factory=dict)
+    #: what :meth:`hint` reads: the frame, the rows' problem bits, the columns in use
+    _lookalike: _HintSource | None = field(repr=False, default=None)
 
     @property
     def n_rows(self) -> int:
@@ -795,8 +1060,26 @@ class MappedContacts:
         vc = pd.Series(reason).value_counts(dropna=True)
         return {str(k): int(v) for k, v in vc.items()}
 
-    def describe(self) -> str:
-        """The mapping for humans, one line per field.
+    def hint(self, rows: np.ndarray | None = None) -> MappingHint | None:
+        """When over a third of the rows (of ``rows``, a bool per row, if given) are skipped
+        for a missing field, the columns the mapping does not use that look like it, and
+        the ``columns=`` call that maps them; None otherwise (or when no column looks like
+        it). See :class:`MappingHint`.
+
+        >>> df = pd.DataFrame({"Vorname": ["Ada", "Bob"], "Nachname": ["L", "M"],
+        ...                    "Firma (Account)": ["Acme", "Beta"]})
+        >>> print(map_contacts(df).hint().message)  # doctest: +NORMALIZE_WHITESPACE
+        2 of 2 rows are skipped for a missing company_domain or company_name. Unused columns
+        that look like it: 'Firma (Account)' (company_name). Map them with:
+        columns={'company_name': 'Firma (Account)'}
+        """
+        if self._lookalike is None:
+            return None
+        return _lookalike_hint(self, self._lookalike, rows)
+
+    def describe(self, *, hint: bool = True) -> str:
+        """The mapping for humans, one line per field; then, with ``hint``, the
+        :meth:`hint` (unused columns that look like a field most rows miss) if there is one.
 
         >>> import pandas as pd
         >>> print(map_contacts(pd.DataFrame({"LinkedIn": ["linkedin.com/in/x"]})).describe())
@@ -820,6 +1103,9 @@ class MappedContacts:
         lines.append(f"{int(self.valid.sum())} of {self.n_rows} rows valid")
         for r, c in self.reason_counts().items():
             lines.append(f"  skipped {c}: {r}")
+        found = self.hint() if hint else None
+        if found is not None:
+            lines.append(f"hint: {found.message}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -827,6 +1113,311 @@ class MappedContacts:
             f"MappedContacts(rows={self.n_rows}, valid={int(self.valid.sum())}, "
             f"mapping={self.mapping!r})"
         )
+
+
+# --------------------------------------------------------------------------- look-alikes
+#: A hint is given when more than this share of the rows is skipped for a missing field.
+HINT_SHARE = 1 / 3
+#: At most this many of the skipped rows are read to judge a column by its values.
+HINT_SAMPLE = 200
+#: At most this many columns are named per field.
+_HINT_COLUMNS = 3
+
+#: Parts of a header key that make a column the mapping does not use look like a field
+#: (``Company (Account)``, ``Firma Website 2``, ``Linkedin Profil URL``): the stems of the
+#: aliases, in every language of :data:`LANGUAGE_HEADERS`.
+_LOOKALIKE_STEMS: dict[str, tuple[str, ...]] = {
+    "first_name": (
+        "firstname", "givenname", "forename", "vorname", "rufname", "prenom", "nombre",
+        "nome", "voornaam", "roepnaam",
+    ),
+    "last_name": (
+        "lastname", "surname", "familyname", "nachname", "familienname", "zuname",
+        "nomdefamille", "apellido", "sobrenome", "apelido", "ultimonome", "achternaam",
+        "familienaam",
+    ),
+    "full_name": (
+        "fullname", "contactname", "vollstandigername", "ansprechpartner", "nomcomplet",
+        "nombrecompleto", "nomecompleto", "volledigenaam", "contactpersoon",
+    ),
+    "company_name": (
+        "company", "companies", "organization", "organisation", "organisatie", "organizacion",
+        "organizacao", "employer", "arbeitgeber", "werkgever", "employeur", "empleador",
+        "empregador", "firma", "firmen", "unternehmen", "entreprise", "societe", "empresa",
+        "compania", "companhia", "bedrijf", "onderneming", "accountname", "accountnaam",
+        "nomducompte", "nombredelacuenta", "nomedaconta", "raisonsociale", "razonsocial",
+        "razaosocial",
+    ),
+    "company_domain": (
+        "website", "webseite", "webpage", "webpagina", "homepage", "domain", "domaine",
+        "dominio", "domein", "siteweb", "siteinternet", "sitioweb", "paginaweb", "webadres",
+        "internetseite", "internetadres", "url", "site", "web",
+    ),
+    "linkedin_url": ("linkedin",),
+    "email": ("email", "mail", "correo", "courriel", "correio", "messagerie"),
+}
+#: A column whose header holds one of these is about something else (an address, a phone,
+#: a size, an owner, a link…) and is never offered for a name or a company name.
+_OTHER_STEMS: tuple[str, ...] = (
+    *_LOOKALIKE_STEMS["company_domain"], "linkedin", "mail", "correo", "courriel", "correio",
+    "adress", "address", "adres", "direcc", "endereco", "street", "strasse", "city", "stadt",
+    "ville", "ciudad", "cidade", "country", "pays", "pais", "zip", "postal", "postleit", "plz",
+    "industr", "branche", "secteur", "sector", "setor", "size", "grosse", "taille", "tamano",
+    "tamanho", "grootte", "employees", "mitarbeiter", "revenue", "umsatz", "phone", "telef",
+    "mobil", "movil", "celular", "handy", "portable", "fax", "typ", "tipo", "status", "owner",
+    "besitzer", "inhaber", "eigenaar", "proprietaire", "propietario", "proprietario", "logo",
+    "description", "beschreibung", "twitter", "facebook", "xing", "instagram",
+)
+_OTHER_SUFFIXES: tuple[str, ...] = ("id", "nr", "nummer", "number", "numero", "code", "land")
+#: Fields judged by their values; the others (names, company name) by their header.
+_LINKEDIN, _EMAIL, _DOMAIN, _NO_LETTER, _TEXT = range(5)
+_KIND_FIELD = {_LINKEDIN: "linkedin_url", _EMAIL: "email", _DOMAIN: "company_domain"}
+_TEXT_FIELDS = ("first_name", "last_name", "full_name", "company_name")
+#: Hosts of profile links, never a company's website.
+_SOCIAL_DOMAINS = frozenset(
+    {"linkedin.com", "twitter.com", "x.com", "facebook.com", "instagram.com", "youtube.com",
+     "xing.com", "github.com", "tiktok.com", "pinterest.com"}
+)
+_EMAIL_RE = re.compile(r"(?:mailto:)?[^@\s]+@[^@\s]+\.[^@\s.]+\Z")
+#: The skip groups: problem bit, how the reason names it, and the fields that would fix it.
+_HINT_GROUPS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (_FIRST_MISSING, "first_name", ("first_name", "full_name", "linkedin_url")),
+    (_LAST_MISSING, "last_name", ("last_name", "full_name", "linkedin_url")),
+    (
+        _COMPANY_MISSING,
+        "company_domain or company_name",
+        ("company_name", "company_domain", "email", "linkedin_url"),
+    ),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class _HintSource:
+    """What :meth:`MappedContacts.hint` reads (kept by reference: nothing is copied)."""
+
+    frame: pd.DataFrame
+    #: per row, the problem bits of its reason (0 for a valid row)
+    problems: np.ndarray
+    #: positions of the columns the mapping reads
+    used: frozenset[int]
+    #: position of a full-name column that was found but not used (first or last name is)
+    spare_full_name: int | None
+    #: the ``columns=`` the caller gave, in order
+    explicit: tuple[tuple[str, Hashable | None], ...]
+
+
+@dataclass(frozen=True)
+class MappingHint:
+    """Over a third of the rows are skipped for a missing field, and columns the mapping
+    does not use look like it: by their header (a spelling of the field inside it, in any of
+    the recognised languages: ``Firma (Account)``, ``Company 2``, ``Linkedin Profil URL``)
+    or by their values (LinkedIn profile URLs, e-mail addresses, websites, read from at most
+    :data:`HINT_SAMPLE` skipped rows). Only a column with a value in some skipped row is named.
+
+    Attributes:
+        rows: the rows looked at.
+        skipped: (what is missing, rows skipped for it) per group over the share.
+        candidates: field → column labels that look like it, best first.
+        explicit: the ``columns=`` the caller gave (kept in :attr:`call`).
+
+    ``message`` says it in Python's words (``columns={...}``), ``cli_message`` in the command
+    line's (``-c FIELD=COLUMN``); ``summary`` is the part they share.
+
+    >>> h = MappingHint(48, (("company_domain or company_name", 43),),
+    ...                 {"company_name": ("Firma (Account)",)})
+    >>> h.call, h.cli_call
+    ("columns={'company_name': 'Firma (Account)'}", "-c 'company_name=Firma (Account)'")
+    """
+
+    rows: int
+    skipped: tuple[tuple[str, int], ...]
+    candidates: Mapping[str, tuple[Hashable, ...]]
+    explicit: tuple[tuple[str, Hashable | None], ...] = ()
+
+    @property
+    def fix(self) -> dict[str, Hashable]:
+        """field → the best-looking column, for every field with a candidate."""
+        return {f: cols[0] for f, cols in self.candidates.items()}
+
+    @property
+    def call(self) -> str:
+        """The ``columns=`` argument that maps them (the caller's own entries kept)."""
+        return _py_columns([*self.explicit, *self.fix.items()])
+
+    @property
+    def cli_call(self) -> str:
+        """The ``-c FIELD=COLUMN`` options to add to the command."""
+        return _cli_columns(list(self.fix.items()))
+
+    @property
+    def summary(self) -> str:
+        """How many rows are skipped for what, and the columns that look like it."""
+        parts = [f"{n:,} for a missing {what}" for what, n in self.skipped]
+        parts[0] = parts[0].replace(" for", f" of {self.rows:,} rows are skipped for", 1)
+        looks = ", ".join(
+            f"{' or '.join(map(repr, cols))} ({f})" for f, cols in self.candidates.items()
+        )
+        pronoun = "them" if len(self.skipped) > 1 else "it"
+        return f"{' and '.join(parts)}. Unused columns that look like {pronoun}: {looks}."
+
+    @property
+    def message(self) -> str:
+        """The hint with the ``columns=`` call that maps the columns."""
+        return f"{self.summary} Map them with: {self.call}"
+
+    @property
+    def cli_message(self) -> str:
+        """The hint with the ``-c`` options that map the columns (on a line of their own:
+        the command line wraps its messages, and a wrapped option cannot be copied)."""
+        return f"{self.summary} Add to the command:\n  {self.cli_call}"
+
+
+def _sample_texts(col: pd.Series) -> list[str]:
+    """The non-blank values of a (small) column as cleaned text; cells that are missing or
+    not text or a number are left out."""
+    out = []
+    for v in col.tolist():
+        if isinstance(v, str):
+            t = v
+        elif isinstance(v, int | float) and not isinstance(v, bool) and v == v:
+            t = _to_text(v)
+        else:
+            continue
+        t = " ".join(t.split())
+        if t and t.casefold() not in _BLANK_WORDS:
+            out.append(t)
+    return out
+
+
+def _value_kind(texts: list[str]) -> tuple[int | None, bool]:
+    """The kind most (over half) of ``texts`` are, or None; and whether one of them is an
+    e-mail address at a domain that is not free-mail (one that can give a company domain)."""
+    lower = [t.lower() for t in texts]
+    domains = _domains(lower)[0].tolist()
+    kinds = []
+    for t, d in zip(lower, domains, strict=True):
+        if _LI_RE.match(t):
+            kinds.append(_LINKEDIN)
+        elif "@" in t:
+            kinds.append(_EMAIL if _EMAIL_RE.match(t) else _TEXT)
+        elif d is not None and " " not in t and d not in _SOCIAL_DOMAINS:
+            kinds.append(_DOMAIN)
+        elif not any(ch.isalpha() for ch in t):
+            kinds.append(_NO_LETTER)
+        else:
+            kinds.append(_TEXT)
+    counts = np.bincount(np.asarray(kinds, dtype=np.int64), minlength=_TEXT + 1)
+    best = int(counts.argmax())
+    kind = best if 2 * int(counts[best]) > len(kinds) else None
+    work_mail = kind == _EMAIL and any(
+        d is not None for d in _domains([t for t in lower if "@" in t], skip_free_mail=True)[0]
+    )
+    return kind, work_mail
+
+
+def _text_field(key: str) -> str | None:
+    """The name or company field whose stem the header key holds (the longest stem wins:
+    ``nomedaempresa`` is a company, not a ``nome``), None when it holds none or also a
+    stem of something else (an address, a website, a phone…)."""
+    if any(stem in key for stem in _OTHER_STEMS) or key.endswith(_OTHER_SUFFIXES):
+        return None
+    best: tuple[int, str] | None = None
+    for f in _TEXT_FIELDS:
+        for stem in _LOOKALIKE_STEMS[f]:
+            if stem in key and (best is None or len(stem) > best[0]):
+                best = (len(stem), f)
+    return None if best is None else best[1]
+
+
+def _wanted_fields(m: MappedContacts, src: _HintSource, groups: Sequence[str]) -> set[str]:
+    """The fields of the triggered groups a ``columns=`` entry could still add."""
+    mapping = m.mapping
+    given = {f for f, _ in src.explicit}
+    names_split = "full_name" in mapping
+    wanted = set()
+    for _bit, what, fields in _HINT_GROUPS:
+        if what not in groups:
+            continue
+        for f in fields:
+            if f in mapping or f in given:
+                continue
+            if f in ("first_name", "last_name") and names_split:
+                continue
+            if f == "full_name" and ("first_name" in mapping or "last_name" in mapping):
+                continue
+            wanted.add(f)
+    return wanted
+
+
+def _lookalike_hint(
+    m: MappedContacts, src: _HintSource, rows: np.ndarray | None
+) -> MappingHint | None:
+    """:meth:`MappedContacts.hint`: count the skipped rows per group (vectorized); only
+    when a group is over the share, read the headers and a sample of the skipped rows."""
+    problems = src.problems if rows is None else src.problems[np.asarray(rows, dtype=bool)]
+    n = len(problems)
+    positions = np.arange(len(src.problems)) if rows is None else np.flatnonzero(rows)
+    skipped: list[tuple[str, int]] = []
+    hit = np.zeros(n, dtype=bool)
+    for bit, what, _fields in _HINT_GROUPS:
+        mask = (problems & bit) != 0
+        k = int(mask.sum())
+        if k and k > n * HINT_SHARE:
+            skipped.append((what, k))
+            hit |= mask
+    if not skipped:
+        return None
+    wanted = _wanted_fields(m, src, [what for what, _ in skipped])
+    if not wanted:
+        return None
+    sample = positions[hit]
+    if len(sample) > HINT_SAMPLE:
+        sample = sample[np.linspace(0, len(sample) - 1, HINT_SAMPLE).round().astype(np.int64)]
+    frame = src.frame
+    dtypes = frame.dtypes.tolist()
+    by_values = bool(wanted & set(_KIND_FIELD.values()))
+    scored: dict[str, list[tuple[int, int]]] = {}
+    for j, label in enumerate(frame.columns):
+        if j in src.used:
+            continue
+        key = _header_key(label)
+        spare = src.spare_full_name == j
+        named = _text_field(key)
+        text_field = spare or named in wanted
+        if not (text_field or by_values):
+            continue
+        dtype = dtypes[j]
+        if not (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        ):
+            continue  # numbers, dates, booleans: neither a name nor a link
+        texts = _sample_texts(frame.iloc[sample, j])
+        if not texts:
+            continue  # no value in the skipped rows: mapping it would not help
+        kind, work_mail = _value_kind(texts)
+        if kind in _KIND_FIELD:
+            f = _KIND_FIELD[kind]
+            if f not in wanted or (f == "email" and not work_mail):
+                continue
+            header = any(stem in key for stem in _LOOKALIKE_STEMS[f])
+            scored.setdefault(f, []).append((0 if header else 1, j))
+        elif kind == _TEXT and spare:
+            for f in ("first_name", "last_name"):
+                if f in wanted:
+                    scored.setdefault(f, []).append((1, j))
+        elif kind == _TEXT and named is not None and named in wanted:
+            scored.setdefault(named, []).append((0, j))
+    if not scored:
+        return None
+    order = (*_TEXT_FIELDS, "company_domain", "email", "linkedin_url")
+    candidates = {
+        f: tuple(frame.columns[j] for _, j in sorted(scored[f])[:_HINT_COLUMNS])
+        for f in order
+        if f in scored
+    }
+    return MappingHint(n, tuple(skipped), candidates, src.explicit)
 
 
 # --------------------------------------------------------------------------- detection
@@ -993,7 +1584,7 @@ def value_column(
     if found is None:
         looked = (
             f"no {field} column found (looked for a header like "
-            f"{VALUE_FIELD_EXAMPLES[field]}; case, spaces, '_', '-' and '.' ignored); "
+            f"{VALUE_FIELD_EXAMPLES[field]}; case, accents, spaces and punctuation ignored); "
             f"columns are {list(df.columns)!r}. Name it with "
         )
         raise MappingError(
@@ -1030,7 +1621,9 @@ def map_contacts(
         columns: optional explicit mapping ``{field: column label}``; keys are the contact
             fields (``first_name``, ``last_name``, ``company_name``, ``company_domain``,
             ``linkedin_url``) or ``email`` / ``full_name``; a value ``None`` means "do not
-            use this field". Fields not given are still auto-detected.
+            use this field". Fields not given are still auto-detected from the headers
+            (English, German, French, Spanish, Portuguese and Dutch spellings:
+            :data:`HEADER_ALIASES`).
 
     Returns:
         :class:`MappedContacts`, by row position.
@@ -1202,12 +1795,20 @@ def map_contacts(
     ucodes, uniq = pd.factorize(problems)
     texts = np.array([_reason_text(int(b), mapping) for b in uniq], dtype=object)
     reason = pd.array(texts, dtype="string").take(np.asarray(ucodes, dtype=np.intp))
+    spare = pos.get("full_name") if "full_name" not in mapping else None
     return MappedContacts(
         contacts=contacts,
         valid=np.asarray(valid, dtype=bool),
         reason=reason,
         mapping=mapping,
         fields=fields,
+        _lookalike=_HintSource(
+            frame=df,
+            problems=problems,
+            used=frozenset(p for p in pos.values() if p != spare),
+            spare_full_name=spare,
+            explicit=tuple(dict(columns or {}).items()),
+        ),
     )
 
 

@@ -112,7 +112,12 @@ def left_over(counts: Mapping[str, int]) -> int:
 def report(
     prep: Prepared, outcome: EngineOutcome, frame: pd.DataFrame, counts: Mapping[str, int]
 ) -> None:
-    """Warn or raise (per ``errors=``) when rows are left over; finish the journal job."""
+    """Warn or raise (per ``errors=``) when rows are left over; finish the journal job.
+
+    When over a third of the rows were skipped for a missing field that unused columns look
+    like (:meth:`~cleanlist_pandas.enrich.mapping.MappedContacts.hint`), the message names
+    them and the ``columns=`` call that maps them; that alone is a warning, also with
+    ``errors="raise"`` (skipped rows are the input's, not a failure of the run)."""
     left = left_over(counts)
     if not left and not outcome.ambiguous_chunks:
         # finished once the cache writer has written what it still holds (Prepared.close)
@@ -120,7 +125,11 @@ def report(
     if prep.options.errors == "ignore":
         return
     exc = outcome.stop_error
+    hint = prep.mapped.hint(prep.selection.kept)
     if not left and exc is None:
+        if hint is not None:
+            head = f"Cleanlist job {prep.job_id}: {counts_text(counts)}."
+            warn_user(f"{head} {hint.message}", cli_message=f"{head} {hint.cli_message}")
         return
     parts = [f"Cleanlist job {prep.job_id}: {counts_text(counts)}."]
     if exc is not None:
@@ -150,6 +159,9 @@ def report(
             f"{counts['pending']} rows are 'pending': submitted, but their results were not "
             "read back; run the same call again to collect them (no new charge)."
         )
+    cli_parts = [*parts, hint.cli_message] if hint is not None else parts
+    if hint is not None:
+        parts.append(hint.message)
     message = " ".join(parts)
     if prep.options.errors == "raise":
         if exc is not None:
@@ -160,7 +172,7 @@ def report(
         err = CleanlistError(message)
         err.partial_result, err.job_id = frame, prep.job_id
         raise err
-    warn_user(message)
+    warn_user(message, cli_message=" ".join(cli_parts))
 
 
 def awaiting_worst(prep: Prepared, outcome: EngineOutcome) -> float:

@@ -396,7 +396,7 @@ def select(
         name = ", ".join(f"{f!r}: 'COLUMN'" for f in fields)
         raise MappingError(
             f"fill=True: no {' or '.join(fields)} column to fill (looked for a header like "
-            f"{looked}; case, spaces, '_', '-' and '.' ignored); columns are "
+            f"{looked}; case, accents, spaces and punctuation ignored); columns are "
             f"{list(df.columns)!r}. Name it with fill={{{name}}}",
             cli_message=f"--fill: no {' or '.join(fields)} column to fill (looked for a "
             f"header like {looked}); columns are {list(df.columns)!r}. Name it with "
