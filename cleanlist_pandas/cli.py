@@ -11,7 +11,10 @@ and ``cache`` for the local journal and result cache, ``spend`` for the spend le
 The command line speaks its own words: its messages name its options (``--api-key``,
 ``-c FIELD=COLUMN``, ``--max-credits``) and "the same command", never a Python call; an
 interrupted ``enrich`` exits 130 and says where the partial CSV is; the output CSV keeps the
-input's delimiter, encoding and line ending.
+input's delimiter, encoding and line ending. Every local check (input file, options, output
+path) runs before the first request, and a user's mistake is an ``error:`` paragraph with
+exit 2, never a traceback; an output that cannot be written after the run paid goes to a
+private fallback file (exit 1), never lost. Exit statuses: see :data:`EXIT_OK`.
 
 Why one module of this size: every subcommand is a thin function over the package, and they
 share the argument parser, the connection options and the CLI's words for messages.
@@ -37,6 +40,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+#: Exit statuses: 0 done; 1 an error from the API or while running (and, after a paid run,
+#: an output file that could not be written: the rows are then in a fallback file, see
+#: :func:`_saved_text`); 2 a usage error, found before anything is sent (no key, a bad
+#: option, an unreadable input, an output path that cannot be written); 130 interrupted.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: ``forget`` found nothing of the person (like grep's "no match")
 EXIT_NOT_FOUND = EXIT_ERROR
@@ -61,18 +68,55 @@ def _add_connection(p: argparse.ArgumentParser) -> None:
     )
 
 
+def type_help() -> str:
+    """The help of ``-t/--type``: every enrichment type and its worst-case cost per contact
+    (from ``_constants``: only what is found is charged).
+
+    >>> print(type_help())  # doctest: +NORMALIZE_WHITESPACE
+    enrichment type (default partial); worst-case credits per contact: none 0, partial 1
+    (email), phone_only 10 (phone), full 11 (email 1 + phone 10), prospecting_only 5 (up to
+    5 contacts found, 1 each); only what is found is charged
+    """
+    from cleanlist_pandas._constants import (
+        DEFAULT_ENRICHMENT_TYPE,
+        ENRICHMENT_TYPES,
+        FOUND_COSTS,
+        MAX_UNIT_COST,
+        PROSPECT_COST,
+        PROSPECTING_DISCOVERY_CAP,
+    )
+
+    parts = []
+    for t in ENRICHMENT_TYPES:
+        costs = FOUND_COSTS[t]
+        if "prospect" in costs:
+            what = f" (up to {PROSPECTING_DISCOVERY_CAP} contacts found, {PROSPECT_COST} each)"
+        elif len(costs) > 1:
+            what = " (" + " + ".join(f"{k} {v}" for k, v in costs.items()) + ")"
+        else:
+            what = "".join(f" ({k})" for k in costs)
+        parts.append(f"{t} {MAX_UNIT_COST[t]:g}{what}")
+    return (
+        f"enrichment type (default {DEFAULT_ENRICHMENT_TYPE}); worst-case credits per "
+        f"contact: {', '.join(parts)}; only what is found is charged"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand.
 
     >>> build_parser().parse_args(["sandbox", "--port", "0"]).command
     'sandbox'
     """
-    from cleanlist_pandas._constants import ENRICHMENT_TYPES
+    from cleanlist_pandas._constants import ENRICHMENT_TYPES, __version__
     from cleanlist_pandas.sandbox.__main__ import add_arguments as add_sandbox_arguments
 
     parser = argparse.ArgumentParser(
         prog="cleanlist-pandas",
         description="Cleanlist contact enrichment for pandas, and a local sandbox of the API.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"cleanlist-pandas {__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_sandbox_arguments(sub.add_parser("sandbox", help="serve the local sandbox API"))
@@ -88,10 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("input", type=Path, help="CSV (or TSV) file of leads")
         p.add_argument(
-            "-t", "--type", dest="enrichment_type", default="partial", choices=ENRICHMENT_TYPES
+            "-t",
+            "--type",
+            dest="enrichment_type",
+            default="partial",
+            choices=ENRICHMENT_TYPES,
+            metavar="TYPE",
+            help=type_help(),
         )
         if name == "pilot":
-            p.add_argument("-n", type=int, default=200, help="contacts in the sample (200)")
+            p.add_argument(
+                "-n", type=int, default=200, help="contacts in the sample (200; at least 1)"
+            )
             p.add_argument(
                 "--seed", type=int, default=0, help="the sample's seed (0; same seed, same sample)"
             )
@@ -158,17 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
         _add_connection(sub.add_parser(name, help=help_))
     st = sub.add_parser("status", help="status of a workflow (or --task)")
     st.add_argument("id", help="workflow id (public_bulk_...) or, with --task, a task id")
-    st.add_argument("--task", action="store_true")
+    st.add_argument("--task", action="store_true", help="the id is a task id")
     _add_connection(st)
     dl = sub.add_parser("deliveries", help="webhook delivery attempts of a workflow")
-    dl.add_argument("workflow_id")
+    dl.add_argument("workflow_id", help="workflow id (public_bulk_...)")
     _add_connection(dl)
     sub.add_parser("jobs", help="journaled enrichment jobs (for resume)")
     cache = sub.add_parser(
         "cache",
         help="the local result cache (purge-expired: also finished journal jobs)",
     )
-    cache.add_argument("action", choices=["info", "clear", "purge-expired"])
+    cache.add_argument(
+        "action",
+        choices=["info", "clear", "purge-expired"],
+        help="info: what is cached; clear: remove every result; purge-expired: remove "
+        "results (and finished journal jobs) older than the retention",
+    )
     sp = sub.add_parser("spend", help="credits spent and saved by this machine's runs")
     sp.add_argument(
         "--by",
@@ -191,7 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         "company_domain",
         "company_name",
     ):
-        fg.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="VALUE")
+        fg.add_argument(
+            "--" + flag.replace("_", "-"),
+            dest=flag,
+            metavar="VALUE",
+            help=f"the person's {flag.replace('_', ' ')}",
+        )
     return parser
 
 
@@ -268,6 +330,149 @@ def read_leads(path: Path) -> Any:
     from cleanlist_pandas._csvio import read_csv
 
     return read_csv(path)[0]
+
+
+# -- checks before anything is sent, and saving what was paid for ----------------------------
+#: ``--output-delimiter`` names for a tab (a shell passes ``'\t'`` as backslash and t).
+_TAB_NAMES = ("tab", "\\t", "\t")
+
+
+def output_format(fmt: Any, delimiter: str | None, encoding: str | None) -> Any:
+    """The output CSV's format: the input's ``fmt`` with ``--output-delimiter`` and
+    ``--output-encoding`` applied, each checked before anything is sent (a
+    :class:`UsageError` naming the option otherwise).
+
+    >>> from cleanlist_pandas._csvio import CsvFormat
+    >>> output_format(CsvFormat(), "tab", "utf-8-sig")
+    CsvFormat(delimiter='\\t', encoding='utf-8-sig', lineterminator='\\n')
+    >>> output_format(CsvFormat(), None, "klingon")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cleanlist_pandas.cli.UsageError: --output-encoding 'klingon': unknown encoding; e.g. ...
+    """
+    import codecs
+    from dataclasses import replace
+
+    if delimiter is not None:
+        d = "\t" if delimiter.lower() in _TAB_NAMES else delimiter
+        if len(d) != 1 or d in "\"\r\n\0" or d.isalnum():
+            raise UsageError(
+                f"--output-delimiter {delimiter!r}: give one character such as ',' ';' '|' "
+                "or tab (not a letter, digit, quote or line break)"
+            )
+        fmt = replace(fmt, delimiter=d)
+    if encoding is not None:
+        examples = "e.g. utf-8, utf-8-sig (UTF-8 with BOM, for Excel), cp1252 or latin-1"
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(
+                f"--output-encoding {encoding!r}: unknown encoding; {examples}"
+            ) from None
+        try:
+            "".encode(encoding)
+        except LookupError:  # a codec such as hex or rot13: bytes to bytes, not text
+            raise UsageError(
+                f"--output-encoding {encoding!r} is not a text encoding; {examples}"
+            ) from None
+        fmt = replace(fmt, encoding=encoding)
+    return fmt
+
+
+def _read_input(path: Path) -> tuple[Any, Any]:
+    """The input CSV and its format; a file that cannot be read is a usage error naming it
+    (missing, a directory, unreadable, not text, not CSV)."""
+    from cleanlist_pandas._csvio import CsvFileError, read_csv
+
+    try:
+        return read_csv(path)
+    except CsvFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_output(path: Path, flag: str, input_path: Path | None = None) -> None:
+    """A :class:`UsageError` naming ``flag`` unless a CSV can be written at ``path``."""
+    from cleanlist_pandas._csvio import CsvFileError, check_output_path
+
+    try:
+        check_output_path(path, input_path)
+    except CsvFileError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _check_run(df: Any, options: Any) -> None:
+    """The run's own checks (options, the output columns against the input's: ``--prefix``)
+    here, before a sandbox is started or a client made; the engine repeats them."""
+    from cleanlist_pandas.enrich.merge import check_output_names
+    from cleanlist_pandas.enrich.options import check_options
+
+    check_options(options)
+    check_output_names(df, options.enrichment_type, options.prefix)
+
+
+def _fallback_dirs(path: Path) -> list[Path]:
+    """Where rows that could not be written to ``path`` go: next to it, else the cache
+    directory, else the temporary directory."""
+    from cleanlist_pandas._store import default_cache_dir
+
+    dirs = [path.parent]
+    with contextlib.suppress(Exception):  # an unusable cache setting: one place fewer
+        dirs.append(default_cache_dir())
+    dirs.append(Path(tempfile.gettempdir()))
+    seen: set[str] = set()
+    out = []
+    for d in dirs:
+        key = os.path.abspath(d)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _save(df: Any, path: Path, fmt: Any) -> Any:
+    """Write ``df`` to ``path``; a failure writes a private fallback file instead
+    (:func:`cleanlist_pandas._csvio.save_csv`)."""
+    from cleanlist_pandas._csvio import save_csv
+
+    return save_csv(df, path, fmt, _fallback_dirs(path))
+
+
+def _move_command(src: Path, dst: Path) -> str:
+    """The shell command that moves the fallback file where it was meant to go.
+
+    >>> cmd = _move_command(Path("/tmp/o.rescued-1.csv"), Path("my out.csv"))
+    >>> os.name == "nt" or cmd == "mv /tmp/o.rescued-1.csv 'my out.csv'"
+    True
+    """
+    if os.name == "nt":  # pragma: no cover - PowerShell
+        return f"Move-Item -LiteralPath '{src}' -Destination '{dst}'"
+    return shlex.join(["mv", str(src), str(dst)])
+
+
+def _saved_text(saved: Any, rows: str) -> tuple[str, str]:
+    """What to say when the file asked for could not be written: a paragraph, and the
+    command to run (the fallback file's move), or ``""``.
+
+    >>> from cleanlist_pandas._csvio import Saved, CsvFormat
+    >>> text, cmd = _saved_text(Saved(Path("/t/o.rescued-1.csv"), CsvFormat(),
+    ...                         Path("o.csv"), "no space left on device"), "The results")
+    >>> print(_wrap(text))
+    could not write o.csv (no space left on device). The results are saved in
+      /t/o.rescued-1.csv instead, readable only by you (it holds personal data).
+      Move it where you want it:
+    """
+    if saved.path is not None:
+        return (
+            f"could not write {saved.asked} ({saved.error}). {rows} are saved in "
+            f"{saved.path} instead, readable only by you (it holds personal data). Move it "
+            "where you want it:",
+            _move_command(saved.path, saved.asked),
+        )
+    tried = "; ".join(saved.tried) or "no directory to try"
+    return (
+        f"could not write {saved.asked} ({saved.error}), nor a fallback file ({tried}).",
+        "",
+    )
 
 
 def _columns(pairs: Sequence[str]) -> dict[str, str | None] | None:
@@ -370,6 +575,8 @@ _CLI_WORDS: tuple[tuple[str, str], ...] = (
     (r"\ba cheaper enrichment_type\b", "a cheaper -t type"),
     (r"\bmax_credits=([0-9][0-9,._]*)", r"--max-credits \1"),
     (r"\bmax_credits=", "--max-credits"),
+    (r"\bmax_credits must\b", "--max-credits must"),
+    (r"\bin the input frame\b", "in the input file"),
     (r"\bresend_unknown=True\b", "--resend-unknown"),
     (r"\bfill=True\b", "--fill"),
     (r"\bprefix='([^']*)'", r"--prefix \1"),
@@ -423,6 +630,18 @@ def _print_warnings(caught: Sequence[Any], category: type, command: str) -> None
             print(_wrap(f"warning: {cli_words(text, command)}"), file=sys.stderr)
 
 
+def _wrap_commands(text: str) -> str:
+    """:func:`_wrap`, but a line indented by two spaces is a command to copy: left whole.
+
+    >>> print(_wrap_commands("run:\\n  mv " + "x" * 90 + " y"))  # doctest: +ELLIPSIS
+    run:
+      mv xxx...x y
+    """
+    return "\n".join(
+        line if line.startswith("  ") else _wrap(line) for line in text.splitlines()
+    )
+
+
 def _print_table(df: Any) -> None:
     import pandas as pd
 
@@ -436,18 +655,19 @@ def _print_table(df: Any) -> None:
 def cmd_enrich(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cleanlist_pandas._csvio import read_csv, write_csv
     from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options
     from cleanlist_pandas.enrich.job import enrich as run_enrich
     from cleanlist_pandas.progress import progress_view
 
-    df, fmt = read_csv(args.input)
-    if args.output_delimiter:
-        delimiter = "\t" if args.output_delimiter in ("tab", "\\t") else args.output_delimiter
-        fmt = fmt.__class__(delimiter, fmt.encoding, fmt.lineterminator)
-    if args.output_encoding:
-        fmt = fmt.__class__(fmt.delimiter, args.output_encoding, fmt.lineterminator)
-    out_path = args.output or args.input.with_suffix(".enriched.csv")
+    # every local check first: nothing is sent, nor a sandbox started, before they pass
+    df, in_fmt = _read_input(args.input)
+    fmt = output_format(in_fmt, args.output_delimiter, args.output_encoding)
+    if args.output is not None:
+        out_path = args.output
+        _check_output(out_path, f"-o {out_path}", args.input)
+    else:
+        out_path = args.input.with_suffix(".enriched.csv")
+        _check_output(out_path, f"the output file {out_path} (the default; -o names another)")
     command = _command_line(args.argv)
     options = Options(
         enrichment_type=args.enrichment_type,
@@ -462,6 +682,7 @@ def cmd_enrich(args: argparse.Namespace) -> int:
         resend_unknown=args.resend_unknown,
         errors="warn",
     )
+    _check_run(df, options)
     with _connection(args) as kw:
         client = _client(kw)
         try:
@@ -472,45 +693,95 @@ def cmd_enrich(args: argparse.Namespace) -> int:
                     assert isinstance(out, pd.DataFrame)
                 except EnrichmentInterrupted as exc:
                     partial = exc.partial_result
-                    written = write_csv(partial, out_path, fmt)
+                    saved = _save(partial, out_path, fmt)
                     status = partial[options.prefix + "status"].value_counts()
-                    print(
-                        "\n"
-                        + _wrap(
-                            f"Interrupted. Cleanlist job {exc.job_id}: "
-                            + ", ".join(f"{v:,} {k}" for k, v in status.items())
-                            + f". The rows so far are written to {out_path}"
-                            + ("" if written == fmt else f" ({written.describe()})")
-                            + ". Every submitted workflow is journaled: run the same command "
-                            "again to resume without paying twice (rows already paid for "
-                            "come from the cache):"
-                        )
-                        + f"\n  {command}",
-                        file=sys.stderr,
+                    head = f"Interrupted. Cleanlist job {exc.job_id}: " + ", ".join(
+                        f"{v:,} {k}" for k, v in status.items()
                     )
+                    resume = (
+                        "Every submitted workflow is journaled: run the same command again to "
+                        "resume without paying twice (rows already paid for come from the "
+                        "cache):"
+                    )
+                    if saved.error is None:
+                        text = (
+                            f"{head}. The rows so far are written to {out_path}"
+                            + ("" if saved.fmt == fmt else f" ({saved.fmt.describe()})")
+                            + f". {resume}"
+                        )
+                    elif saved.path is not None:
+                        text = (
+                            f"{head}. The rows so far could not be written to {out_path} "
+                            f"({saved.error}); they are saved in {saved.path} instead, "
+                            "readable only by you (it holds personal data). Move it where you "
+                            f"want it:\n  {_move_command(saved.path, out_path)}\n{resume}"
+                        )
+                    else:
+                        text = (
+                            f"{head}. The rows so far could not be written to {out_path} "
+                            f"({saved.error}), nor to a fallback file "
+                            f"({'; '.join(saved.tried)}). {resume}"
+                        )
+                    print("\n" + _wrap_commands(text) + f"\n  {command}", file=sys.stderr)
                     return EXIT_INTERRUPTED
         finally:
             client.close()
-    written = write_csv(out, out_path, fmt)
+    saved = _save(out, out_path, fmt)
     counts = out[options.prefix + "status"].value_counts()
-    print(f"Wrote {len(out):,} rows to {out_path} ({written.describe()})")
-    if written != fmt:
-        print(
-            _wrap(
-                f"  note: some values do not fit {fmt.encoding}, so the file is "
-                f"{written.describe()}; pass --output-encoding to choose"
+    credits = float(out[options.prefix + "credits"].fillna(0).sum())
+    # no file anywhere and no cache: the rows go to stdout, so the summary goes to stderr
+    dump = saved.path is None and not options.cache
+    info = sys.stderr if dump else sys.stdout
+    if saved.path is not None:
+        print(f"Wrote {len(out):,} rows to {saved.path} ({saved.fmt.describe()})")
+        if saved.fmt != fmt:
+            print(
+                _wrap(
+                    f"  note: some values do not fit {fmt.encoding}, so the file is "
+                    f"{saved.fmt.describe()}; pass --output-encoding to choose"
+                )
             )
-        )
-    print("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
-    print(f"  credits: {float(out[options.prefix + 'credits'].fillna(0).sum()):,.0f}")
+    print("  " + ", ".join(f"{k}: {v:,}" for k, v in counts.items()), file=info)
+    print(f"  credits: {credits:,.0f}", file=info)
     _print_warnings(caught, CleanlistWarning, command)
-    return EXIT_OK
+    if saved.error is None:
+        return EXIT_OK
+    _report_unsaved(out, fmt, saved, f"The results ({_n(len(out), 'row')})", options, command)
+    return EXIT_ERROR
+
+
+def _report_unsaved(
+    df: Any, fmt: Any, saved: Any, rows: str, options: Any, command: str
+) -> None:
+    """Say on stderr where the rows went instead of the file asked for (exit 1 follows).
+    With no file anywhere and no cache (``--no-cache``), the rows go to stdout: the last
+    place left, so that nothing paid for is lost."""
+    from dataclasses import replace
+
+    from cleanlist_pandas._csvio import write_csv
+
+    text, move = _saved_text(saved, rows)
+    if saved.path is None:
+        if options.cache:
+            text += (
+                " Nothing paid for is lost: the results are in the local cache. Run the same "
+                "command again with another -o (rows already paid for come from the cache, "
+                "at no charge):"
+            )
+            move = command
+        else:
+            text += " With --no-cache they are in no cache: the rows follow on standard output."
+    print(_wrap("error: " + text) + (f"\n  {move}" if move else ""), file=sys.stderr)
+    if saved.path is None and not options.cache:
+        sys.stdout.flush()
+        to_stdout = replace(fmt, encoding=sys.stdout.encoding or "utf-8")
+        write_csv(df, sys.stdout, to_stdout)  # type: ignore[arg-type]
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from cleanlist_pandas.enrich.job import Options, estimate
 
-    df = read_leads(args.input)
+    df, _fmt = _read_input(args.input)
     options = Options(
         enrichment_type=args.enrichment_type,
         columns=_columns(args.column),
@@ -535,12 +806,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from cleanlist_pandas._csvio import read_csv, write_csv
     from cleanlist_pandas.enrich.job import CleanlistWarning, Options
     from cleanlist_pandas.enrich.pilot import pilot
     from cleanlist_pandas.progress import progress_view
 
-    df, fmt = read_csv(args.input)
+    # every local check first: nothing is sent, nor a sandbox started, before they pass
+    df, fmt = _read_input(args.input)
+    if args.n < 1:
+        raise UsageError(f"-n {args.n}: the sample needs at least 1 contact, e.g. -n 200")
+    if args.output is not None:
+        _check_output(args.output, f"-o {args.output}", args.input)
     command = _command_line(args.argv)
     options = Options(
         enrichment_type=args.enrichment_type,
@@ -552,6 +827,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         errors="warn",
     )
+    _check_run(df, options)
     with _connection(args) as kw:
         client = _client(kw)
         try:
@@ -563,15 +839,25 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         finally:
             client.close()
     print(res)
+    saved = None
     if args.output:
-        written = write_csv(res.enriched, args.output, fmt)
-        print(
-            _wrap(
-                f"Wrote the {len(res.enriched):,} sampled rows to {args.output} "
-                f"({written.describe()})"
+        saved = _save(res.enriched, args.output, fmt)
+        if saved.path is not None:
+            print(
+                _wrap(
+                    f"Wrote the {len(res.enriched):,} sampled rows to {saved.path} "
+                    f"({saved.fmt.describe()})"
+                )
             )
-        )
     _print_warnings(caught, CleanlistWarning, command)
+    if saved is not None and saved.error is not None:
+        # the measured rates are printed above and stored for estimate: only the sample's
+        # rows are at stake, and the cache holds them (the same command serves them free)
+        _report_unsaved(
+            res.enriched, fmt, saved, f"The sampled rows ({len(res.enriched):,})", options,
+            command,
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -663,6 +949,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_spend(args: argparse.Namespace) -> int:
     from cleanlist_pandas.spend_ledger import spend, spend_text
 
+    if args.csv is not None:
+        _check_output(args.csv, f"--csv {args.csv}")
     try:
         frame = spend(args.by, since=args.since, until=args.until)
     except ValueError as exc:
@@ -913,6 +1201,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def os_error_text(exc: OSError) -> str:
+    """An OSError for people: the file and the reason, no ``[Errno N]``.
+
+    >>> os_error_text(FileNotFoundError(2, "No such file or directory", "leads.csv"))
+    'leads.csv: no such file or directory'
+    >>> os_error_text(OSError("Cannot save file into a non-existent directory: 'x'"))
+    "Cannot save file into a non-existent directory: 'x'"
+    """
+    if not exc.strerror:
+        return str(exc) or type(exc).__name__
+    reason = exc.strerror[:1].lower() + exc.strerror[1:]
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cleanlist-pandas`` console script.
 
@@ -948,13 +1250,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MappingError as exc:
         print(_wrap(f"error: {exc.cli_message}"), file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, FileNotFoundError, ValueError) as exc:
+    except (UsageError, ValueError) as exc:
         if isinstance(exc, CleanlistError):  # ConfigurationError, OutputColumnCollision...
             text = f"error: {type(exc).__name__}: {cli_words(str(exc), command)}"
-        else:
+        elif isinstance(exc, UsageError):  # already in the command line's words
             text = f"error: {exc}"
+        else:  # a check of the package's (check_options...): its words become the CLI's
+            text = f"error: {cli_words(str(exc), command)}"
         print(_wrap(text), file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a file or directory the machine refused: which, and why
+        print(_wrap(f"error: {os_error_text(exc)}"), file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, FileNotFoundError) else EXIT_ERROR
     except CleanlistError as exc:
         print(_wrap(f"error: {type(exc).__name__}: {cli_words(str(exc), command)}"),
               file=sys.stderr)

@@ -1,7 +1,11 @@
 """Serve the sandbox from a shell: ``python -m cleanlist_pandas.sandbox [options]``.
 
 Prints ``base_url: ...``, ``api_key: ...`` and ``organization_id: ...`` lines (one per line,
-flushed), then serves until interrupted (Ctrl-C or SIGTERM).
+flushed), then the lines to paste into a shell so that the package and the command line use
+the sandbox (``export CLEANLIST_API_KEY=...`` and ``export CLEANLIST_BASE_URL=...``; on
+Windows PowerShell's ``$env:CLEANLIST_API_KEY='...'``), then serves until interrupted (Ctrl-C
+or SIGTERM). The key printed is the sandbox's own (generated, or ``--api-key``); the sandbox
+never reads ``$CLEANLIST_API_KEY``, so a real key in the environment is never shown.
 
 >>> import argparse
 >>> p = argparse.ArgumentParser(); add_arguments(p)
@@ -12,17 +16,44 @@ flushed), then serves until interrupted (Ctrl-C or SIGTERM).
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import signal
 import sys
+import textwrap
 import threading
 import warnings
 from collections.abc import Sequence
 from types import FrameType
 
-from cleanlist_pandas._constants import API_KEY_PREFIX
+from cleanlist_pandas._constants import (
+    API_KEY_PREFIX,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    is_loopback_host,
+)
 from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES, SandboxConfig
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "env_lines", "main", "run"]
+
+
+def env_lines(api_key: str, base_url: str, windows: bool | None = None) -> list[str]:
+    """The lines that point a shell at the sandbox: POSIX ``export`` lines, or PowerShell's
+    ``$env:`` lines on Windows (``windows=None``: this platform's).
+
+    >>> for line in env_lines("clapi_sbx", "http://127.0.0.1:8765/api/v1/public", False):
+    ...     print(line)
+    export CLEANLIST_API_KEY=clapi_sbx
+    export CLEANLIST_BASE_URL=http://127.0.0.1:8765/api/v1/public
+    >>> env_lines("clapi_it's", "http://127.0.0.1:1/api/v1/public", True)[0]
+    "$env:CLEANLIST_API_KEY='clapi_it''s'"
+    """
+    if windows is None:
+        windows = os.name == "nt"
+    pairs = ((ENV_API_KEY, api_key), (ENV_BASE_URL, base_url))
+    if windows:
+        return ["$env:{}='{}'".format(k, v.replace("'", "''")) for k, v in pairs]
+    return [f"export {k}={shlex.quote(v)}" for k, v in pairs]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +94,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _real_key_in_env(key: str) -> bool:
+    """True if ``key`` is ``$CLEANLIST_API_KEY`` and ``$CLEANLIST_BASE_URL`` is not a
+    loopback address (unset: the real API): the user's real key, which is never printed.
+
+    >>> os.environ.get(ENV_API_KEY) == "clapi_unlikely_test_key"
+    False
+    >>> _real_key_in_env("clapi_unlikely_test_key")
+    False
+    """
+    from urllib.parse import urlsplit
+
+    if not key or key != os.environ.get(ENV_API_KEY, "").strip():
+        return False
+    host = urlsplit(os.environ.get(ENV_BASE_URL, "").strip()).hostname or ""
+    return not is_loopback_host(host)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the sandbox from parsed arguments, print how to reach it, serve until stopped.
 
@@ -72,6 +120,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.api_key is not None and not args.api_key.startswith(API_KEY_PREFIX):
         print(f"error: --api-key must start with {API_KEY_PREFIX}", file=sys.stderr)
+        return 2
+    if args.api_key is not None and _real_key_in_env(args.api_key):
+        print(
+            textwrap.fill(
+                f"error: --api-key is the key in ${ENV_API_KEY}, which is not a sandbox's "
+                f"(its ${ENV_BASE_URL} is not a local address): the sandbox prints its key, "
+                f"so give it a made-up one, e.g. --api-key {API_KEY_PREFIX}sandbox_test",
+                80,
+                break_long_words=False,
+            ),
+            file=sys.stderr,
+        )
         return 2
     config = SandboxConfig(time_scale=args.time_scale)
     if getattr(args, "no_rate_limit", False):
@@ -104,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"base_url: {sb.base_url}", flush=True)
     print(f"api_key: {sb.api_key}", flush=True)
     print(f"organization_id: {sb.organization_id}", flush=True)
+    shell = "PowerShell" if os.name == "nt" else "a shell"
+    print(f"# to use this sandbox from {shell} (a sandbox key, not a real one):", flush=True)
+    for line in env_lines(sb.api_key, sb.base_url):
+        print(line, flush=True)
     print(
         f"# Cleanlist API sandbox (time_scale={sb.config.time_scale}, seed={sb.seed}, "
         f"credits={args.credits:g}); control routes under {sb.root_url}/_sandbox/ ; "

@@ -4,6 +4,8 @@ shell (``python -m cleanlist_pandas.sandbox`` and ``cleanlist-pandas sandbox``).
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -148,3 +150,74 @@ def test_cli_rejects_bad_key() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and "clapi_" in proc.stderr
+
+
+def _export_lines(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Start the sandbox, read its lines up to the export lines, run ``balance`` with the
+    variables they set (as pasting them into a shell would), stop it; return the printed
+    ``name: value`` lines and every line read."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while sum(line.startswith("export ") for line in lines) < 2:
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline, proc.stderr.read()  # type: ignore[union-attr]
+            lines.append(line.rstrip("\n"))
+        names = ("base_url", "api_key", "organization_id")
+        info = dict(line.split(": ", 1) for line in lines if line.split(": ", 1)[0] in names)
+        pasted = dict(env)
+        for line in lines:
+            if line.startswith("export "):
+                name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
+                pasted[name] = value
+        script = Path(sys.executable).with_name("cleanlist-pandas")
+        cli = [str(script)] if script.exists() else [sys.executable, "-m", "cleanlist_pandas.cli"]
+        bal = subprocess.run([*cli, "balance"], capture_output=True, text=True, env=pasted,
+                             timeout=60)  # fmt: skip
+        assert bal.returncode == 0, bal.stderr
+        assert "credits: 10,000.00" in bal.stdout and info["organization_id"] in bal.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    return info, lines
+
+
+def test_both_sandbox_commands_print_ready_to_paste_export_lines() -> None:
+    """`cleanlist-pandas sandbox` and `python -m cleanlist_pandas.sandbox` print the same
+    `export` lines; pasted, they point the command line at the sandbox. The key printed is
+    the sandbox's own: a real key in the environment is never shown."""
+    real = "clapi_live_real_key_never_printed_0123456789"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANLIST_")}
+    env["CLEANLIST_API_KEY"] = real
+    script = Path(sys.executable).with_name("cleanlist-pandas")
+    console = [str(script)] if script.exists() else [sys.executable, "-m", "cleanlist_pandas.cli"]
+    shapes = []
+    for cmd in ([*console, "sandbox"], [sys.executable, "-m", "cleanlist_pandas.sandbox"]):
+        info, lines = _export_lines([*cmd, "--port", "0", "--time-scale", "0.01"], env)
+        assert f"export CLEANLIST_API_KEY={info['api_key']}" in lines
+        assert f"export CLEANLIST_BASE_URL={info['base_url']}" in lines
+        assert info["api_key"].startswith("clapi_") and info["api_key"] != real
+        assert info["base_url"].startswith("http://127.0.0.1:")
+        assert real not in "\n".join(lines)
+        shapes.append([line.split("=")[0].split(":")[0] for line in lines])
+    assert shapes[0] == shapes[1]  # both commands print the same lines
+
+
+def test_sandbox_refuses_to_print_the_real_key_of_the_environment() -> None:
+    real = "clapi_live_real_key_never_printed_0123456789"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEANLIST_")}
+    env["CLEANLIST_API_KEY"] = real
+    proc = subprocess.run(
+        [sys.executable, "-m", "cleanlist_pandas.sandbox", "--port", "0", "--api-key", real],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2 and real not in proc.stdout + proc.stderr
+    assert "$CLEANLIST_API_KEY" in proc.stderr and "made-up" in proc.stderr
+    # the key a sandbox printed before (its base URL local) may be given again
+    env["CLEANLIST_BASE_URL"] = "http://127.0.0.1:8765/api/v1/public"
+    info, _ = _export_lines([sys.executable, "-m", "cleanlist_pandas.sandbox", "--port", "0",
+                             "--api-key", real], env)  # fmt: skip
+    assert info["api_key"] == real
