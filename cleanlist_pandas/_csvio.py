@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cleanlist_pandas.errors import UserValueError
+
 __all__ = ["CsvFormat", "read_csv", "write_csv"]
 
 #: Delimiters recognised in a header line, most common first (ties go to the first).
@@ -61,7 +63,9 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
             return raw.decode(enc), enc
         except UnicodeDecodeError:
             continue
-    raise ValueError(f"{path}: not UTF-8 nor cp1252 text; save it as UTF-8 (CSV UTF-8 in Excel)")
+    raise UserValueError(
+        f"{path}: not UTF-8 nor cp1252 text; save it as UTF-8 (CSV UTF-8 in Excel)"
+    )
 
 
 def _header_delimiter(header: str, path: Path) -> str:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
 from cleanlist_pandas._store import journal_path
+from cleanlist_pandas.errors import UserTypeError, UserValueError
 
 __all__ = ["Forgotten", "forget", "person_fingerprints"]
 
@@ -60,9 +61,9 @@ def _check(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"forget(): {name} must be a str, not {type(value).__name__}")
+        raise UserTypeError(f"forget(): {name} must be a str, not {type(value).__name__}")
     if not value.strip():
-        raise ValueError(f"forget(): {name} is blank; pass a value or leave it out")
+        raise UserValueError(f"forget(): {name} is blank; pass a value or leave it out")
     return value.strip()
 
 
@@ -187,7 +188,7 @@ def forget(
         if (v := _check(name, value)) is not None
     }
     if not given:
-        raise ValueError(
+        raise UserValueError(
             "forget() needs at least one of email=, linkedin_url=, first_name=, last_name=, "
             "company_domain=, company_name="
         )
@@ -195,12 +196,12 @@ def forget(
     if linkedin_url is not None:
         profile = canonical_linkedin_urls([given["linkedin_url"]])[0]
         if profile is None:
-            raise ValueError(
+            raise UserValueError(
                 f"forget(): linkedin_url={given['linkedin_url']!r} is not a LinkedIn profile "
                 "URL (linkedin.com/in/...)"
             )
     if email is not None and "@" not in given["email"]:
-        raise ValueError(f"forget(): email={given['email']!r} is not an e-mail address")
+        raise UserValueError(f"forget(): email={given['email']!r} is not an e-mail address")
 
     fps = set(person_fingerprints(given))
     with ResultCache(cache_dir) as cache:

@@ -56,6 +56,7 @@ from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
 from cleanlist_pandas.enrich.prepare import Prepared, ToSend
+from cleanlist_pandas.errors import UserValueError
 from cleanlist_pandas.events import Event, JobFinished, Listener
 
 if TYPE_CHECKING:
@@ -550,9 +551,9 @@ def pilot(
     from cleanlist_pandas.enrich.job import enrich  # the job module imports the estimate's
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"pilot: n must be a whole number >= 1, got {n!r}")
+        raise UserValueError(f"pilot: n must be a whole number >= 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"pilot: seed must be a whole number, got {seed!r}")
+        raise UserValueError(f"pilot: seed must be a whole number, got {seed!r}")
     n, seed = int(n), int(seed)
     options = replace(options, fill=False, pilot=True)
     check_options(options)
@@ -563,7 +564,7 @@ def pilot(
         prep.open_job(create=False)
         p = prep.plan
         if not p.n_unique:
-            raise ValueError(
+            raise UserValueError(
                 f"pilot: no contact to sample: of {p.n_rows:,} rows, {p.n_excluded:,} are left "
                 f"out by where=/only_missing= and {p.n_invalid:,} are invalid "
                 f"({p.reason_counts or 'see df.cleanlist.mapping().describe()'})"

@@ -152,6 +152,9 @@ def report(
         )
     message = " ".join(parts)
     if prep.options.errors == "raise":
+        message += (
+            " The rows so far: clp.last_result() (or this exception's .partial_result)."
+        )
         if exc is not None:
             exc.add_note(message)
             if isinstance(exc, CleanlistError):
