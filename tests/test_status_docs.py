@@ -97,3 +97,11 @@ def test_the_code_points_at_the_table() -> None:
 
     assert "README.md" in (job.__doc__ or "") and "Status columns" in (job.__doc__ or "")
     assert "Status columns" in (merge.__doc__ or "")
+
+
+def test_the_interrupt_message_counts_every_status() -> None:
+    # errors.py cannot import the merge (the client layer knows no engine): its own lists
+    # of done and still-to-come statuses must cover ROW_STATUSES
+    from cleanlist_pandas.errors import _DONE, _TO_COME
+
+    assert {*_DONE, *_TO_COME, "skipped"} == set(ROW_STATUSES)
