@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cleanlist_pandas.config import configure, get_config, mask_key, reset_config
     from cleanlist_pandas.enrich.engine import PollPolicy
     from cleanlist_pandas.enrich.estimate import Estimate
-    from cleanlist_pandas.enrich.job import EnrichmentJob, running_jobs
+    from cleanlist_pandas.enrich.job import EnrichmentJob, last_result, running_jobs
     from cleanlist_pandas.enrich.pilot import PilotResult
     from cleanlist_pandas.errors import (
         AmbiguousSubmissionError,
@@ -63,6 +63,9 @@ if TYPE_CHECKING:
         SelectionError,
         ServerError,
         UnexpectedResponseError,
+        UserKeyError,
+        UserTypeError,
+        UserValueError,
         ValidationError,
         WaitTimeoutError,
     )
@@ -107,6 +110,7 @@ _LAZY: dict[str, str] = {
     "Estimate": "cleanlist_pandas.enrich.estimate",
     "PilotResult": "cleanlist_pandas.enrich.pilot",
     "running_jobs": "cleanlist_pandas.enrich.job",
+    "last_result": "cleanlist_pandas.enrich.job",
     "PollPolicy": "cleanlist_pandas.enrich.engine",
     "KeyInfo": "cleanlist_pandas.models",
     "Balance": "cleanlist_pandas.models",
@@ -158,6 +162,9 @@ _LAZY: dict[str, str] = {
             "MappingError",
             "OutputColumnCollision",
             "SelectionError",
+            "UserValueError",
+            "UserTypeError",
+            "UserKeyError",
         )
     },
 }
@@ -226,6 +233,9 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "Submission",
     "TaskResult",
     "UnexpectedResponseError",
+    "UserKeyError",
+    "UserTypeError",
+    "UserValueError",
     "ValidationError",
     "WaitTimeoutError",
     "WebhookPayload",
@@ -236,6 +246,7 @@ __all__ = [  # the names of _LAZY, spelled out for type checkers and linters
     "configure",
     "forget",
     "get_config",
+    "last_result",
     "mask_key",
     "panel",
     "reset_config",

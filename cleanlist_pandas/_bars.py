@@ -13,9 +13,13 @@ plain text and HTML, then closes the widget. In a terminal both are plain tqdm.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 __all__ = ["close_bar", "open_bar"]
+
+#: A terminal colour code: tqdm writes them into a coloured bar's text (a stopped run's red).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def open_bar(**tqdm_kwargs: Any) -> tuple[Any, Any]:
@@ -46,7 +50,7 @@ def close_bar(bar: Any, handle: Any, failed: bool = False) -> None:
         bar.colour = "red"
     bar.close()
     if handle is not None:
-        text = str(bar)
+        text = _ANSI.sub("", str(bar))  # an HTML <pre> would show "[31m" as it is
         handle.update(
             {"text/plain": text, "text/html": f"<pre style='margin:0'>{html.escape(text)}</pre>"},
             raw=True,

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cleanlist_pandas.errors import UserValueError
+
 __all__ = [
     "CsvFileError",
     "CsvFormat",
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class CsvFileError(ValueError):
+class CsvFileError(UserValueError):
     """A CSV file that cannot be read, or an output path that cannot be written; the message
     names the path and says why (no ``[Errno ...]``).
 

@@ -56,9 +56,10 @@ from cleanlist_pandas.errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
-    CleanlistError,
     RateLimitError,
     UnexpectedResponseError,
+    UserError,
+    UserValueError,
     ValidationError,
     status_error_class,
 )
@@ -161,7 +162,7 @@ class Pacer:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if rate < 1 or per <= 0 or (burst is not None and burst < 1):
-            raise ValueError("rate >= 1, per > 0 and burst >= 1 are required")
+            raise UserValueError("rate >= 1, per > 0 and burst >= 1 are required")
         self.rate = rate
         self.per = float(per)
         self.burst = None if burst is None else min(burst, rate)
@@ -732,7 +733,7 @@ class RequestLoop:
 
     def _client(self) -> httpx.AsyncClient:
         if self.closed:
-            raise CleanlistError("This client is closed; create a new one.")
+            raise UserError("This client is closed; create a new one.")
         loop = asyncio.get_running_loop()
         http = self._http
         if http is not None:
@@ -747,7 +748,7 @@ class RequestLoop:
                     old_loop.call_soon_threadsafe(lambda: old_loop.create_task(old.aclose()))
                     http = None
                 else:
-                    raise CleanlistError(
+                    raise UserError(
                         "This AsyncClient is in use on another running event loop. Create "
                         "one AsyncClient per event loop (httpx clients cannot be shared "
                         "across loops), or use the sync Client."

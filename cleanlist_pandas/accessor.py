@@ -51,6 +51,25 @@ def _option_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {name: arguments[name] for name in _OPTION_NAMES if name in arguments}
 
 
+def _prospects(
+    df: pd.DataFrame, columns: "Mapping[str, Hashable | None] | None", kwargs: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ``prospecting_only`` run: the frame ``enrich()`` returns (``clp.last_result()``)
+    and the long frame of discovered contacts (``prospects()``'s)."""
+    from cleanlist_pandas.enrich.job import Options, enrich
+    from cleanlist_pandas.progress import progress_view
+
+    kwargs = dict(kwargs)
+    kwargs.pop("wait", None)
+    conn = {k: kwargs.pop(k) for k in ("api_key", "base_url", "client") if k in kwargs}
+    options = Options(enrichment_type="prospecting_only", columns=columns, **kwargs)
+    out: list[pd.DataFrame | None] = []
+    wide = enrich(df, options, prospects_out=out, view=progress_view, **conn)
+    assert isinstance(wide, pd.DataFrame)
+    result = out[0] if out else None
+    return wide, result if result is not None else pd.DataFrame()
+
+
 @pd.api.extensions.register_dataframe_accessor("cleanlist")
 class CleanlistAccessor:
     """Cleanlist enrichment for a DataFrame of leads: `df.cleanlist.enrich()`."""
@@ -115,6 +134,10 @@ class CleanlistAccessor:
             client: a Client to use (its pacer and settings).
             resend_unknown: resend rows whose earlier submission was ambiguous.
             poll: a PollPolicy (advanced).
+
+        Interrupted (Kernel → Interrupt, Ctrl-C)? Nothing paid for is lost:
+        `clp.last_result()` returns the rows so far, and the same call again resumes.
+        What each `cl_status` / `cl_email_status` value means: README, "Status columns".
 
         >>> out = df.cleanlist.enrich()                       # doctest: +SKIP
         >>> out[["cl_email", "cl_email_status", "cl_status"]]  # doctest: +SKIP
@@ -301,16 +324,7 @@ class CleanlistAccessor:
 
         >>> df.cleanlist.prospects(max_credits=100)           # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.job import Options, enrich
-        from cleanlist_pandas.progress import progress_view
-
-        kwargs.pop("wait", None)
-        conn = {k: kwargs.pop(k) for k in ("api_key", "base_url", "client") if k in kwargs}
-        options = Options(enrichment_type="prospecting_only", columns=columns, **kwargs)
-        out: list[pd.DataFrame | None] = []
-        enrich(self._obj, options, prospects_out=out, view=progress_view, **conn)
-        result = out[0] if out else None
-        return result if result is not None else pd.DataFrame()
+        return _prospects(self._obj, columns, kwargs)[1]
 
     def resume(self, job_id: str, **kwargs: Any) -> "pd.DataFrame | EnrichmentJob":
         """Resume journaled job `job_id` on this frame (the same rows it was started on).
@@ -321,9 +335,10 @@ class CleanlistAccessor:
         >>> out = df.cleanlist.resume("job_3f2a9c...")        # doctest: +SKIP
         """
         from cleanlist_pandas.enrich.prepare import journaled_type
+        from cleanlist_pandas.errors import UserTypeError
 
         if "cache_dir" in kwargs:  # the job is looked up where enrich() runs it
-            raise TypeError(
+            raise UserTypeError(
                 "resume() takes no cache_dir=: the journal is in the cache directory, "
                 "$CLEANLIST_CACHE_DIR or the platform's user cache dir, as for enrich()"
             )

@@ -1251,7 +1251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_wrap(f"error: {exc.cli_message}"), file=sys.stderr)
         return EXIT_USAGE
     except (UsageError, ValueError) as exc:
-        if isinstance(exc, CleanlistError):  # ConfigurationError, OutputColumnCollision...
+        if isinstance(exc, CleanlistError) and exc.shown_as is None:
+            # ConfigurationError, OutputColumnCollision... (an argument check's
+            # UserValueError reads as a ValueError did: its message alone)
             text = f"error: {type(exc).__name__}: {cli_words(str(exc), command)}"
         elif isinstance(exc, UsageError):  # already in the command line's words
             text = f"error: {exc}"

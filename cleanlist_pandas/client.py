@@ -64,6 +64,7 @@ from cleanlist_pandas.errors import (
     AuthenticationError,
     InputValidationError,
     UnexpectedResponseError,
+    UserValueError,
     WaitTimeoutError,
 )
 from cleanlist_pandas.events import Event, Listener, PacerWait, RetryScheduled
@@ -580,7 +581,7 @@ class AsyncClient:
     ) -> Workflow:
         interval = WAIT_POLL_INTERVAL_S if poll_interval is None else poll_interval
         if interval < 0 or (timeout is not None and timeout < 0):
-            raise ValueError("poll_interval and timeout must be >= 0")
+            raise UserValueError("poll_interval and timeout must be >= 0")
         ceiling = max(max_poll_interval, interval)
         deadline = math.inf if timeout is None else self._clock() + timeout
         last: Workflow | None = None

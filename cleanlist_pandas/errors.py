@@ -8,6 +8,9 @@ The tree::
 
     CleanlistError
     ├── UserError                                 a mistake the user can fix (marked *)
+    │   ├── UserValueError (also ValueError)      an argument of ours with a bad value
+    │   ├── UserTypeError (also TypeError)        an argument of ours of the wrong type
+    │   └── UserKeyError (also KeyError)          an id we do not know (resume's job id)
     ├── ConfigurationError* (also ValueError)     bad/missing key, base URL, option
     ├── InputValidationError* (also ValueError)   a contact fails the API's rule; nothing sent
     ├── MappingError* (also ValueError)           enrich() cannot find or tell apart columns
@@ -33,25 +36,32 @@ The tree::
 Besides: :class:`CleanlistWarning` (a run finished with rows left over) and
 :class:`EnrichmentInterrupted` (Ctrl-C during ``enrich()``; a ``KeyboardInterrupt``). Any
 error that stops an ``enrich()`` run carries the rows finished so far in ``partial_result``
-and the journal's ``job_id`` (None elsewhere).
+and the journal's ``job_id`` (None elsewhere); ``clp.last_result()`` returns the same rows
+without the exception object.
 
 No message, ``repr`` or attribute of these exceptions ever contains an API key: the request
 loop never hands the key to them, and scrubs it from any text the server echoes.
 
-A *user error* (a setting, a column mapping, the key, the credits, the plan, a budget: the
-classes marked :class:`UserError`, and any error that ends a run started with
-``errors="raise"``) shows in IPython and Jupyter as its message and the fix, without the
-screen of internal frames: IPython calls ``_render_traceback_`` when an exception has one.
-Every other error (an internal bug) keeps its full traceback.
+A *user error* (a setting, a column mapping, the key, the credits, the plan, a budget, an
+argument of ours with a wrong value or type: the classes marked :class:`UserError`, and any
+error that ends a run started with ``errors="raise"``) shows in IPython and Jupyter as its
+message and the fix, without the screen of internal frames: IPython calls
+``_render_traceback_`` when an exception has one. An argument check raises
+:class:`UserValueError` / :class:`UserTypeError`, never a bare ``ValueError``/``TypeError``
+(``tests/test_user_errors.py`` checks the source), so ``except ValueError`` in user code
+still catches it and a notebook shows it short (as ``ValueError: ...``). An interrupted run
+(:class:`EnrichmentInterrupted`) shows a few lines: what is done, what is pending, where the
+rows are and how to resume. Every other error (an internal bug) keeps its full traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -82,8 +92,13 @@ __all__ = [
     "ServerError",
     "UnexpectedResponseError",
     "UserError",
+    "UserKeyError",
+    "UserTypeError",
+    "UserValueError",
     "ValidationError",
     "WaitTimeoutError",
+    "did_you_mean",
+    "render_user_error",
     "status_error_class",
 ]
 
@@ -94,10 +109,13 @@ def render_user_error(exc: BaseException, *, width: int = 100) -> list[str]:
 
     >>> render_user_error(ConfigurationError("No Cleanlist API key. Pass api_key=..."))
     ['ConfigurationError: No Cleanlist API key. Pass api_key=...']
+    >>> render_user_error(UserValueError("max_credits must be >= 0, got -1"))
+    ['ValueError: max_credits must be >= 0, got -1']
     """
     lines: list[str] = []
+    name = getattr(type(exc), "shown_as", None) or type(exc).__name__
     for i, text in enumerate([str(exc), *getattr(exc, "__notes__", ())]):
-        head = f"{type(exc).__name__}: " if i == 0 else ""
+        head = f"{name}: " if i == 0 else ""
         for para in (head + str(text)).splitlines() or [head]:
             lines += textwrap.wrap(para, width, break_on_hyphens=False) or [""]
     return lines
@@ -113,6 +131,8 @@ class CleanlistError(Exception):
 
     #: True for errors the user can fix; IPython then shows the message, not the frames.
     user_error: ClassVar[bool] = False
+    #: The name a notebook shows for it (None: the class's own name).
+    shown_as: ClassVar[str | None] = None
     #: Set when the error stopped an ``enrich()`` run (``errors="raise"``): the rows finished
     #: so far, and the journal job to resume.
     partial_result: pd.DataFrame | None = None
@@ -139,6 +159,59 @@ class UserError(CleanlistError):
     """
 
     user_error = True
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'full'?"`` when ``value`` is text close to one of ``choices``
+    (difflib, case-insensitive), else ``""``: the end of a message about a typo.
+
+    >>> did_you_mean("ful", ["partial", "full"]), did_you_mean("xyz", ["full"])
+    ("; did you mean 'full'?", '')
+    """
+    if not isinstance(value, str):
+        return ""
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+class UserValueError(UserError, ValueError):
+    """An argument of ours with a value no call can use (``enrichment_type='ful'``,
+    ``errors=``, ``max_credits=-1``, ``only_missing=``, ``spend(by=...)``, ``pilot(n=0)``…),
+    found before anything is sent. A ``ValueError``, so ``except ValueError`` catches it; a
+    notebook shows it as ``ValueError:`` and its message, without the frames.
+
+    >>> err = UserValueError("errors='rasie': use 'warn', 'raise' or 'ignore'")
+    >>> isinstance(err, ValueError), err._render_traceback_()
+    (True, ["ValueError: errors='rasie': use 'warn', 'raise' or 'ignore'"])
+    """
+
+    shown_as = "ValueError"
+
+
+class UserTypeError(UserError, TypeError):
+    """An argument of ours of a type no call can use (``forget(email=5)``); a ``TypeError``,
+    shown in a notebook as ``TypeError:`` and its message.
+
+    >>> UserTypeError("forget(): email must be a str, not int")._render_traceback_()
+    ['TypeError: forget(): email must be a str, not int']
+    """
+
+    shown_as = "TypeError"
+
+
+class UserKeyError(UserError, KeyError):
+    """An id we do not know (``df.cleanlist.resume('job_...')``); a ``KeyError`` whose
+    message reads as text (a plain ``KeyError`` shows its message quoted).
+
+    >>> str(UserKeyError("no journaled job 'job_x'"))
+    "no journaled job 'job_x'"
+    """
+
+    shown_as = "KeyError"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class MappingError(UserError, ValueError):
@@ -217,17 +290,82 @@ def warn_user(message: str, *, cli_message: str | None = None) -> None:
     warnings.warn(CleanlistWarning(message, cli_message=cli_message), stacklevel=level)
 
 
+#: ``cl_status`` values of rows whose look-up is over (the rest is skipped or still to come).
+_DONE = ("enriched", "not_found", "failed")
+#: ``cl_status`` values of rows a re-run of the same call may still fill.
+_TO_COME = ("pending", "not_submitted", "awaiting_credits", "unknown")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+def _some(counts: Mapping[str, int], names: Sequence[str]) -> str:
+    return ", ".join(f"{counts[k]:,} {k}" for k in names if counts.get(k))
+
+
 class EnrichmentInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``enrich()``: ``partial_result`` holds every row finished so far.
+    """Ctrl-C (or Kernel → Interrupt) during ``enrich()``: ``partial_result`` holds every
+    row, finished or not (``clp.last_result()`` returns the same frame); ``counts`` are its
+    rows by ``cl_status``; ``call`` is the call that resumes.
 
     The journal keeps every submitted workflow: run the same call again to resume (nothing
-    already submitted is paid twice).
+    already submitted is paid twice). It stays a ``KeyboardInterrupt`` so that ``except
+    KeyboardInterrupt`` and "run all cells" stop at it (see :mod:`cleanlist_pandas._interrupt`
+    for a plain script's exit status). In IPython and Jupyter it shows as a few lines — what
+    is done, what is pending, where the rows are, how to resume — not as a traceback.
+
+    >>> import pandas as pd
+    >>> exc = EnrichmentInterrupted("Interrupted.", partial_result=pd.DataFrame(),
+    ...     job_id="job_1", counts={"enriched": 3, "not_found": 1, "pending": 6},
+    ...     call="df.cleanlist.enrich('full')")
+    >>> for line in exc._render_traceback_(): print(line)   # doctest: +NORMALIZE_WHITESPACE
+    Interrupted; nothing paid for is lost. Cleanlist job job_1: 4 of 10 rows done (3
+    enriched, 1 not_found); 6 pending.
+    The rows so far:  out = clp.last_result()
+    Resume for free:  run the same call again, df.cleanlist.enrich('full') (finished rows
+    come from the cache; submitted rows are collected, not paid again)
     """
 
-    def __init__(self, message: str, *, partial_result: pd.DataFrame, job_id: str):
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_result: pd.DataFrame,
+        job_id: str,
+        counts: Mapping[str, int] | None = None,
+        call: str | None = None,
+    ):
         super().__init__(message)
         self.partial_result = partial_result
         self.job_id = job_id
+        self.counts: dict[str, int] = dict(counts or {})
+        self.call = call
+
+    def _render_traceback_(self, width: int = 100) -> list[str]:
+        """What IPython shows instead of the traceback: a few wrapped lines, no frames
+        (``sys.last_traceback`` still has them)."""
+        if not self.counts:  # made by hand: the message is all there is
+            return render_user_error(self, width=width)
+        c = self.counts
+        done = sum(c.get(k, 0) for k in _DONE)
+        state = f"{done:,} of {_rows(sum(c.values()))} done"
+        if done:
+            state += f" ({_some(c, _DONE)})"
+        rest = "; ".join(
+            part for part in (_some(c, _TO_COME), f"{c['skipped']:,} skipped (never sent)"
+                              if c.get("skipped") else "") if part
+        )
+        again = f"run the same call again, {self.call}" if self.call else "run the same call again"
+        paras = [
+            f"Interrupted; nothing paid for is lost. Cleanlist job {self.job_id}: {state}"
+            + (f"; {rest}." if rest else "."),
+            "The rows so far:  out = clp.last_result()",
+            f"Resume for free:  {again} (finished rows come from the cache; submitted rows "
+            "are collected, not paid again)",
+        ]
+        return [line for para in paras for line in textwrap.wrap(
+            para, width, break_on_hyphens=False, break_long_words=False)]
 
 
 class ConfigurationError(UserError, ValueError):

@@ -20,8 +20,10 @@ very same pandas path; only the frames are converted at the edges:
   is keyed by the contacts, so its rows come back in the same order too.
 
 Frames returned inside exceptions (``EnrichmentInterrupted.partial_result``, the
-``partial_result`` of ``errors="raise"``) are Polars frames as well. ``wait=False``
-returns a :class:`PolarsEnrichmentJob` whose ``result()`` is a Polars frame.
+``partial_result`` of ``errors="raise"``) are Polars frames as well, and so is
+``clp.last_result()`` after a run on a Polars frame (the namespace puts its frame in place
+of the pandas one the run made). ``wait=False`` returns a :class:`PolarsEnrichmentJob`
+whose ``result()`` is a Polars frame.
 
 >>> import polars as pl, cleanlist_pandas
 >>> hasattr(pl.DataFrame(), "cleanlist")
@@ -41,7 +43,7 @@ import pandas as pd
 import polars as pl
 
 from cleanlist_pandas._types import EnrichmentType
-from cleanlist_pandas.accessor import CleanlistAccessor
+from cleanlist_pandas.accessor import CleanlistAccessor, _prospects
 
 if TYPE_CHECKING:
     from cleanlist_pandas.enrich.engine import PollPolicy
@@ -218,13 +220,24 @@ class _Edges:
         self.pandas = to_pandas_input(df, columns, prefix, [*reads, *self.filled])
 
     def back(self, out: pd.DataFrame) -> pl.DataFrame:
-        return with_output_columns(self.df, out, self.pandas.shape[1], self.filled)
+        """The Polars frame the call returns for the run's pandas frame ``out`` (also
+        ``clp.last_result()`` from now on)."""
+        frame = with_output_columns(self.df, out, self.pandas.shape[1], self.filled)
+        _in_place_of(out, frame)
+        return frame
 
     def convert_partial(self, exc: BaseException) -> None:
         """An exception carrying a pandas ``partial_result`` now carries the Polars one."""
         partial = getattr(exc, "partial_result", None)
         if isinstance(partial, pd.DataFrame):
             exc.partial_result = self.back(partial)  # type: ignore[attr-defined]
+
+
+def _in_place_of(pandas_frame: pd.DataFrame, polars_frame: pl.DataFrame) -> None:
+    """``clp.last_result()`` gives the Polars frame where the run left its pandas one."""
+    from cleanlist_pandas.enrich.job import replace_last_result
+
+    replace_last_result(pandas_frame, polars_frame)
 
 
 class PolarsEnrichmentJob:
@@ -419,11 +432,21 @@ class CleanlistPolarsNamespace:
             self._df, columns, kwargs.get("prefix", "cl_"), only_missing=only_missing,
             enrichment_type=enrichment_type,
         )
-        res = CleanlistAccessor(edges.pandas).pilot(
-            n, enrichment_type, columns, where=where, only_missing=only_missing, **kwargs
-        )
+        n_input = edges.pandas.shape[1]
+        try:
+            res = CleanlistAccessor(edges.pandas).pilot(
+                n, enrichment_type, columns, where=where, only_missing=only_missing, **kwargs
+            )
+        except BaseException as exc:  # the sample's rows so far, as Polars (by position)
+            partial = getattr(exc, "partial_result", None)
+            if isinstance(partial, pd.DataFrame):
+                rows = self._df[partial.index.tolist()]
+                exc.partial_result = with_output_columns(rows, partial, n_input)  # type: ignore[attr-defined]
+                _in_place_of(partial, exc.partial_result)  # type: ignore[attr-defined]
+            raise
         sample = self._df[res.positions.tolist()]
-        enriched = with_output_columns(sample, res.enriched, edges.pandas.shape[1])
+        enriched = with_output_columns(sample, res.enriched, n_input)
+        _in_place_of(res.enriched, enriched)
         return dataclasses.replace(res, enriched=enriched)  # type: ignore[arg-type]
 
     def mapping(self, columns: Mapping[str, Hashable | None] | None = None) -> MappedContacts:
@@ -445,7 +468,13 @@ class CleanlistPolarsNamespace:
         >>> pl_df.cleanlist.prospects(max_credits=100)            # doctest: +SKIP
         """
         edges = _Edges(self._df, columns, kwargs.get("prefix", "cl_"))
-        return pl.from_pandas(CleanlistAccessor(edges.pandas).prospects(columns, **kwargs))
+        try:
+            wide, long = _prospects(edges.pandas, columns, kwargs)
+        except BaseException as exc:
+            edges.convert_partial(exc)
+            raise
+        edges.back(wide)  # clp.last_result(): the Polars frame enrich() would return
+        return pl.from_pandas(long)
 
     def resume(self, job_id: str, **kwargs: Any) -> pl.DataFrame | PolarsEnrichmentJob:
         """Resume journaled job ``job_id`` on this frame (the same rows it was started on);

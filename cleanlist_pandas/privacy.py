@@ -38,6 +38,7 @@ import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
 from cleanlist_pandas._store import journal_path
+from cleanlist_pandas.errors import UserTypeError, UserValueError
 
 __all__ = ["Forgotten", "forget", "person_fingerprints"]
 
@@ -90,9 +91,9 @@ def _check(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"forget(): {name} must be a str, not {type(value).__name__}")
+        raise UserTypeError(f"forget(): {name} must be a str, not {type(value).__name__}")
     if not value.strip():
-        raise ValueError(f"forget(): {name} is blank; pass a value or leave it out")
+        raise UserValueError(f"forget(): {name} is blank; pass a value or leave it out")
     return value.strip()
 
 
@@ -252,7 +253,7 @@ def forget(
         if (v := _check(name, value)) is not None
     }
     if not given:
-        raise ValueError(
+        raise UserValueError(
             "forget() needs what the person knows of themselves: email=, linkedin_url=, or "
             "first_name= + last_name= + company_domain= (or company_name=)"
         )
@@ -260,15 +261,15 @@ def forget(
     if linkedin_url is not None:
         profile = canonical_linkedin_urls([given["linkedin_url"]])[0]
         if profile is None:
-            raise ValueError(
+            raise UserValueError(
                 f"forget(): linkedin_url={given['linkedin_url']!r} is not a LinkedIn profile "
                 "URL (linkedin.com/in/...)"
             )
     if email is not None and "@" not in given["email"]:
-        raise ValueError(f"forget(): email={given['email']!r} is not an e-mail address")
+        raise UserValueError(f"forget(): email={given['email']!r} is not an e-mail address")
     named = {"first_name", "last_name"} & given.keys()
     if named and not given.keys() & {"email", "linkedin_url", "company_domain", "company_name"}:
-        raise ValueError(
+        raise UserValueError(
             "forget(): a name alone matches too many people; add the company "
             "(company_domain= or company_name=), the e-mail address or the LinkedIn URL"
         )

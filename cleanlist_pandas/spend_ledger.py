@@ -64,6 +64,7 @@ import pandas as pd
 from cleanlist_pandas._constants import MAX_UNIT_COST
 from cleanlist_pandas._display import html_box
 from cleanlist_pandas._store import SQLiteFile, spend_path
+from cleanlist_pandas.errors import UserTypeError, UserValueError, did_you_mean
 from cleanlist_pandas.events import ChunkAmbiguous, ChunkSubmitted, Event
 
 if TYPE_CHECKING:
@@ -549,7 +550,7 @@ def _instant(value: Any, name: str, *, end: bool) -> float | None:
                 text
             )
         except ValueError:
-            raise ValueError(
+            raise UserValueError(
                 f"{name}={value!r} is not a date: use 'YYYY-MM-DD' (a whole UTC day) or an "
                 "ISO datetime such as '2026-05-01T14:00'"
             ) from None
@@ -562,7 +563,7 @@ def _instant(value: Any, name: str, *, end: bool) -> float | None:
     if isinstance(value, dt.date):
         day = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
         return (day + dt.timedelta(days=1) if end else day).timestamp()
-    raise TypeError(
+    raise UserTypeError(
         f"{name} must be a date, a datetime or a 'YYYY-MM-DD' string, not {type(value).__name__}"
     )
 
@@ -570,7 +571,10 @@ def _instant(value: Any, name: str, *, end: bool) -> float | None:
 def _check_by(by: str | None) -> str:
     by = "run" if by is None else by
     if by not in _BYS:
-        raise ValueError(f"by={by!r}: use one of {list(_BYS)} (or None, one row per run)")
+        raise UserValueError(
+            f"by={by!r}: use one of {list(_BYS)} (or None, one row per run)"
+            + did_you_mean(by, _BYS)
+        )
     return by
 
 
@@ -843,7 +847,7 @@ def spend_chart(
     """
     group = _check_by(by)
     if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 1):
-        raise ValueError(f"last must be a positive int or None, got {last!r}")
+        raise UserValueError(f"last must be a positive int or None, got {last!r}")
     frame = spend(by, since=since, until=until, cache_dir=cache_dir)
     if last is not None and len(frame) > last:
         frame = frame.iloc[-last:]

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cleanlist_pandas._constants import is_loopback_host
+from cleanlist_pandas.errors import UserValueError
 
 #: Largest webhook body the receiver reads (bytes). A payload carries at most 250 results,
 #: a few hundred kB; anything bigger is answered ``413`` without being read.
@@ -77,7 +78,7 @@ class WebhookPayload:
         """
         workflow_id = data.get("workflow_id")
         if not isinstance(workflow_id, str) or not workflow_id:
-            raise ValueError("webhook payload has no workflow_id")
+            raise UserValueError("webhook payload has no workflow_id")
         results = data.get("results") or ()
         return cls(
             workflow_id=workflow_id,
@@ -120,9 +121,9 @@ class WebhookReceiver:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         if not is_loopback_host(host):
-            raise ValueError("WebhookReceiver binds loopback hosts only; put a proxy in front")
+            raise UserValueError("WebhookReceiver binds loopback hosts only; put a proxy in front")
         if max_body < 1 or not read_timeout > 0:
-            raise ValueError("max_body must be >= 1 byte and read_timeout > 0 seconds")
+            raise UserValueError("max_body must be >= 1 byte and read_timeout > 0 seconds")
         self.max_body = max_body
         self.read_timeout = read_timeout
         self.host = host

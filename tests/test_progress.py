@@ -7,6 +7,8 @@ import re
 import threading
 from typing import Any
 
+import pytest
+
 from cleanlist_pandas.enrich.state import RunState
 from cleanlist_pandas.events import (
     ChunkSubmitted,
@@ -115,3 +117,24 @@ def test_refresh_redraws_so_the_elapsed_clock_ticks() -> None:
     size = len(out.getvalue())
     bar.refresh()  # nothing changed in the run, the bar is drawn again (a new elapsed time)
     assert len(out.getvalue()) > size
+
+
+def test_a_stopped_bar_leaves_its_text_without_terminal_colour_codes() -> None:
+    """A stopped run's bar is red; in a notebook its final text must not read "[31m"."""
+    pytest.importorskip("ipywidgets")
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    from cleanlist_pandas._bars import close_bar
+
+    bar = notebook_tqdm(total=4, display=False)
+    bar.update(3)
+    seen: list[dict[str, str]] = []
+
+    class Handle:
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            seen.append(bundle)
+
+    close_bar(bar, Handle(), failed=True)
+    (bundle,) = seen
+    assert "3/4" in bundle["text/plain"], bundle
+    assert "\x1b" not in bundle["text/plain"] and "\x1b" not in bundle["text/html"], bundle

@@ -11,13 +11,13 @@ The run's state lives in a :class:`~cleanlist_pandas.enrich.state.RunState` fed 
 engine's and the client's events; views (a progress bar, given by the caller as a factory)
 and the job handle only read it. This module imports no UI.
 
-Statuses of ``cl_status``: ``enriched``, ``not_found``, ``failed``, ``skipped`` (invalid
-input, never sent), ``not_submitted`` (the run stopped before this row: budget, 401/403,
-cancel), ``awaiting_credits`` (the organization could not pay for it: a 402, or a task that
-failed for lack of credits; the next identical call after a top-up sends exactly these rows),
-``unknown`` (an ambiguous submission, spec §7: never resent on its own), and ``pending``
-(submitted, but the run was interrupted before its result came back: re-run the same call
-to collect it, at no new cost).
+The values of ``cl_status`` (and ``cl_email_status``), what each means and what to do: the
+table in README.md, "Status columns" (:data:`~cleanlist_pandas.enrich.merge.ROW_STATUSES`
+is the list; a test keeps the two in step).
+
+:func:`last_result` is the frame of the run that ended last in this process: finished,
+interrupted (the rows so far) or stopped by ``errors="raise"``, so a notebook user reaches
+an interrupted run's rows without the exception object.
 
 >>> import pandas as pd, cleanlist_pandas                    # doctest: +SKIP
 >>> out = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada"]}).cleanlist.enrich()  # doctest: +SKIP
@@ -44,7 +44,13 @@ from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
 from cleanlist_pandas.enrich.estimate import Estimate, estimate
 from cleanlist_pandas.enrich.merge import check_output_names
-from cleanlist_pandas.enrich.options import Errors, Options, check_options, job_key
+from cleanlist_pandas.enrich.options import (
+    Errors,
+    Options,
+    call_text,
+    check_options,
+    job_key,
+)
 from cleanlist_pandas.enrich.prepare import (
     JOURNAL_FILENAME,
     LATER,
@@ -60,10 +66,10 @@ from cleanlist_pandas.enrich.report import (
     finalize,
     report,
 )
-from cleanlist_pandas.enrich.state import RunSnapshot, RunState
+from cleanlist_pandas.enrich.state import INTERRUPTED, RunSnapshot, RunState
 from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
-from cleanlist_pandas.events import Event, JobFinished, Listener, View, emit
+from cleanlist_pandas.events import Event, JobFinished, Listener, RunStopped, View, emit
 from cleanlist_pandas.provenance import ascope_of, scope_of
 from cleanlist_pandas.spend_ledger import SpendMeter, record_run
 
@@ -78,6 +84,54 @@ FOLLOW_INTERVAL_S = 0.5
 
 _running: set[EnrichmentJob] = set()
 _running_lock = threading.Lock()
+
+# the frame of the run that ended last (one frame: each run's end replaces it)
+_last_result: Any = None
+_last_lock = threading.Lock()
+
+
+def last_result(*, clear: bool = False) -> Any:
+    """The frame of the ``enrich()`` run that ended last in this process, or None.
+
+    Whatever the run's end: finished (the frame it returned), interrupted by Ctrl-C /
+    Kernel → Interrupt (the rows so far: done rows enriched, the rest ``pending`` or
+    ``not_submitted``, as ``EnrichmentInterrupted.partial_result``), or stopped by an error
+    with ``errors="raise"`` (its ``partial_result``). A run on a Polars frame gives a Polars
+    frame, as the call would have; a pilot gives its enriched sample; a ``wait=False`` job
+    ends when its ``result()`` merges it. Only the last frame is kept (each run's end
+    replaces it); ``clear=True`` returns it and lets it go. To get an older run's rows,
+    run its call again: the cache and the journal serve them for free.
+
+    >>> import cleanlist_pandas as clp
+    >>> out = clp.last_result()        # after Kernel → Interrupt   # doctest: +SKIP
+    >>> out["cl_status"].value_counts()                              # doctest: +SKIP
+    """
+    global _last_result
+    with _last_lock:
+        frame = _last_result
+        if clear:
+            _last_result = None
+    return frame
+
+
+def remember_result(frame: Any) -> None:
+    """Make ``frame`` the :func:`last_result` (the end of a run)."""
+    global _last_result
+    with _last_lock:
+        _last_result = frame
+
+
+def replace_last_result(old: Any, new: Any) -> None:
+    """Put ``new`` in place of ``old`` if ``old`` is still the :func:`last_result`: the
+    Polars namespace hands back its own frame for the pandas frame the run made.
+
+    >>> remember_result(a := object()); replace_last_result(a, "b"); last_result(clear=True)
+    'b'
+    """
+    global _last_result
+    with _last_lock:
+        if _last_result is old:
+            _last_result = new
 
 
 _runs_ended = 0
@@ -158,6 +212,12 @@ class _Run:
         """Redraw the views (from the thread that waits for the run)."""
         for v in self.views:
             v.refresh()
+
+    def interrupted(self, not_submitted: int) -> None:
+        """Tell the state and the views the run was interrupted, and draw them once more
+        (a bar's last text says "stopped: interrupted", not "1 workflow running")."""
+        emit([self.state, *self.views], RunStopped(INTERRUPTED, not_submitted))
+        self.refresh()
 
     def detach(self) -> None:
         """Stop listening to the client (idempotent)."""
@@ -252,6 +312,8 @@ class _Run:
         here, it ran beside the merge and took the interpreter lock from it (the merge of
         5,000 rows took 20-40 ms instead of 10-20)."""
         frame, prospects, counts = finalize(df, self.prep, outcome)
+        # the run's frame, before report() may raise with it (errors="raise")
+        remember_result(frame)
         self.emit(
             JobFinished(
                 self.prep.job_id,
@@ -409,6 +471,7 @@ class EnrichmentJob:
         outcome = self._future.result()
         prep.adopt(outcome.results)
         frame, _prospects, _counts = finalize(df, prep, outcome)
+        remember_result(frame)  # what the attached call returns
         return frame
 
     def __repr__(self) -> str:
@@ -590,14 +653,18 @@ def enrich(
         )
         try:
             frame, _, counts = finalize(df, prep, engine.outcome, in_flight_note=note)
+            remember_result(frame)
+            run.interrupted(counts.get("not_submitted", 0))
         finally:
             run.close()
         raise EnrichmentInterrupted(
-            f"Interrupted. Cleanlist job {prep.job_id}: {counts_text(counts)}. Every "
-            "submitted workflow is journaled: run the same call again to resume without "
-            "paying twice. The rows so far are in this exception's .partial_result.",
+            f"Interrupted. Cleanlist job {prep.job_id}: {counts_text(counts)}. The rows so "
+            "far: clp.last_result() (or this exception's .partial_result). Every submitted "
+            "workflow is journaled: run the same call again to resume without paying twice.",
             partial_result=frame,
             job_id=prep.job_id,
+            counts=counts,
+            call=call_text(options),
         ) from None
     except BaseException:
         run.close()
@@ -692,5 +759,8 @@ __all__ = [
     "enrich",
     "estimate",
     "job_key",
+    "last_result",
+    "remember_result",
+    "replace_last_result",
     "running_jobs",
 ]

@@ -35,7 +35,7 @@ import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.errors import MappingError
+from cleanlist_pandas.errors import MappingError, UserTypeError, UserValueError
 
 __all__ = [
     "EXTRA_SOURCES",
@@ -1577,7 +1577,7 @@ def value_column(
     cleanlist_pandas.errors.MappingError: only_missing: no phone column found (looked for ...
     """
     if field not in VALUE_FIELDS:
-        raise ValueError(f"{option}: {field!r} is not one of {list(VALUE_FIELDS)}")
+        raise UserValueError(f"{option}: {field!r} is not one of {list(VALUE_FIELDS)}")
     if label is not None:
         return _explicit_position(df, field, label, option, flag)
     found = _detected_position(df, field, None, option, flag)
@@ -1647,7 +1647,7 @@ def map_contacts(
     {'company_name': 'Firma', 'first_name': 'Vorname', 'last_name': 'Nachname'}
     """
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"map_contacts expects a pandas DataFrame, got {type(df).__name__}")
+        raise UserTypeError(f"map_contacts expects a pandas DataFrame, got {type(df).__name__}")
     pos = _resolve_columns(df, columns)
     n = len(df)
     if not any(f in pos for f in ("linkedin_url", "first_name", "last_name", "full_name")):

@@ -32,7 +32,8 @@ Decisions:
   unreadable status), and for rows without a result: ``skipped`` (invalid input),
   ``not_submitted`` (default), or what the caller says (e.g. ``unknown`` after an ambiguous
   submission, ``pending`` for a submitted contact whose result was not collected because
-  the run was interrupted — a re-run resumes it).
+  the run was interrupted — a re-run resumes it). For the user, what each means and what to
+  do: README.md, "Status columns" (:data:`ROW_STATUSES` is the list).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ __all__ = [
     "output_columns",
 ]
 
+#: Every ``cl_status`` value a run can give a row. What each means and what to do about it
+#: is the table "Status columns" in README.md (with ``cl_email_status``'s values);
+#: ``tests/test_status_docs.py`` fails when a value here is missing from it.
 ROW_STATUSES = (
     "enriched",
     "not_found",

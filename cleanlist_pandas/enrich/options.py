@@ -18,8 +18,10 @@ from cleanlist_pandas._constants import ENRICHMENT_TYPES
 from cleanlist_pandas.config import validate_webhook_url
 from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.enrich.select import OnlyMissing, check_selection
+from cleanlist_pandas.errors import UserValueError, did_you_mean
 
 Errors = Literal["warn", "raise", "ignore"]
+ERRORS_MODES = ("warn", "raise", "ignore")
 EnrichmentType = Literal["partial", "phone_only", "full", "prospecting_only", "none"]
 
 
@@ -52,18 +54,26 @@ class Options:
 
 
 def check_options(o: Options) -> None:
-    """Raise on an option no run can use, before anything is opened or sent.
+    """Raise on an option no run can use, before anything is opened or sent
+    (:class:`~cleanlist_pandas.errors.UserValueError`; a typo gets the closest value).
 
     >>> check_options(Options(enrichment_type="full"))
+    >>> check_options(Options(enrichment_type="ful"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    cleanlist_pandas.errors.UserValueError: enrichment_type='ful' is not ...; did you mean 'full'?
     """
     if o.enrichment_type not in ENRICHMENT_TYPES:
-        raise ValueError(
+        raise UserValueError(
             f"enrichment_type={o.enrichment_type!r} is not one of {list(ENRICHMENT_TYPES)}"
+            + did_you_mean(o.enrichment_type, ENRICHMENT_TYPES)
         )
-    if o.errors not in ("warn", "raise", "ignore"):
-        raise ValueError(f"errors={o.errors!r}: use 'warn', 'raise' or 'ignore'")
-    if o.max_credits is not None and o.max_credits < 0:
-        raise ValueError(f"max_credits must be >= 0, got {o.max_credits}")
+    if o.errors not in ERRORS_MODES:
+        raise UserValueError(
+            f"errors={o.errors!r}: use 'warn', 'raise' or 'ignore'"
+            + did_you_mean(o.errors, ERRORS_MODES)
+        )
+    if o.max_credits is not None and not o.max_credits >= 0:  # NaN too
+        raise UserValueError(f"max_credits must be >= 0, got {o.max_credits}")
     if o.webhook_url is not None:
         validate_webhook_url(o.webhook_url)  # before any request, not per chunk
     check_selection(o.where, o.only_missing, o.fill, o.enrichment_type)

@@ -57,6 +57,7 @@ from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
 from cleanlist_pandas.enrich.prepare import Prepared, ToSend, for_server, sync_client_for
+from cleanlist_pandas.errors import UserValueError
 from cleanlist_pandas.events import Event, JobFinished, Listener
 from cleanlist_pandas.provenance import Scope, scope_of
 
@@ -552,9 +553,9 @@ def pilot(
     >>> res.expected_credits, res.worst_case_credits             # doctest: +SKIP
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"pilot: n must be a whole number >= 1, got {n!r}")
+        raise UserValueError(f"pilot: n must be a whole number >= 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"pilot: seed must be a whole number, got {seed!r}")
+        raise UserValueError(f"pilot: seed must be a whole number, got {seed!r}")
     n, seed = int(n), int(seed)
     options = replace(options, fill=False, pilot=True)
     check_options(options)
@@ -591,7 +592,7 @@ def _pilot(
         prep.open_job(create=False)
         p = prep.plan
         if not p.n_unique:
-            raise ValueError(
+            raise UserValueError(
                 f"pilot: no contact to sample: of {p.n_rows:,} rows, {p.n_excluded:,} are left "
                 f"out by where=/only_missing= and {p.n_invalid:,} are invalid "
                 f"({p.reason_counts or 'see df.cleanlist.mapping().describe()'})"

@@ -40,6 +40,7 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
 from cleanlist_pandas.enrich.select import EXCLUSION_KINDS, Selection
+from cleanlist_pandas.errors import UserValueError, did_you_mean
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -476,11 +477,12 @@ def plan(
     (1, 1, 11)
     """
     if enrichment_type not in ENRICHMENT_TYPES:
-        raise ValueError(
+        raise UserValueError(
             f"unknown enrichment_type {enrichment_type!r}; use one of {list(ENRICHMENT_TYPES)}"
+            + did_you_mean(enrichment_type, ENRICHMENT_TYPES)
         )
     if not 1 <= chunk_size <= MAX_CONTACTS_PER_REQUEST:
-        raise ValueError(f"chunk_size must be 1..{MAX_CONTACTS_PER_REQUEST}, got {chunk_size}")
+        raise UserValueError(f"chunk_size must be 1..{MAX_CONTACTS_PER_REQUEST}, got {chunk_size}")
     n = mapped.n_rows
     if selection is not None and len(selection.why) != n:
         raise ValueError(f"the selection has {len(selection.why)} rows, the mapping {n}")

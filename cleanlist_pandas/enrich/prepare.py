@@ -37,7 +37,7 @@ from cleanlist_pandas.enrich.merge import FlattenedResults
 from cleanlist_pandas.enrich.options import Options, check_options, job_key
 from cleanlist_pandas.enrich.plan import Plan, identity_digests, plan
 from cleanlist_pandas.enrich.select import Selection, select
-from cleanlist_pandas.errors import JobBusyError
+from cleanlist_pandas.errors import JobBusyError, UserKeyError, UserValueError
 from cleanlist_pandas.events import JobPlanned
 from cleanlist_pandas.provenance import Scope
 
@@ -370,17 +370,23 @@ class Prepared:
         return worst
 
     def planned_event(self) -> JobPlanned:
-        """The event that opens the run: rows, unique, cached, to send, chunks, worst case."""
+        """The event that opens the run: rows, unique, cached, to send, chunks, worst case.
+
+        Its worst case also counts the journaled workflows this run collects (a resumed
+        run is charged for what it collects), so a resume's summary does not read
+        "163 of 0 worst case"; the balance check (:attr:`worst_case`) counts only what is
+        sent."""
         p = self.plan
+        resumed = sum(len(c.fingerprints) for c in self.resume_chunks if c.state != AMBIGUOUS)
         return JobPlanned(
             job_id=self.job_id,
             rows=p.n_rows,
             unique=p.n_unique,
             cached=p.n_cached,
-            to_send=len(self.to_send)
-            + sum(len(c.fingerprints) for c in self.resume_chunks if c.state != AMBIGUOUS),
+            to_send=len(self.to_send) + resumed,
             chunks=-(-len(self.to_send) // MAX_CONTACTS_PER_REQUEST),
-            worst_case_credits=self.worst_case,
+            worst_case_credits=self.worst_case
+            + resumed * MAX_UNIT_COST[self.options.enrichment_type],
             resumed_workflows=self.resumed_workflows,
             enrichment_type=self.options.enrichment_type,
             excluded=p.n_excluded,
@@ -492,7 +498,7 @@ def journaled_type(
     finally:
         journal.close()
     if job is None:
-        raise KeyError(
+        raise UserKeyError(
             f"no journaled job {job_id!r}: `cleanlist-pandas jobs` lists the jobs of this "
             "machine's cache directory"
         )
@@ -500,7 +506,7 @@ def journaled_type(
     t = job.enrichment_type
     chosen = select(df, where=where, only_missing=only_missing, columns=columns, enrichment_type=t)
     if job_key(t, plan(mapped, t, selection=chosen).fingerprints) != job.key:
-        raise ValueError(
+        raise UserValueError(
             f"job {job_id} was started on other rows, another column mapping or another "
             "selection; pass the same frame (and columns=, where=, only_missing=) it was "
             "started with"

@@ -164,6 +164,9 @@ def report(
         parts.append(hint.message)
     message = " ".join(parts)
     if prep.options.errors == "raise":
+        message += (
+            " The rows so far: clp.last_result() (or this exception's .partial_result)."
+        )
         if exc is not None:
             exc.add_note(message)
             if isinstance(exc, CleanlistError):

@@ -46,7 +46,7 @@ from cleanlist_pandas.enrich.mapping import (
     _factorize,
     value_column,
 )
-from cleanlist_pandas.errors import MappingError, SelectionError
+from cleanlist_pandas.errors import MappingError, SelectionError, UserValueError, did_you_mean
 
 __all__ = [
     "EXCLUSION_KINDS",
@@ -257,8 +257,8 @@ def empty_cells(col: pd.Series) -> np.ndarray:
 
 
 def _only_missing_fields(only_missing: OnlyMissing | None) -> dict[str, Hashable | None]:
-    """``only_missing=`` as ``{field: column label or None (detect)}``; ValueError on a
-    field that is not one of ``VALUE_FIELDS``."""
+    """``only_missing=`` as ``{field: column label or None (detect)}``; UserValueError on
+    a field that is not one of ``VALUE_FIELDS`` (with the closest one)."""
     if only_missing is None:
         return {}
     if isinstance(only_missing, str):
@@ -268,16 +268,17 @@ def _only_missing_fields(only_missing: OnlyMissing | None) -> dict[str, Hashable
     elif isinstance(only_missing, Sequence) and all(isinstance(f, str) for f in only_missing):
         given = dict.fromkeys(only_missing)
     else:
-        raise ValueError(
+        raise UserValueError(
             f"only_missing={only_missing!r}: use 'email', 'phone', a list of them, or "
             "{'email': 'Work Email'} to name the column"
         )
     bad = [f for f in given if f not in VALUE_FIELDS]
     if bad or not given:
-        raise ValueError(
+        raise UserValueError(
             f"only_missing={only_missing!r}: {'fields are' if bad else 'name a field:'} "
             f"{' or '.join(repr(f) for f in VALUE_FIELDS)} (e.g. only_missing='email', or "
             "only_missing={'email': 'Work Email'} to name the column)"
+            + (did_you_mean(bad[0], VALUE_FIELDS) if bad else "")
         )
     return given
 
@@ -291,23 +292,26 @@ def _fill_fields(fill: bool | Mapping[str, Hashable], enrichment_type: str) -> d
     found = FOUND_VALUES.get(enrichment_type, ())
     if fill is True:
         if not found:
-            raise ValueError(
+            raise UserValueError(
                 f"fill=True: enrichment_type={enrichment_type!r} finds no email or phone to "
                 "fill in"
             )
         return dict.fromkeys(found)
     if not isinstance(fill, Mapping):
-        raise ValueError(
+        raise UserValueError(
             f"fill={fill!r}: use True (the detected email/phone columns) or "
             "{'email': 'Work Email', 'phone': 'Mobile'} to name them"
         )
     given = dict(fill)
     bad = [f for f in given if f not in VALUE_FIELDS]
     if bad:
-        raise ValueError(f"fill={fill!r}: fields are 'email' and 'phone', not {bad!r}")
+        raise UserValueError(
+            f"fill={fill!r}: fields are 'email' and 'phone', not {bad!r}"
+            + did_you_mean(bad[0], VALUE_FIELDS)
+        )
     never = [f for f in given if f not in found]
     if never:
-        raise ValueError(
+        raise UserValueError(
             f"fill={fill!r}: enrichment_type={enrichment_type!r} finds no {never[0]}"
         )
     return given
@@ -321,7 +325,7 @@ def check_selection(
     >>> check_selection(None, ["email", "phone"], True, "full")
     >>> check_selection(None, "mail", False, "full")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: only_missing='mail': fields are 'email' or 'phone' (e.g. ...
+    cleanlist_pandas.errors.UserValueError: only_missing='mail': fields are 'email' or ...
     """
     if where is not None and isinstance(where, str | bytes | int | float | Mapping):
         raise SelectionError(

@@ -40,7 +40,11 @@ from cleanlist_pandas.events import (
     WorkflowProgress,
 )
 
-__all__ = ["RunSnapshot", "RunState"]
+__all__ = ["INTERRUPTED", "RunSnapshot", "RunState"]
+
+#: ``RunStopped.reason`` of a run interrupted by Ctrl-C (Kernel → Interrupt): its views'
+#: last words say so, not "2 workflows running".
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,13 @@ class RunSnapshot:
         'submitting 1/4 chunks'
         >>> RunSnapshot(chunks=4, submitted=4, in_flight=4).phase()
         '4 workflows running, waiting for the first results'
+        >>> RunSnapshot(chunks=4, submitted=4, in_flight=4, stopped=INTERRUPTED).phase()
+        ''
         """
         if self.finished:
             return "finished"
+        if self.stopped == INTERRUPTED:  # nothing runs for it any more: the note says so
+            return ""
         if not self.job_id and not self.chunks and not self.submitted:
             return "planning"
         if self.chunks and self.submitted < self.chunks and not self.stopped:

@@ -9,6 +9,11 @@ Runs ``notebooks/quickstart.ipynb`` top to bottom at the real service's pace (th
 - after the kernel is shut down and the saved notebook reopened, every run's final numbers
   are still there (static ``text/html``, no kernel needed).
 
+A second test interrupts a run from the toolbar's stop button (Kernel → Interrupt) and checks
+that the cell shows a few plain lines, not a traceback; that ``clp.last_result()`` in the
+next cell shows the rows (done ones enriched, the rest pending); and that running the same
+call again resumes for free (no bulk request sent again, 0 credits for the rows done before).
+
 Screenshots go to ``artifacts/browser/`` (``CLEANLIST_ARTIFACTS`` overrides), which CI keeps.
 Needs Debian's ``chromium`` (``scripts/_leg.sh`` installs it when run as root), Playwright
 and JupyterLab (the ``browser`` extra). Where one is missing the test is skipped, and the
@@ -68,8 +73,8 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _jupyterlab(jupyter: str, root: Path) -> Iterator[str]:
-    """A JupyterLab server on a free port, serving ``root``; yields its base URL."""
+def _jupyterlab(jupyter: str, root: Path, notebook: str = "quickstart.ipynb") -> Iterator[str]:
+    """A JupyterLab server on a free port, serving ``root``; yields the URL of ``notebook``."""
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -108,7 +113,7 @@ def _jupyterlab(jupyter: str, root: Path) -> Iterator[str]:
                     raise RuntimeError("JupyterLab did not start: "
                                        + (root / "jupyterlab.log").read_text()[-2000:]) from None
                 time.sleep(0.5)
-        yield f"{base}/lab/tree/quickstart.ipynb?token={token}"
+        yield f"{base}/lab/tree/{notebook}?token={token}"
     finally:
         proc.terminate()
         try:
@@ -133,9 +138,10 @@ _CELLS = ("() => Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell')).
 class Page:
     """The JupyterLab page, read as text (what a person reads)."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Any, prefix: str = "") -> None:
         self.page = page
         self.shots = 0
+        self.prefix = prefix  # of the screenshots' names
 
     def cells(self) -> list[dict[str, Any]]:
         return list(self.page.evaluate(_CELLS))
@@ -155,10 +161,9 @@ class Page:
         """A screenshot (of the window, scrolled to the cell whose source holds ``needle``)."""
         self.shots += 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{self.shots:02d}-{name}.png"
+        path = ARTIFACTS / f"{self.prefix}{self.shots:02d}-{name}.png"
         if needle is not None:
-            self.page.locator(".jp-Notebook .jp-Cell", has_text=needle).first.evaluate(
-                "c => c.scrollIntoView({block: 'start'})")
+            self.locate(needle).evaluate("c => c.scrollIntoView({block: 'start'})")
         self.page.screenshot(path=str(path))
         return path
 
@@ -180,6 +185,16 @@ class Page:
                 return seen
             time.sleep(0.25)
         raise AssertionError(f"timed out watching {needle!r}; last output: {seen[-1:]}")
+
+    def locate(self, needle: str) -> Any:
+        """The first cell whose *source* holds ``needle`` (an output may quote it too)."""
+        source = self.page.locator(".jp-InputArea-editor", has_text=needle)
+        return self.page.locator(".jp-Notebook .jp-Cell").filter(has=source).first
+
+    def run_cell(self, needle: str) -> None:
+        """Select the cell whose source holds ``needle`` and run it (as Ctrl-Enter does)."""
+        self.locate(needle).locator(".jp-InputArea-editor").click()
+        self.command("notebook:run-cell")
 
     def problems(self) -> list[str]:
         text = self.page.inner_text("body")
@@ -277,3 +292,132 @@ def test_quickstart_in_jupyterlab(tmp_path: Path) -> None:
             data = [o.get("data", {}) for o in cell["outputs"]]
             assert not [d for d in data if "application/vnd.jupyter.widget-view+json" in d]
             assert any("credits spent" in "".join(d.get("text/plain", "")) for d in data)
+
+
+# -- Kernel -> Interrupt: a short message, the rows one call away, a free resume ----------
+_INTERRUPT_CELLS = [
+    # the real service's pace (time_scale 1), with a wider spread of task times, and 251
+    # leads: a chunk of 250 (its slowest task ends ~15 s in) and a chunk of 1 (~3 s), so
+    # the interrupt lands with one workflow collected and one still running
+    "import pandas as pd, cleanlist_pandas as clp\n"
+    "sb = clp.Sandbox(credits=5_000, time_scale=1.0, seed=0,\n"
+    "                 config=clp.SandboxConfig(task_time_sigma=0.6)).start()\n"
+    "clp.configure(api_key=sb.api_key, base_url=sb.base_url)\n"
+    "df = pd.DataFrame({'First Name': [f'Ann{i}' for i in range(251)],\n"
+    "                   'Last Name': [f'Lee{i}' for i in range(251)],\n"
+    "                   'Website': [f'co{i % 97}.com' for i in range(251)]})",
+    "out = df.cleanlist.enrich('partial')",
+    "out = clp.last_result()\n"
+    "print('rows by status:', out['cl_status'].value_counts().to_dict())\n"
+    "out.groupby('cl_status').head(2)[['First Name', 'cl_email', 'cl_status', 'cl_credits']]",
+    "bulk_before = sb.stats()['by_endpoint']['POST /enrich/bulk']\n"
+    "again = df.cleanlist.enrich('partial')",
+    "done = out['cl_status'].isin(['enriched', 'not_found', 'failed']).to_numpy()\n"
+    "print('resumed: bulk requests sent again:',\n"
+    "      sum(sb.stats()['by_endpoint']['POST /enrich/bulk'].values())\n"
+    "      - sum(bulk_before.values()))\n"
+    "print('resumed: credits for the rows done before:',\n"
+    "      int(again.loc[done, 'cl_credits'].fillna(0).sum()), 'of', int(done.sum()))\n"
+    "print('resumed: credits for the rest:', int(again.loc[~done, 'cl_credits'].fillna(0).sum()))\n"
+    "print('resumed: statuses:', again['cl_status'].value_counts().to_dict())",
+    "sb.stop()",
+]
+_RUNNING = re.compile(r"\b(\d+)\s+workflows?\s+running")  # \s: tqdm pads with U+2007
+_RESUMED = re.compile(
+    r"bulk requests sent again: (\d+)\s+resumed: credits for the rows done before: (\d+) of "
+    r"(\d+)\s+resumed: credits for the rest: (\d+)")
+_SPENT = re.compile(r"credits spent\s+([\d,]+) of ([\d,]+) worst case")
+
+
+def _status_counts(text: str) -> dict[str, int]:
+    m = re.search(r"rows by status: (\{[^}]*\})", text)
+    assert m, text
+    return {str(k): int(v) for k, v in json.loads(m.group(1).replace("'", '"')).items()}
+
+
+def test_interrupt_in_jupyterlab(tmp_path: Path) -> None:
+    chromium, jupyter, sync_playwright = _needs()
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in _INTERRUPT_CELLS],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}},
+    )
+    nbformat.write(nb, str(tmp_path / "interrupt.ipynb"))
+    with _jupyterlab(jupyter, tmp_path, "interrupt.ipynb") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            lab = Page(browser.new_page(viewport={"width": 1400, "height": 1000}),
+                       prefix="interrupt-")
+            lab.page.goto(url)
+            lab.wait(_KERNEL_IDLE, 120)
+            lab.run_cell("clp.Sandbox(")
+            lab.watch("clp.Sandbox(", _ran, 120)
+
+            # 1. run, and interrupt from the toolbar once one workflow of two is collected
+            run = "out = df.cleanlist.enrich("
+            lab.run_cell(run)
+            seen: list[int] = []
+
+            def one_collected(cell: dict[str, Any]) -> bool:
+                seen.extend(int(n) for n in _RUNNING.findall(cell["output"]))
+                return 2 in seen and seen[-1] == 1
+            lab.watch(run, one_collected, 120, shoot=("running", "running"))
+            lab.page.locator(
+                '.jp-NotebookPanel-toolbar [data-command="notebook:interrupt-kernel"]'
+            ).first.click()
+            lab.watch(run, lambda c: _ran(c) and "Interrupted" in c["output"], 60)
+            lab.wait(_KERNEL_IDLE, 60)
+            lab.shot("message", run)
+            shown = lab.cell(run)["output"]
+            assert not lab.problems(), (lab.problems(), shown)
+            error = lab.locate(run).locator(
+                "[data-mime-type='application/vnd.jupyter.stderr']").inner_text()
+            lines = [line for line in error.splitlines() if line.strip()]
+            assert 3 <= len(lines) <= 6, error  # a few lines, not a screen of frames
+            assert lines[0].startswith("Interrupted; nothing paid for is lost."), error
+            assert re.search(r"\d+ of 251 rows done", error) and "pending" in error, error
+            assert "The rows so far:  out = clp.last_result()" in error, error
+            assert "Resume for free:  run the same call again" in error, error
+            assert "File " not in error and ".py" not in error, error
+            # the bar above it ends on what happened, not on "1 workflow running, ~1s left"
+            assert "stopped: interrupted" in shown and not _RUNNING.search(shown), shown
+
+            # 2. the next cell: the rows so far, done ones enriched, the rest pending
+            rows = "out = clp.last_result()"
+            lab.run_cell(rows)
+            cell = lab.watch(rows, _ran, 60)[-1]
+            lab.shot("last-result", rows)
+            counts = _status_counts(cell)
+            done = sum(counts.get(k, 0) for k in ("enriched", "not_found", "failed"))
+            assert sum(counts.values()) == 251, counts
+            assert counts.get("enriched", 0) > 0 and counts.get("pending", 0) > 0, counts
+            assert done + counts["pending"] == 251, counts  # both chunks were out
+            assert "enriched" in cell and "pending" in cell
+
+            # 3. the same call again: nothing resent, the rows done before cost nothing
+            rerun = "again = df.cleanlist.enrich("
+            lab.run_cell(rerun)
+            summary = lab.watch(rerun, _ran, 120)[-1]
+            check = "resumed: bulk requests"
+            lab.run_cell(check)
+            printed = lab.watch(check, _ran, 60)[-1]
+            lab.shot("resumed", rerun)
+            m = _RESUMED.search(printed)
+            assert m, printed
+            resent, before, n_done, rest = map(int, m.groups())
+            assert resent == 0 and before == 0 and n_done == done, printed
+            spent = _SPENT.search(summary)
+            assert spent, summary
+            paid, worst = (int(g.replace(",", "")) for g in spent.groups())
+            assert paid == rest, (summary, printed)  # the run paid for the rest only
+            assert worst >= paid and worst > 0, summary  # never "163 of 0 worst case"
+            assert "pending" not in printed.split("statuses:")[-1], printed
+            lab.run_cell("sb.stop()")
+            lab.watch("sb.stop()", _ran, 60)
+            assert not lab.problems(), lab.problems()
+        finally:
+            browser.close()
