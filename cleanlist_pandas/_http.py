@@ -198,7 +198,7 @@ class Pacer:
         (6.0, 6.012)
         """
         if rate < 1 or per <= 0:
-            raise ValueError("rate >= 1 and per > 0 are required")
+            raise UserValueError("rate >= 1 and per > 0 are required")
         with self._lock:
             if (rate, float(per)) == (self.rate, self.per):
                 return

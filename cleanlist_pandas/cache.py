@@ -89,6 +89,7 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
 from cleanlist_pandas._perf import gc_paused
 from cleanlist_pandas._store import SQLiteFile, default_cache_dir, first_open_in_process
+from cleanlist_pandas.errors import UserValueError
 from cleanlist_pandas.provenance import Scope
 
 __all__ = [
@@ -424,7 +425,7 @@ class ResultCache:
 
     def _writable_scope(self) -> Scope:
         if self.scope is None:
-            raise ValueError(
+            raise UserValueError(
                 "this ResultCache has no scope: results are stored with the origin and "
                 "organization that paid for them (ResultCache(dir, scope=Scope(...)))"
             )

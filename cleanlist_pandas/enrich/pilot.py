@@ -56,7 +56,7 @@ from cleanlist_pandas.cache import ResultCache
 from cleanlist_pandas.enrich.merge import check_output_names
 from cleanlist_pandas.enrich.options import Options, check_options, option_args
 from cleanlist_pandas.enrich.plan import _finalize
-from cleanlist_pandas.enrich.prepare import Prepared, ToSend, for_server, sync_client_for
+from cleanlist_pandas.enrich.prepare import LATER, Prepared, ToSend, for_server, sync_client_for
 from cleanlist_pandas.errors import UserValueError
 from cleanlist_pandas.events import Event, JobFinished, Listener
 from cleanlist_pandas.provenance import Scope, scope_of
@@ -560,10 +560,19 @@ def pilot(
     options = replace(options, fill=False, pilot=True)
     check_options(options)
     check_output_names(df, options.enrichment_type, options.prefix)  # before any request
-    sync_client, owned = sync_client_for(api_key, base_url, client)
+    # The population: what enrich() would consider with the same arguments (no request).
+    prep = Prepared(df, replace(options, max_credits=None), scope=LATER)
     try:
-        return _pilot(df, options, n, seed, sync_client, view, listeners)
+        if not prep.sendable:
+            raise UserValueError(f"pilot: no contact to sample: {prep.nothing_to_send()}")
+        sync_client, owned = sync_client_for(api_key, base_url, client)
+    except BaseException:
+        prep.close()
+        raise
+    try:
+        return _pilot(df, options, prep, n, seed, sync_client, view, listeners)
     finally:
+        prep.close()
         if owned:
             sync_client.close()
 
@@ -571,6 +580,7 @@ def pilot(
 def _pilot(
     df: pd.DataFrame,
     options: Options,
+    prep: Prepared,
     n: int,
     seed: int,
     client: Any,
@@ -581,22 +591,10 @@ def _pilot(
 
     t = options.enrichment_type
     options, cache_dir = for_server(options, client.sandbox_info())
-    # The population: what enrich() would consider with the same arguments (no request).
-    prep = Prepared(
-        df,
-        replace(options, max_credits=None),
-        cache_dir=cache_dir,
-        scope=lambda d: scope_of(client, d),
-    )
     try:
+        prep.bind(scope_of(client, cache_dir), cache_dir=cache_dir)
         prep.open_job(create=False)
         p = prep.plan
-        if not p.n_unique:
-            raise UserValueError(
-                f"pilot: no contact to sample: of {p.n_rows:,} rows, {p.n_excluded:,} are left "
-                f"out by where=/only_missing= and {p.n_invalid:,} are invalid "
-                f"({p.reason_counts or 'see df.cleanlist.mapping().describe()'})"
-            )
         ids = sample_ids(p.fingerprints, n, seed)
         positions = np.sort(p.first_rows[ids])  # the first row of each, in the input's order
         chosen = set(p.fingerprints[ids].tolist())

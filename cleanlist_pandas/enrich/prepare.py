@@ -147,8 +147,12 @@ class Prepared:
         self._lock: JobLock | None = None
         self._finish_job = False  # finish the journal job at close (finish_job_when_cached)
         #: where the cache, the journal and the ledger of this run live (``cache_dir``, else
-        #: ``options.cache_dir``, else the default: see _store.default_cache_dir)
-        self.cache_dir = Path(cache_dir or options.cache_dir or default_cache_dir())
+        #: ``options.cache_dir``, else the default: see _store.default_cache_dir); with
+        #: ``scope=LATER`` it may be given to :meth:`bind` instead
+        chosen = cache_dir or options.cache_dir
+        if chosen is None and not isinstance(scope, Later):
+            chosen = default_cache_dir()
+        self.cache_dir = Path(chosen) if chosen is not None else Path()
         self._base = self.cache_dir
         self.scope: Scope | None = None
         #: the job's worst case when an earlier run started it (a resumed job), else None
@@ -191,12 +195,34 @@ class Prepared:
         """Rows that may be sent: valid and kept by ``where=``/``only_missing=`` (local)."""
         return int((self.mapped.valid & self.selection.kept).sum())
 
-    def bind(self, scope: Scope | None) -> None:
+    def nothing_to_send(self) -> str:
+        """Why no row may be sent, in words (known before any request).
+
+        >>> import pandas as pd
+        >>> p = Prepared(pd.DataFrame({"LinkedIn": [None]}), Options(), scope=LATER)
+        >>> print(p.nothing_to_send())  # doctest: +ELLIPSIS
+        of 1 rows, 0 are left out by where=/only_missing= and 1 are invalid ({'no contact...': 1})
+        """
+        kept = self.selection.kept
+        invalid = kept & ~self.mapped.valid
+        reasons = self.mapped.reason_counts(invalid)
+        return (
+            f"of {self.mapped.n_rows:,} rows, {self.selection.n_excluded:,} are left out by "
+            f"where=/only_missing= and {int(invalid.sum()):,} are invalid "
+            f"({reasons or 'see df.cleanlist.mapping().describe()'})"
+        )
+
+    def bind(self, scope: Scope | None, cache_dir: Path | None = None) -> None:
         """Plan against the cached results of ``scope`` (None: nothing cached is looked at),
         once: for a caller that learns the scope after the local checks of ``__init__``
-        (``Prepared(df, options, scope=LATER)``, e.g. an async one).
+        (``Prepared(df, options, scope=LATER)``, e.g. an async one), and, if given, the
+        cache directory (the server's, see :func:`for_server`).
         """
         options, t = self.options, self.options.enrichment_type
+        if cache_dir is not None:
+            self.cache_dir = self._base = Path(cache_dir)
+        elif self.cache_dir == Path():
+            self.cache_dir = self._base = default_cache_dir()
         try:
             self.scope = scope
             if options.cache and scope is not None:
@@ -233,7 +259,7 @@ class Prepared:
             # a run with no contact to send (it needs no job), or estimate() with no key
             # (no job of anyone's can be resumed)
             if create_job and len(self.plan.send_ids):
-                raise ValueError("a run needs a scope (the API's origin and organization)")
+                raise RuntimeError("a run needs a scope (the API's origin and organization)")
             self.journal = Journal(journal_path(base)) if create_job else None
             self.to_send = ToSend(self.plan, self.plan.send_ids)
             self.flat = FlattenedResults(
