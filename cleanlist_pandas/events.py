@@ -85,6 +85,8 @@ class JobPlanned:
     worst_case_credits: float
     resumed_workflows: int = 0
     enrichment_type: str = ""
+    #: for a run that resumes a job an earlier run started: the job's worst case then
+    job_worst_case: float | None = None
     #: rows ``where=``/``only_missing=`` left out (never sent)
     excluded: int = 0
     #: the run is a pilot (``df.cleanlist.pilot()``), not a full enrichment
@@ -108,6 +110,9 @@ class WorkflowProgress:
     completed: int
     total: int
     status: str
+    #: the summary's counts so far (a running workflow's found emails and phones)
+    emails_found: int = 0
+    phones_found: int = 0
 
 
 @dataclass(frozen=True)

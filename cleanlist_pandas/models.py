@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, overload
 
-from cleanlist_pandas._constants import TERMINAL_WORKFLOW_STATUSES
+from cleanlist_pandas._constants import FOUND_COSTS, TERMINAL_WORKFLOW_STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +41,7 @@ __all__ = [
     "TaskResult",
     "Workflow",
     "WorkflowSummary",
+    "found_so_far",
     "is_found",
 ]
 
@@ -463,6 +464,29 @@ def _status_counts(wf: Mapping[str, Any]) -> tuple[int, int]:
     return completed, total
 
 
+def _found_counts(wf: Mapping[str, Any]) -> tuple[int, int]:
+    """(emails_found, phones_found) of a workflow object's summary, 0 when absent."""
+    summary = _mapping(wf.get("summary"))
+    return _int(summary.get("emails_found")) or 0, _int(summary.get("phones_found")) or 0
+
+
+def found_so_far(enrichment_type: str, emails: int, phones: int) -> tuple[int, float]:
+    """What a running workflow's summary says of its finished tasks: the contacts found so
+    far and the credits they are charged ([doc] costs: 1 per email found, 10 per contact
+    with a phone found; ``prospecting_only`` discoveries are not in the summary: 0 until
+    the results are read). For ``full`` the summary cannot say how many contacts had both,
+    so found is the larger count (never more than the truth).
+
+    >>> found_so_far("full", 12, 5), found_so_far("phone_only", 12, 5)
+    ((12, 62.0), (5, 50.0))
+    """
+    costs = FOUND_COSTS.get(enrichment_type, {})
+    counts = {"email": emails, "phone": phones}
+    got = [counts[k] for k in costs if k in counts]
+    credits = float(sum(counts[k] * c for k, c in costs.items() if k in counts))
+    return (max(got) if got else 0), credits
+
+
 def _mappings(results: Any) -> tuple[Mapping[str, Any], ...]:
     """The result objects of a ``results`` value: the objects of a list; nothing else (a
     null, a number or an object where the list should be reads as no results)."""
@@ -545,6 +569,9 @@ class StatusSnapshot:
     #: [ours]: a tolerant read, None otherwise): how long the service took, whenever it
     #: was read
     run_seconds: float | None = None
+    #: the summary's ``emails_found`` and ``phones_found`` so far (0 when absent)
+    emails_found: int = 0
+    phones_found: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -557,6 +584,7 @@ class StatusSnapshot:
     ) -> StatusSnapshot:
         wf, results = _unwrap_status(data)
         completed, total = _status_counts(wf)
+        emails, phones = _found_counts(wf)
         return cls(
             workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
             status=str(wf.get("status") or "processing"),
@@ -564,6 +592,8 @@ class StatusSnapshot:
             total=total,
             results=_mappings(results),
             run_seconds=_run_seconds(wf),
+            emails_found=emails,
+            phones_found=phones,
         )
 
     @classmethod
@@ -603,12 +633,15 @@ class StatusSnapshot:
                 status = str(wf.get("status") or "processing")
                 if status not in TERMINAL_WORKFLOW_STATUSES:
                     completed, total = _status_counts(wf)
+                    emails, phones = _found_counts(wf)
                     return cls(
                         workflow_id=str(wf.get("workflow_id") or workflow_id or ""),
                         status=status,
                         completed=completed,
                         total=total,
                         results=_ResultsOfBody(text),
+                        emails_found=emails,
+                        phones_found=phones,
                     )
         data = json.loads(text)
         if not isinstance(data, Mapping):

@@ -1020,7 +1020,14 @@ class Engine:
                 elapsed = read_at - submitted_at  # what the answer describes
                 completed, total, state = status.completed, status.total, status.status
                 self._emit(
-                    WorkflowProgress(workflow_id, completed, total or len(fingerprints), state)
+                    WorkflowProgress(
+                        workflow_id,
+                        completed,
+                        total or len(fingerprints),
+                        state,
+                        status.emails_found,
+                        status.phones_found,
+                    )
                 )
                 if state in TERMINAL_WORKFLOW_STATUSES:
                     self._durations.append(

@@ -39,7 +39,7 @@ import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -468,15 +468,44 @@ class PilotResult:
                 "rates' bounds",
             ),
         ]
+        if self.small_sample:
+            rows.append(("note", self.small_sample_note()))
         if self.job_id:
             rows.append(("job", self.job_id))
         return rows
+
+    @property
+    def small_sample(self) -> bool:
+        """True when fewer than :data:`SMALL_SAMPLE` contacts were looked up while more were
+        there to draw: the interval is then too wide to plan a budget by."""
+        return self.rates.looked_up < SMALL_SAMPLE and self.population > self.sample
+
+    def small_sample_note(self) -> str:
+        """The warning a small sample's result carries, with its own numbers.
+
+        >>> print(df.cleanlist.pilot(10, "full").small_sample_note())  # doctest: +SKIP
+        a sample of 10 is small: the expected credits' interval is wide (25–182, 7× wide); ...
+        """
+        low, high = self.expected_low, self.expected_high
+        width = f" ({low:,.0f}–{high:,.0f}" + (
+            f", {high / low:.0f}× wide)" if low > 0 and high / low >= 2 else ")"
+        )
+        return (
+            f"a sample of {self.rates.looked_up:,} is small: the expected credits' interval "
+            f"is wide{width}; pilot({SMALL_SAMPLE * 4}) or more narrows it to a budget you "
+            "can plan by"
+        )
 
     def __repr__(self) -> str:
         return text_table(self.title(), self._lines())
 
     def _repr_html_(self) -> str:
         return html_table(self.title(), self._lines(), align="left")
+
+
+#: A pilot that looked up fewer contacts says its interval is wide (a 95% Wilson interval
+#: at n = 50 spans about ±13 points around a 50% rate; at n = 10, ±25).
+SMALL_SAMPLE: Final = 50
 
 
 class _Finished:

@@ -417,6 +417,7 @@ class Prepared:
             enrichment_type=self.options.enrichment_type,
             excluded=p.n_excluded,
             pilot=self.options.pilot,
+            job_worst_case=self.job_worst_case,
         )
 
     def finish_job_when_cached(self) -> None:

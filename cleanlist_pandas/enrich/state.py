@@ -39,6 +39,7 @@ from cleanlist_pandas.events import (
     Waiting,
     WorkflowProgress,
 )
+from cleanlist_pandas.models import found_so_far
 
 __all__ = ["INTERRUPTED", "RunSnapshot", "RunState"]
 
@@ -53,7 +54,10 @@ class RunSnapshot:
 
     ``done``/``total`` count unique contacts sent this run; ``tasks_completed`` also counts
     tasks the status summaries report finished in workflows still running, so a view can
-    move before whole workflows end. ``note`` is the latest wait or warning in words.
+    move before whole workflows end; ``found`` and ``credits`` likewise add what those
+    summaries say was found so far, and what it is charged
+    (:func:`~cleanlist_pandas.models.found_so_far`), replaced by the exact figures when the
+    workflow's results are read. ``note`` is the latest wait or warning in words.
     """
 
     job_id: str = ""
@@ -91,6 +95,8 @@ class RunSnapshot:
     pilot: bool = False
     #: the workflows this run submitted (set when it finishes)
     workflow_ids: tuple[str, ...] = ()
+    #: a resumed job: its worst case when an earlier run started it (else None)
+    job_worst_case: float | None = None
 
     @property
     def rows_done(self) -> int:
@@ -149,6 +155,10 @@ class RunState:
         self._lock = threading.Lock()
         self._s = RunSnapshot(started=time.monotonic())
         self._running: dict[str, int] = {}  # workflow id -> tasks completed so far
+        # workflow id -> (found, credits) its summary reported so far; collected figures
+        self._running_found: dict[str, tuple[int, float]] = {}
+        self._found = 0
+        self._credits = 0.0
         # workflow id -> when it was accepted, and its extrapolated end (0.0: unknown yet)
         self._since: dict[str, float] = {}
         self._ends: dict[str, float] = {}
@@ -177,6 +187,7 @@ class RunState:
                     enrichment_type=event.enrichment_type,
                     excluded=event.excluded,
                     pilot=event.pilot,
+                    job_worst_case=event.job_worst_case,
                 )
             elif isinstance(event, ChunkSubmitted):
                 self._running[event.workflow_id] = 0
@@ -188,25 +199,29 @@ class RunState:
                 wid = event.workflow_id
                 if event.status == "processing":
                     self._running[wid] = event.completed
+                    self._running_found[wid] = found_so_far(
+                        s.enrichment_type, event.emails_found, event.phones_found
+                    )
                     if event.completed and wid in self._since:
                         # tasks run side by side: the rate so far, extrapolated
                         took = now - self._since[wid]
                         self._ends[wid] = self._since[wid] + took * event.total / event.completed
                 else:
                     self._running.pop(wid, None)
+                    self._running_found.pop(wid, None)
                     self._since.pop(wid, None)
                     self._ends.pop(wid, None)
                 upd.update(tasks_completed=s.done + sum(self._running.values()),
-                           expected_end_at=self._expected_end())
+                           expected_end_at=self._expected_end(), **self._found_now())
             elif isinstance(event, ContactsDone):
+                self._found, self._credits = event.found, event.credits
                 upd.update(
                     done=event.done,
                     total=event.total,
-                    found=event.found,
-                    credits=event.credits,
                     in_flight=event.in_flight,
                     tasks_completed=event.done + sum(self._running.values()),
                     note="",
+                    **self._found_now(),
                 )
             elif isinstance(event, Waiting):
                 upd.update(note=event.reason)
@@ -236,6 +251,15 @@ class RunState:
             elif isinstance(event, ResponseReceived):
                 pass
             self._s = replace(s, **upd)
+
+    def _found_now(self) -> dict[str, Any]:
+        """found and credits: the collected workflows' exact figures plus what the running
+        ones' summaries said so far."""
+        running = self._running_found.values()
+        return {
+            "found": self._found + sum(f for f, _c in running),
+            "credits": self._credits + sum(c for _f, c in running),
+        }
 
     def _expected_end(self) -> float:
         ends = [self._ends.get(w, 0.0) for w in self._running]

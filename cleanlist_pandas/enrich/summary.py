@@ -60,6 +60,10 @@ class RunSummary:
     elapsed_s: float = 0.0
     #: local date and time the run ended ("" while it runs): a saved output says when
     finished_at: str = ""
+    #: workflows an earlier run of the job submitted, collected by this one (a resume)
+    resumed_workflows: int = 0
+    #: a resumed job: its worst case when the earlier run started it
+    job_worst_case_credits: float | None = None
 
     @classmethod
     def from_snapshot(cls, snap: RunSnapshot) -> RunSummary:
@@ -77,6 +81,8 @@ class RunSummary:
             worst_case_credits=snap.worst_case_credits,
             elapsed_s=snap.elapsed,
             finished_at=(datetime.now().strftime("%Y-%m-%d %H:%M") if snap.finished else ""),
+            resumed_workflows=snap.resumed_workflows,
+            job_worst_case_credits=snap.job_worst_case,
         )
 
     def _ordered(self) -> list[tuple[str, int]]:
@@ -106,14 +112,33 @@ class RunSummary:
         rows.append(
             ("credits spent", f"{self.credits:,.0f} of {self.worst_case_credits:,.0f} worst case")
         )
+        if self.resumed:
+            n = self.resumed_workflows
+            job = (
+                f"; the job's worst case {self.job_worst_case_credits:,.0f}"
+                if self.job_worst_case_credits is not None
+                else ""
+            )
+            rows.append(
+                (
+                    "resumed",
+                    f"{n:,} workflow{'s' if n != 1 else ''} an earlier run submitted{job}",
+                )
+            )
         return rows
+
+    @property
+    def resumed(self) -> bool:
+        """True when this run resumed a job an earlier run started (Ctrl-C, a crash)."""
+        return self.resumed_workflows > 0 or self.job_worst_case_credits is not None
 
     def title(self) -> str:
         """One line: the job, its type, how many rows, how long."""
         return (
-            f"Cleanlist job {self.job_id} ({self.enrichment_type}): {self.rows:,} rows in "
-            f"{self.elapsed_s:,.1f} s" + (f", finished {self.finished_at}" if self.finished_at
-                                          else "")
+            f"Cleanlist job {self.job_id} ({self.enrichment_type})"
+            + (", resumed" if self.resumed else "")
+            + f": {self.rows:,} rows in {self.elapsed_s:,.1f} s"
+            + (f", finished {self.finished_at}" if self.finished_at else "")
         )
 
     def __repr__(self) -> str:
