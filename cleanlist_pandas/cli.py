@@ -276,7 +276,8 @@ def _connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 
         with Sandbox(time_scale=0.02) as sb:
             print(f"(sandbox at {sb.base_url})", file=sys.stderr)
-            yield {"api_key": sb.api_key, "base_url": sb.base_url, "per": 60 * 0.02}
+            # its clients pace to its clock and keep their files in its scratch directory
+            yield {"api_key": sb.api_key, "base_url": sb.base_url}
     else:
         if _api_key(args) is None:
             raise UsageError(NO_KEY)
@@ -1113,14 +1114,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The quickstart flow, then df.cleanlist.enrich() on a messy CSV, all on a sandbox."""
 
     import cleanlist_pandas as clp
-    from cleanlist_pandas.enrich.engine import PollPolicy
+    from cleanlist_pandas._store import default_cache_dir
 
     ts = args.time_scale
-    os.environ.setdefault("CLEANLIST_CACHE_DIR", tempfile.mkdtemp(prefix="cleanlist-demo-"))
     print("== Cleanlist sandbox: a local emulator of the API (no account needed)")
     with clp.Sandbox(credits=5_000, time_scale=ts, seed=7) as sb, clp.WebhookReceiver() as rx:
         print(f"   base URL {sb.base_url}; time runs {1 / ts:g}x faster than the real service\n")
-        client = clp.Client(api_key=sb.api_key, base_url=sb.base_url, per=60 * ts)
+        # no plumbing: the client reads the sandbox's clock and scratch directory itself
+        client = clp.Client(api_key=sb.api_key, base_url=sb.base_url)
         try:
             print("== 1. The API quickstart from Python")
             info = client.validate_key()
@@ -1160,8 +1161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"   {src.name}: {len(df)} rows, columns {list(df.columns)}")
             print("   " + df.cleanlist.mapping().describe().replace("\n", "\n   "))
             print(df.cleanlist.estimate("full", client=client))
-            poll = PollPolicy(first=5 * ts, min_interval=ts, max_interval=30 * ts)
-            out = df.cleanlist.enrich("full", client=client, poll=poll)
+            out = df.cleanlist.enrich("full", client=client)
             cols = [
                 "First Name",
                 "Last Name",
@@ -1178,7 +1178,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             print("\n== 3. Re-running the same cell: served from the local cache")
             before = sb.stats()["by_endpoint"].get("POST /enrich/bulk", {})
-            again = df.cleanlist.enrich("full", client=client, poll=poll, progress=False)
+            again = df.cleanlist.enrich("full", client=client, progress=False)
             after = sb.stats()["by_endpoint"].get("POST /enrich/bulk", {})
             same = again.drop(columns="cl_credits").equals(out.drop(columns="cl_credits"))
             print(
@@ -1190,7 +1190,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("\n== 4. What it cost, and what it saved: the local spend ledger")
             from cleanlist_pandas.spend_ledger import spend, spend_text
 
-            print("   " + spend_text(spend(), width=77).replace("\n", "\n   "))
+            ledger = spend(cache_dir=default_cache_dir(client.base_url))  # where the runs wrote
+            print("   " + spend_text(ledger, width=77).replace("\n", "\n   "))
             print("   (`cleanlist-pandas spend --by day`, or clp.spend() in Python)")
         finally:
             client.close()
