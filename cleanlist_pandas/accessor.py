@@ -342,11 +342,27 @@ class CleanlistAccessor:
                 "resume() takes no cache_dir=: the journal is in the cache directory, "
                 "$CLEANLIST_CACHE_DIR or the platform's user cache dir, as for enrich()"
             )
-        kwargs["enrichment_type"] = journaled_type(
-            self._obj,
-            job_id,
-            kwargs.get("columns"),
-            where=kwargs.get("where"),
-            only_missing=kwargs.get("only_missing"),
-        )
-        return self.enrich(**kwargs)
+        from cleanlist_pandas.enrich.prepare import sync_client_for
+        from cleanlist_pandas.errors import ConfigurationError
+
+        try:
+            client, owned = sync_client_for(
+                kwargs.get("api_key"), kwargs.get("base_url"), kwargs.get("client")
+            )
+        except ConfigurationError:  # no key: the job is looked up all the same, first
+            client, owned = None, False
+        try:
+            kwargs["enrichment_type"] = journaled_type(
+                self._obj,
+                job_id,
+                kwargs.get("columns"),
+                where=kwargs.get("where"),
+                only_missing=kwargs.get("only_missing"),
+                client=client,
+            )
+            if client is not None:
+                kwargs["client"] = client
+            return self.enrich(**kwargs)
+        finally:
+            if owned and kwargs.get("wait") is not False:  # a background job keeps it
+                client.close()

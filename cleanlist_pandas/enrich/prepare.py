@@ -512,13 +512,19 @@ def journaled_type(
     *,
     where: Any = None,
     only_missing: Any = None,
+    client: Any = None,
 ) -> str:
     """The enrichment type of journaled job ``job_id``, after checking that ``df`` (with
-    ``columns``, ``where=`` and ``only_missing=``) holds the same contacts it was started on.
+    ``columns``, ``where=`` and ``only_missing=``) holds the same contacts it was started on
+    and, given the ``client`` that would resume it, that the job was started at the same
+    server and organization (its workflows exist nowhere else: resumed elsewhere, it would
+    be sent again, and paid again).
 
     >>> journaled_type(df, "job_3f2a9c...")        # doctest: +SKIP
     'full'
     """
+    if client is not None and cache_dir is None:
+        _options, cache_dir = for_server(Options(), client.sandbox_info())
     journal = Journal(journal_path(cache_dir))
     try:
         job = journal.job(job_id)
@@ -529,6 +535,18 @@ def journaled_type(
             f"no journaled job {job_id!r}: `cleanlist-pandas jobs` lists the jobs of this "
             "machine's cache directory"
         )
+    if client is not None:
+        from cleanlist_pandas.provenance import scope_of
+
+        here = scope_of(client, cache_dir or default_cache_dir(client.base_url))
+        if job.scope != here:
+            started = str(job.scope) if job.scope is not None else "an unknown server (0.1)"
+            raise UserValueError(
+                f"job {job_id} was started at {started}; this client is {here}. Its "
+                "workflows exist only there: resume it with a client of that server and "
+                "organization (base_url=, api_key=), or run enrich() here to start afresh "
+                "(it is paid again)"
+            )
     mapped = map_contacts(df, columns)
     t = job.enrichment_type
     chosen = select(df, where=where, only_missing=only_missing, columns=columns, enrichment_type=t)

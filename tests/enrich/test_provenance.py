@@ -212,3 +212,17 @@ def test_scope_is_not_the_key(tmp_path: Path) -> None:
     assert str(s) == "org_1 at https://api.cleanlist.ai"
     with pytest.raises(ValueError, match="no scope"):
         ResultCache(tmp_path).put_many([("fp", {"status": "completed"}, None, None)], "partial")
+
+
+def test_resume_refuses_a_job_of_another_server(make_sandbox: Any, _cache_dir: Path) -> None:
+    """resume(job_id) at another server would send (and pay for) everything again: it says
+    where the job was started instead."""
+    sb1, sb2 = make_sandbox(seed=1), make_sandbox(seed=2)
+    df = leads(10)
+    with scaled_client(sb1) as c1:
+        run(df, c1)
+        job_id = clp.spend()["job_id"].iloc[0]
+    with scaled_client(sb2) as c2, pytest.raises(ValueError, match="was started at") as ei:
+        df.cleanlist.resume(job_id, client=c2)
+    assert sb1.root_url in str(ei.value) and sb2.root_url in str(ei.value)
+    assert bulk_requests(sb2) == 0
