@@ -31,11 +31,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cleanlist_pandas.cache import ResultCache, decode_many
-from cleanlist_pandas.enrich.mapping import _extractor, _registered_domain, map_contacts
-from cleanlist_pandas.enrich.merge import FlattenedResults, build_output
-from cleanlist_pandas.enrich.plan import plan
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.frame.mapping import _extractor, _registered_domain, map_contacts
+from cleanlist_pandas.frame.merge import FlattenedResults, build_output
+from cleanlist_pandas.frame.plan import plan
+from cleanlist_pandas.store.cache import ResultCache
+from cleanlist_pandas.store.provenance import Scope
+from cleanlist_pandas.types import decode_many
 
 SCOPE = Scope("https://api.cleanlist.ai", "org_test")
 

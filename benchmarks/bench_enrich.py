@@ -30,7 +30,7 @@ import pandas as pd
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import RATE_LIMIT_PER_ORG, RATE_LIMIT_WINDOW_S
-from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.run.engine import PollPolicy
 
 
 def leads(n: int) -> pd.DataFrame:

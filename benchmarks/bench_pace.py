@@ -52,8 +52,8 @@ import pandas as pd
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import RATE_LIMIT_PER_ORG, RATE_LIMIT_WINDOW_S
-from cleanlist_pandas._http import shared_ssl_context
-from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.client.http import shared_ssl_context
+from cleanlist_pandas.run.engine import PollPolicy
 
 CHUNK = 250
 TERMINAL = {"completed", "completed_with_errors", "failed"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.run.engine import PollPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cpu import make_frame  # the same messy CRM export

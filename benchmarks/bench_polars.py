@@ -66,8 +66,8 @@ def prepare(n: int, workdir: Path) -> dict[str, Any]:
     """Build the frame (Parquet) and the results of its unique contacts (pickle), once."""
     from bench_cpu import make_frame, simulate_results
 
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.plan import plan
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.plan import plan
 
     df = make_frame(n)
     # Parquet (like Polars) wants one type per column: the numeric first names become text,
@@ -87,9 +87,9 @@ def child(variant: str, workdir: Path) -> dict[str, Any]:
     import polars as pl
 
     import cleanlist_pandas  # noqa: F401  (registers the namespaces)
-    from cleanlist_pandas.enrich.mapping import _extractor, map_contacts
-    from cleanlist_pandas.enrich.merge import build_output
-    from cleanlist_pandas.enrich.plan import plan
+    from cleanlist_pandas.frame.mapping import _extractor, map_contacts
+    from cleanlist_pandas.frame.merge import build_output
+    from cleanlist_pandas.frame.plan import plan
     from cleanlist_pandas.polars import source_columns, to_pandas_input, with_output_columns
 
     nw: Any = None

@@ -65,16 +65,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import Engine, PollPolicy
-from cleanlist_pandas.enrich.merge import flatten_results
-from cleanlist_pandas.enrich.options import Options
-from cleanlist_pandas.enrich.prepare import Prepared
-from cleanlist_pandas.enrich.state import RunState
 from cleanlist_pandas.events import ContactsDone, WorkflowProgress, emit
-from cleanlist_pandas.models import StatusSnapshot
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.frame.merge import flatten_results
+from cleanlist_pandas.run.engine import Engine, PollPolicy
+from cleanlist_pandas.run.options import Options
+from cleanlist_pandas.run.prepare import Prepared
+from cleanlist_pandas.run.state import RunState
 from cleanlist_pandas.sandbox.config import SandboxConfig
 from cleanlist_pandas.sandbox.state import SandboxState
+from cleanlist_pandas.store.provenance import Scope
+from cleanlist_pandas.types import StatusSnapshot
 
 CHUNK = 250
 API_KEY = "clapi_bench_status_cpu_0123456789abcdef"

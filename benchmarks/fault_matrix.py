@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import Options, enrich
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.job import enrich
+from cleanlist_pandas.run.options import Options
 from cleanlist_pandas.sandbox import Sandbox
 from cleanlist_pandas.webhooks import WebhookReceiver
 

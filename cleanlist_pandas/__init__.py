@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from cleanlist_pandas import accessor as _accessor  # noqa: F401  (registers df.cleanlist)
 from cleanlist_pandas._constants import __version__
+from cleanlist_pandas.views import bars as _bars  # noqa: F401  (how wait(progress=True) shows)
 
 if _importlib_util.find_spec("polars") is not None:  # optional: the extra [polars]
     try:
@@ -31,14 +32,10 @@ if _importlib_util.find_spec("polars") is not None:  # optional: the extra [pola
 if TYPE_CHECKING:
     # What type checkers see: the names of ``_LAZY`` below with their real types (at run
     # time they are imported on first use). tests/test_public_api.py checks both agree.
-    from cleanlist_pandas._http import Pacer, PacerStats
-    from cleanlist_pandas.cache import ResultCache
     from cleanlist_pandas.client import AsyncClient, Client, validate_contacts
+    from cleanlist_pandas.client.http import Pacer, PacerStats
+    from cleanlist_pandas.client.runner import run_sync
     from cleanlist_pandas.config import configure, get_config, mask_key, reset_config
-    from cleanlist_pandas.enrich.engine import PollPolicy
-    from cleanlist_pandas.enrich.estimate import Estimate
-    from cleanlist_pandas.enrich.job import EnrichmentJob, last_result, running_jobs
-    from cleanlist_pandas.enrich.pilot import PilotResult
     from cleanlist_pandas.errors import (
         AmbiguousSubmissionError,
         APIConnectionError,
@@ -70,7 +67,15 @@ if TYPE_CHECKING:
         WaitTimeoutError,
     )
     from cleanlist_pandas.events import PacerWait, RequestSent, ResponseReceived, RetryScheduled
-    from cleanlist_pandas.models import (
+    from cleanlist_pandas.run.engine import PollPolicy
+    from cleanlist_pandas.run.estimate import Estimate
+    from cleanlist_pandas.run.job import EnrichmentJob, last_result, running_jobs
+    from cleanlist_pandas.run.pilot import PilotResult
+    from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
+    from cleanlist_pandas.store.cache import ResultCache
+    from cleanlist_pandas.store.ledger import SpendChart, spend, spend_chart
+    from cleanlist_pandas.store.privacy import Forgotten, forget
+    from cleanlist_pandas.types import (
         Balance,
         Company,
         Delivery,
@@ -82,12 +87,8 @@ if TYPE_CHECKING:
         Workflow,
         WorkflowSummary,
     )
-    from cleanlist_pandas.privacy import Forgotten, forget
-    from cleanlist_pandas.runner import run_sync
-    from cleanlist_pandas.sandbox import Sandbox, SandboxConfig
-    from cleanlist_pandas.spend_ledger import SpendChart, spend, spend_chart
+    from cleanlist_pandas.views.widgets import Panel, panel
     from cleanlist_pandas.webhooks import WebhookPayload, WebhookReceiver
-    from cleanlist_pandas.widgets import Panel, panel
 
 _ERRORS = "cleanlist_pandas.errors"
 # name -> module that defines it
@@ -98,42 +99,42 @@ _LAZY: dict[str, str] = {
     "reset_config": "cleanlist_pandas.config",
     "get_config": "cleanlist_pandas.config",
     "mask_key": "cleanlist_pandas.config",
-    "run_sync": "cleanlist_pandas.runner",
+    "run_sync": "cleanlist_pandas.client.runner",
     "Sandbox": "cleanlist_pandas.sandbox",
     "SandboxConfig": "cleanlist_pandas.sandbox",
     "WebhookReceiver": "cleanlist_pandas.webhooks",
     "WebhookPayload": "cleanlist_pandas.webhooks",
-    "panel": "cleanlist_pandas.widgets",
-    "Panel": "cleanlist_pandas.widgets",
-    "ResultCache": "cleanlist_pandas.cache",
-    "EnrichmentJob": "cleanlist_pandas.enrich.job",
-    "Estimate": "cleanlist_pandas.enrich.estimate",
-    "PilotResult": "cleanlist_pandas.enrich.pilot",
-    "running_jobs": "cleanlist_pandas.enrich.job",
-    "last_result": "cleanlist_pandas.enrich.job",
-    "PollPolicy": "cleanlist_pandas.enrich.engine",
-    "KeyInfo": "cleanlist_pandas.models",
-    "Balance": "cleanlist_pandas.models",
-    "Submission": "cleanlist_pandas.models",
-    "Workflow": "cleanlist_pandas.models",
-    "TaskResult": "cleanlist_pandas.models",
-    "DeliveryLog": "cleanlist_pandas.models",
-    "Delivery": "cleanlist_pandas.models",
-    "WorkflowSummary": "cleanlist_pandas.models",
-    "Prospect": "cleanlist_pandas.models",
-    "Company": "cleanlist_pandas.models",
+    "panel": "cleanlist_pandas.views.widgets",
+    "Panel": "cleanlist_pandas.views.widgets",
+    "ResultCache": "cleanlist_pandas.store.cache",
+    "EnrichmentJob": "cleanlist_pandas.run.job",
+    "Estimate": "cleanlist_pandas.run.estimate",
+    "PilotResult": "cleanlist_pandas.run.pilot",
+    "running_jobs": "cleanlist_pandas.run.job",
+    "last_result": "cleanlist_pandas.run.job",
+    "PollPolicy": "cleanlist_pandas.run.engine",
+    "KeyInfo": "cleanlist_pandas.types",
+    "Balance": "cleanlist_pandas.types",
+    "Submission": "cleanlist_pandas.types",
+    "Workflow": "cleanlist_pandas.types",
+    "TaskResult": "cleanlist_pandas.types",
+    "DeliveryLog": "cleanlist_pandas.types",
+    "Delivery": "cleanlist_pandas.types",
+    "WorkflowSummary": "cleanlist_pandas.types",
+    "Prospect": "cleanlist_pandas.types",
+    "Company": "cleanlist_pandas.types",
     "validate_contacts": "cleanlist_pandas.client",
-    "Pacer": "cleanlist_pandas._http",
-    "PacerStats": "cleanlist_pandas._http",
+    "Pacer": "cleanlist_pandas.client.http",
+    "PacerStats": "cleanlist_pandas.client.http",
     "RetryScheduled": "cleanlist_pandas.events",
     "PacerWait": "cleanlist_pandas.events",
     "RequestSent": "cleanlist_pandas.events",
     "ResponseReceived": "cleanlist_pandas.events",
-    "spend": "cleanlist_pandas.spend_ledger",
-    "spend_chart": "cleanlist_pandas.spend_ledger",
-    "SpendChart": "cleanlist_pandas.spend_ledger",
-    "forget": "cleanlist_pandas.privacy",
-    "Forgotten": "cleanlist_pandas.privacy",
+    "spend": "cleanlist_pandas.store.ledger",
+    "spend_chart": "cleanlist_pandas.store.ledger",
+    "SpendChart": "cleanlist_pandas.store.ledger",
+    "forget": "cleanlist_pandas.store.privacy",
+    "Forgotten": "cleanlist_pandas.store.privacy",
     **{
         name: _ERRORS
         for name in (

@@ -3,7 +3,7 @@
 Python ends a script whose uncaught exception is exactly ``KeyboardInterrupt`` by SIGINT
 (the shell sees status 130, and a calling shell script stops too); any other uncaught
 exception, a *subclass* of ``KeyboardInterrupt`` included, exits with status 1.
-:class:`~cleanlist_pandas.enrich.job.EnrichmentInterrupted` is such a subclass (so that
+:class:`~cleanlist_pandas.run.job.EnrichmentInterrupted` is such a subclass (so that
 ``except KeyboardInterrupt`` still catches it). :func:`die_by_sigint_if_uncaught` restores
 Python's behaviour for it: an ``sys.excepthook`` that, after the usual report, ends the
 process by SIGINT when the exception is an uncaught ``KeyboardInterrupt`` subclass. The hook

@@ -1,7 +1,7 @@
 """``df.cleanlist``: the pandas accessor. Thin and stateless; it delegates to ``enrich.job``.
 
 pandas 3 builds a new accessor object on every attribute access, so nothing is kept here:
-state lives in the returned :class:`~cleanlist_pandas.enrich.job.EnrichmentJob` and in the
+state lives in the returned :class:`~cleanlist_pandas.run.job.EnrichmentJob` and in the
 journal. The caller's frame is never modified; every method returns a new object.
 
 What a notebook tooltip shows (the signatures and docstrings of the methods) is written for
@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cleanlist_pandas._types import EnrichmentType, ErrorsMode
+from cleanlist_pandas.types import EnrichmentType, ErrorsMode
 
 if TYPE_CHECKING:
-    from cleanlist_pandas.enrich.engine import PollPolicy
-    from cleanlist_pandas.enrich.job import EnrichmentJob, Estimate
-    from cleanlist_pandas.enrich.mapping import MappedContacts
-    from cleanlist_pandas.enrich.pilot import PilotResult
-    from cleanlist_pandas.enrich.select import OnlyMissing, Where
+    from cleanlist_pandas.frame.mapping import MappedContacts
+    from cleanlist_pandas.frame.select import OnlyMissing, Where
+    from cleanlist_pandas.run.engine import PollPolicy
+    from cleanlist_pandas.run.estimate import Estimate
+    from cleanlist_pandas.run.job import EnrichmentJob
+    from cleanlist_pandas.run.pilot import PilotResult
 
 
 _OPTION_NAMES = (
@@ -56,8 +57,9 @@ def _prospects(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A ``prospecting_only`` run: the frame ``enrich()`` returns (``clp.last_result()``)
     and the long frame of discovered contacts (``prospects()``'s)."""
-    from cleanlist_pandas.enrich.job import Options, enrich
-    from cleanlist_pandas.progress import progress_view
+    from cleanlist_pandas.run.job import enrich
+    from cleanlist_pandas.run.options import Options
+    from cleanlist_pandas.views.progress import progress_view
 
     kwargs = dict(kwargs)
     kwargs.pop("wait", None)
@@ -142,8 +144,9 @@ class CleanlistAccessor:
         >>> out = df.cleanlist.enrich()                       # doctest: +SKIP
         >>> out[["cl_email", "cl_email_status", "cl_status"]]  # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.job import Options, enrich
-        from cleanlist_pandas.progress import progress_view, show_job
+        from cleanlist_pandas.run.job import enrich
+        from cleanlist_pandas.run.options import Options
+        from cleanlist_pandas.views.progress import progress_view, show_job
 
         options = Options(**_option_args(locals()))
         try:
@@ -190,8 +193,9 @@ class CleanlistAccessor:
 
         >>> out = await df.cleanlist.aenrich("full")          # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.job import Options, aenrich
-        from cleanlist_pandas.progress import progress_view
+        from cleanlist_pandas.run.job import aenrich
+        from cleanlist_pandas.run.options import Options
+        from cleanlist_pandas.views.progress import progress_view
 
         options = Options(**_option_args(locals()))
         return await aenrich(
@@ -225,7 +229,8 @@ class CleanlistAccessor:
         Cleanlist estimate
           rows                10,000 ...
         """
-        from cleanlist_pandas.enrich.job import Options, estimate
+        from cleanlist_pandas.run.estimate import estimate
+        from cleanlist_pandas.run.options import Options
 
         options = Options(
             enrichment_type=enrichment_type,
@@ -274,9 +279,9 @@ class CleanlistAccessor:
         >>> p = df.cleanlist.pilot(200, "full")                 # doctest: +SKIP
         >>> p.expected_credits, p.worst_case_credits            # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.job import Options
-        from cleanlist_pandas.enrich.pilot import pilot
-        from cleanlist_pandas.progress import progress_view
+        from cleanlist_pandas.run.options import Options
+        from cleanlist_pandas.run.pilot import pilot
+        from cleanlist_pandas.views.progress import progress_view
 
         options = Options(
             enrichment_type=enrichment_type,
@@ -308,7 +313,7 @@ class CleanlistAccessor:
 
         >>> print(df.cleanlist.mapping().describe())          # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.mapping import map_contacts
+        from cleanlist_pandas.frame.mapping import map_contacts
 
         return map_contacts(self._obj, columns)
 
@@ -334,16 +339,16 @@ class CleanlistAccessor:
 
         >>> out = df.cleanlist.resume("job_3f2a9c...")        # doctest: +SKIP
         """
-        from cleanlist_pandas.enrich.prepare import journaled_type
         from cleanlist_pandas.errors import UserTypeError
+        from cleanlist_pandas.run.prepare import journaled_type
 
         if "cache_dir" in kwargs:  # the job is looked up where enrich() runs it
             raise UserTypeError(
                 "resume() takes no cache_dir=: the journal is in the cache directory, "
                 "$CLEANLIST_CACHE_DIR or the platform's user cache dir, as for enrich()"
             )
-        from cleanlist_pandas.enrich.prepare import sync_client_for
         from cleanlist_pandas.errors import ConfigurationError
+        from cleanlist_pandas.run.prepare import sync_client_for
 
         try:
             client, owned = sync_client_for(

@@ -404,8 +404,8 @@ def _check_output(path: Path, flag: str, input_path: Path | None = None) -> None
 def _check_run(df: Any, options: Any) -> None:
     """The run's own checks (options, the output columns against the input's: ``--prefix``)
     here, before a sandbox is started or a client made; the engine repeats them."""
-    from cleanlist_pandas.enrich.merge import check_output_names
-    from cleanlist_pandas.enrich.options import check_options
+    from cleanlist_pandas.frame.merge import check_output_names
+    from cleanlist_pandas.run.options import check_options
 
     check_options(options)
     check_output_names(df, options.enrichment_type, options.prefix)
@@ -414,7 +414,7 @@ def _check_run(df: Any, options: Any) -> None:
 def _fallback_dirs(path: Path) -> list[Path]:
     """Where rows that could not be written to ``path`` go: next to it, else the cache
     directory, else the temporary directory."""
-    from cleanlist_pandas._store import default_cache_dir
+    from cleanlist_pandas.store.files import default_cache_dir
 
     dirs = [path.parent]
     with contextlib.suppress(Exception):  # an unusable cache setting: one place fewer
@@ -495,7 +495,7 @@ def _only_missing(pairs: Sequence[str]) -> dict[str, str | None] | None:
     >>> _only_missing(["email", "phone=Mobile"])
     {'email': None, 'phone': 'Mobile'}
     """
-    from cleanlist_pandas.enrich.mapping import VALUE_FIELDS
+    from cleanlist_pandas.frame.mapping import VALUE_FIELDS
 
     out: dict[str, str | None] = {}
     for pair in pairs:
@@ -522,7 +522,7 @@ def _fill(values: Sequence[str] | None, enrichment_type: str) -> bool | dict[str
         return True
     out: dict[str, str | None] = {}
     if len(named) < len(values):  # a bare --fill too: every field the type finds
-        from cleanlist_pandas.enrich.select import FOUND_VALUES
+        from cleanlist_pandas.frame.select import FOUND_VALUES
 
         out.update(dict.fromkeys(FOUND_VALUES.get(enrichment_type, ())))
     for pair in named:
@@ -656,9 +656,10 @@ def _print_table(df: Any) -> None:
 def cmd_enrich(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options
-    from cleanlist_pandas.enrich.job import enrich as run_enrich
-    from cleanlist_pandas.progress import progress_view
+    from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted
+    from cleanlist_pandas.run.job import enrich as run_enrich
+    from cleanlist_pandas.run.options import Options
+    from cleanlist_pandas.views.progress import progress_view
 
     # every local check first: nothing is sent, nor a sandbox started, before they pass
     df, in_fmt = _read_input(args.input)
@@ -780,7 +781,8 @@ def _report_unsaved(
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from cleanlist_pandas.enrich.job import Options, estimate
+    from cleanlist_pandas.run.estimate import estimate
+    from cleanlist_pandas.run.options import Options
 
     df, _fmt = _read_input(args.input)
     options = Options(
@@ -807,9 +809,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from cleanlist_pandas.enrich.job import CleanlistWarning, Options
-    from cleanlist_pandas.enrich.pilot import pilot
-    from cleanlist_pandas.progress import progress_view
+    from cleanlist_pandas.errors import CleanlistWarning
+    from cleanlist_pandas.run.options import Options
+    from cleanlist_pandas.run.pilot import pilot
+    from cleanlist_pandas.views.progress import progress_view
 
     # every local check first: nothing is sent, nor a sandbox started, before they pass
     df, fmt = _read_input(args.input)
@@ -898,8 +901,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from cleanlist_pandas._store import journal_path
-    from cleanlist_pandas.enrich.journal import Journal
+    from cleanlist_pandas.store.files import journal_path
+    from cleanlist_pandas.store.journal import Journal
 
     journal = Journal(journal_path())
     try:
@@ -922,9 +925,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from cleanlist_pandas._store import journal_path
-    from cleanlist_pandas.cache import ResultCache
-    from cleanlist_pandas.enrich.journal import Journal
+    from cleanlist_pandas.store.cache import ResultCache
+    from cleanlist_pandas.store.files import journal_path
+    from cleanlist_pandas.store.journal import Journal
 
     with ResultCache() as cache:
         if args.action == "clear":
@@ -948,7 +951,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_spend(args: argparse.Namespace) -> int:
-    from cleanlist_pandas.spend_ledger import spend, spend_text
+    from cleanlist_pandas.store.ledger import spend, spend_text
 
     if args.csv is not None:
         _check_output(args.csv, f"--csv {args.csv}")
@@ -964,7 +967,7 @@ def cmd_spend(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from cleanlist_pandas.privacy import forget
+    from cleanlist_pandas.store.privacy import forget
 
     fields = {
         k: getattr(args, k)
@@ -1114,7 +1117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The quickstart flow, then df.cleanlist.enrich() on a messy CSV, all on a sandbox."""
 
     import cleanlist_pandas as clp
-    from cleanlist_pandas._store import default_cache_dir
+    from cleanlist_pandas.store.files import default_cache_dir
 
     ts = args.time_scale
     print("== Cleanlist sandbox: a local emulator of the API (no account needed)")
@@ -1188,7 +1191,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
 
             print("\n== 4. What it cost, and what it saved: the local spend ledger")
-            from cleanlist_pandas.spend_ledger import spend, spend_text
+            from cleanlist_pandas.store.ledger import spend, spend_text
 
             ledger = spend(cache_dir=default_cache_dir(client.base_url))  # where the runs wrote
             print("   " + spend_text(ledger, width=77).replace("\n", "\n   "))
@@ -1228,8 +1231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cleanlist_pandas.sandbox.__main__ import run
 
         return run(args)
-    from cleanlist_pandas.enrich.mapping import MappingError
-    from cleanlist_pandas.errors import CleanlistError
+    from cleanlist_pandas.errors import CleanlistError, MappingError
 
     handlers = {
         "demo": cmd_demo,

@@ -44,13 +44,6 @@ from cleanlist_pandas._constants import (
 from cleanlist_pandas.errors import ConfigurationError, InputValidationError
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_MAX_RETRY_AFTER",
-    "DEFAULT_RATE_LIMIT_PATIENCE",
-    "DEFAULT_TIMEOUT",
-    "ENV_API_KEY",
-    "ENV_BASE_URL",
     "LoopStrategy",
     "Settings",
     "configure",
@@ -230,7 +223,8 @@ class Settings:
     already running event loop. ``max_age`` (seconds or a ``timedelta``) is the retention of
     local personal data: cached results and finished journal jobs older than it are
     ignored and purged (see :func:`retention_seconds`). ``cache_dir`` is where the cache,
-    the journal and the spend ledger live (see :func:`cleanlist_pandas._store.default_cache_dir`).
+    the journal and the spend ledger live (see
+    :func:`cleanlist_pandas.store.files.default_cache_dir`).
     """
 
     api_key: str | None = None

@@ -2,7 +2,7 @@
 
 Requests (the client's request loop, ``_http.py``) and runs (the enrichment engine and job)
 report what happens as frozen dataclasses. Listeners — the run's state
-(:class:`~cleanlist_pandas.enrich.state.RunState`), the progress bar, the panel, tests — only
+(:class:`~cleanlist_pandas.run.state.RunState`), the progress bar, the panel, tests — only
 listen; none of them is the source of truth, and none is imported by whoever emits. This
 module depends on nothing else in the package, so the client, the engine and the views can
 all import it (python-bigquery's ``_job_helpers`` / ``_tqdm_helpers`` split).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,53 @@ class View(Protocol):
     def refresh(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class WaitView(Protocol):
+    """What shows one workflow's ``wait()``: a status read, a note (a wait for the window, a
+    retry), the end. The client drives it and knows nothing of how it draws."""
+
+    def update(self, workflow: Any) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _NoWaitView:
+    def update(self, workflow: Any) -> None:
+        return None
+
+    def note(self, text: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+_wait_view_factory: Callable[[str], WaitView] | None = None
+
+
+def set_wait_view(factory: Callable[[str], WaitView] | None) -> None:
+    """The views layer says how a ``wait(progress=True)`` is shown (a tqdm bar: set by
+    :mod:`cleanlist_pandas.views.bars` when the package is imported); the client, below the
+    views, only calls :func:`wait_view`.
+
+    >>> set_wait_view(None); wait_view("wf", True).update(None)
+    """
+    global _wait_view_factory
+    _wait_view_factory = factory
+
+
+def wait_view(workflow_id: str, enabled: bool) -> WaitView:
+    """The view of one ``wait()``: the registered one when ``enabled``, else one that does
+    nothing.
+
+    >>> wait_view("wf", False).note("x")
+    """
+    if not enabled or _wait_view_factory is None:
+        return _NoWaitView()
+    return _wait_view_factory(workflow_id)
 
 
 def emit(listeners: Sequence[Listener], event: Event) -> None:

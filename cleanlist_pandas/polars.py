@@ -42,15 +42,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import polars as pl
 
-from cleanlist_pandas._types import EnrichmentType
 from cleanlist_pandas.accessor import CleanlistAccessor, _prospects
+from cleanlist_pandas.types import EnrichmentType
 
 if TYPE_CHECKING:
-    from cleanlist_pandas.enrich.engine import PollPolicy
-    from cleanlist_pandas.enrich.job import EnrichmentJob, Errors, Estimate
-    from cleanlist_pandas.enrich.mapping import MappedContacts
-    from cleanlist_pandas.enrich.pilot import PilotResult
-    from cleanlist_pandas.enrich.select import OnlyMissing
+    from cleanlist_pandas.frame.mapping import MappedContacts
+    from cleanlist_pandas.frame.select import OnlyMissing
+    from cleanlist_pandas.run.engine import PollPolicy
+    from cleanlist_pandas.run.estimate import Estimate
+    from cleanlist_pandas.run.job import EnrichmentJob
+    from cleanlist_pandas.run.options import Errors
+    from cleanlist_pandas.run.pilot import PilotResult
 
 
 # --------------------------------------------------------------------------- conversion
@@ -73,7 +75,7 @@ def value_columns(
     >>> value_columns(df, "email", True, enrichment_type="full")
     (['E-mail'], ['E-mail', 'Mobile'])
     """
-    from cleanlist_pandas.enrich.select import select
+    from cleanlist_pandas.frame.select import select
 
     probe = _probe(df)
     chosen = select(
@@ -144,7 +146,7 @@ def source_columns(
     >>> source_columns(df, {"first_name": "Vorname"})
     ['LinkedIn', 'Vorname', 'cl_x']
     """
-    from cleanlist_pandas.enrich.mapping import map_contacts
+    from cleanlist_pandas.frame.mapping import map_contacts
 
     # the mapping is decided by the headers only: a frame with the same names and no rows
     used = set(map_contacts(_probe(df), columns).mapping.values()) | set(extra)
@@ -235,7 +237,7 @@ class _Edges:
 
 def _in_place_of(pandas_frame: pd.DataFrame, polars_frame: pl.DataFrame) -> None:
     """``clp.last_result()`` gives the Polars frame where the run left its pandas one."""
-    from cleanlist_pandas.enrich.job import replace_last_result
+    from cleanlist_pandas.run.job import replace_last_result
 
     replace_last_result(pandas_frame, polars_frame)
 

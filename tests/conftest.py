@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cleanlist_pandas._http import reset_shared_pacers
+from cleanlist_pandas.client.http import reset_shared_pacers
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST_TIME_SCALE = 0.002

@@ -269,8 +269,8 @@ def test_fallback_goes_to_the_cache_directory_then_stdout(
 def test_ctrl_c_partial_rows_get_the_same_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cleanlist_pandas.enrich import job
-    from cleanlist_pandas.enrich.job import EnrichmentInterrupted
+    from cleanlist_pandas.errors import EnrichmentInterrupted
+    from cleanlist_pandas.run import job
 
     src, out = tmp_path / "leads.csv", tmp_path / "partial.csv"
     src.write_text(LEADS)

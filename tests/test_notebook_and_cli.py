@@ -185,7 +185,7 @@ def test_panel_follows_running_jobs_live_and_rereads_the_balance_after(
     make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("ipywidgets")
-    import cleanlist_pandas.widgets as widgets
+    import cleanlist_pandas.views.widgets as widgets
 
     monkeypatch.setattr(widgets, "FOLLOW_INTERVAL_S", 0.02)
     sb = make_sandbox(time_scale=0.05)
@@ -223,7 +223,7 @@ def test_panel_follows_running_jobs_live_and_rereads_the_balance_after(
 def test_panel_rereads_the_balance_after_a_blocking_run(
     sandbox: clp.Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cleanlist_pandas.widgets as widgets
+    import cleanlist_pandas.views.widgets as widgets
 
     monkeypatch.setattr(widgets, "FOLLOW_INTERVAL_S", 0.02)
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)

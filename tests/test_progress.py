@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from cleanlist_pandas.enrich.state import RunState
 from cleanlist_pandas.events import (
     ChunkSubmitted,
     ContactsDone,
@@ -20,7 +19,8 @@ from cleanlist_pandas.events import (
     Waiting,
     WorkflowProgress,
 )
-from cleanlist_pandas.progress import ProgressBar
+from cleanlist_pandas.run.state import RunState
+from cleanlist_pandas.views.progress import ProgressBar
 
 
 def planned(to_send: int = 500, cached: int = 0) -> JobPlanned:
@@ -124,7 +124,7 @@ def test_a_stopped_bar_leaves_its_text_without_terminal_colour_codes() -> None:
     pytest.importorskip("ipywidgets")
     from tqdm.notebook import tqdm as notebook_tqdm
 
-    from cleanlist_pandas._bars import close_bar
+    from cleanlist_pandas.views.bars import close_bar
 
     bar = notebook_tqdm(total=4, display=False)
     bar.update(3)

@@ -35,7 +35,7 @@ def test_the_version_has_one_source() -> None:
     attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
     assert attr == "cleanlist_pandas._constants.__version__"
     assert clp.__version__ is _constants.__version__
-    from cleanlist_pandas import _http
+    from cleanlist_pandas.client import http as _http
 
     assert f"cleanlist-pandas/{clp.__version__}" == _http.USER_AGENT
 
@@ -68,7 +68,7 @@ def test_nothing_private_is_exported() -> None:
     # from the private request loop only the types a user meets: the pacer a client takes
     # and its stats (the events a listener receives live in cleanlist_pandas.events); never
     # the loop's machinery
-    from_http = {n for n, m in clp._LAZY.items() if m == "cleanlist_pandas._http"}
+    from_http = {n for n, m in clp._LAZY.items() if m == "cleanlist_pandas.client.http"}
     assert from_http == {"Pacer", "PacerStats"}
     for internal in ("RequestLoop", "SendHooks", "retry_decision", "shared_pacer", "Decision"):
         assert internal not in clp.__all__
@@ -111,8 +111,8 @@ def test_type_checkers_see_the_real_types(tmp_path: Path) -> None:
     assert len(revealed) == 7, stdout + stderr
     assert not [r for r in revealed if r == "Any"], stdout
     client, aclient, base, credits, busy, version, method = revealed
-    assert "cleanlist_pandas.client.Client" in client
-    assert "cleanlist_pandas.client.AsyncClient" in aclient
+    assert "cleanlist_pandas.client.api.Client" in client
+    assert "cleanlist_pandas.client.api.AsyncClient" in aclient
     assert "cleanlist_pandas.errors.CleanlistError" in base
     assert "cleanlist_pandas.errors.InsufficientCreditsError" in credits
     assert "JobBusyError" in busy

@@ -1,7 +1,7 @@
 """Issue 19: every value of ``cl_status`` and ``cl_email_status`` is documented, in one table.
 
 README's "Status columns" holds one table per column (value, what it means, what to do).
-The source of truth for ``cl_status`` is :data:`cleanlist_pandas.enrich.merge.ROW_STATUSES`
+The source of truth for ``cl_status`` is :data:`cleanlist_pandas.frame.merge.ROW_STATUSES`
 (the merge refuses any other value); for ``cl_email_status`` the spec's values
 (``_constants.EMAIL_STATUSES``) and whatever the sandbox's oracle emits. A value added to
 either without a row in the table fails here.
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import EMAIL_STATUSES
-from cleanlist_pandas.enrich.merge import ROW_STATUSES, build_output
-from cleanlist_pandas.enrich.summary import STATUS_COLORS
+from cleanlist_pandas.frame.merge import ROW_STATUSES, build_output
+from cleanlist_pandas.run.summary import STATUS_COLORS
 from cleanlist_pandas.sandbox.oracle import decide
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -55,7 +55,7 @@ def test_every_row_status_is_documented_and_nothing_else() -> None:
 
 def test_the_merge_emits_only_the_documented_statuses() -> None:
     # ROW_STATUSES is the gate: any other value is refused by the merge itself
-    from cleanlist_pandas.enrich import map_contacts, plan
+    from cleanlist_pandas.frame import map_contacts, plan
 
     df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada"]})
     p = plan(map_contacts(df), "partial")
@@ -93,7 +93,8 @@ def test_the_unknowns_are_told_apart() -> None:
 
 
 def test_the_code_points_at_the_table() -> None:
-    from cleanlist_pandas.enrich import job, merge
+    from cleanlist_pandas.frame import merge
+    from cleanlist_pandas.run import job
 
     assert "README.md" in (job.__doc__ or "") and "Status columns" in (job.__doc__ or "")
     assert "Status columns" in (merge.__doc__ or "")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cleanlist_pandas._store import (
+from cleanlist_pandas.store.cache import ResultCache
+from cleanlist_pandas.store.files import (
     JobLock,
     LockHeldError,
     SQLiteFile,
@@ -22,9 +23,8 @@ from cleanlist_pandas._store import (
     private_file,
     wait_for_deferred,
 )
-from cleanlist_pandas.cache import ResultCache
-from cleanlist_pandas.enrich.journal import Journal
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.store.journal import Journal
+from cleanlist_pandas.store.provenance import Scope
 
 SCOPE = Scope("https://api.cleanlist.ai", "org_test")
 
@@ -35,7 +35,7 @@ POSIX = os.name == "posix"
 HOLDER = textwrap.dedent(
     """
     import sys
-    from cleanlist_pandas._store import JobLock
+    from cleanlist_pandas.store.files import JobLock
     lock = JobLock(sys.argv[1])
     lock.acquire()
     print("held", flush=True)
@@ -46,7 +46,7 @@ HOLDER = textwrap.dedent(
 TRIER = textwrap.dedent(
     """
     import sys
-    from cleanlist_pandas._store import JobLock, LockHeldError
+    from cleanlist_pandas.store.files import JobLock, LockHeldError
     try:
         JobLock(sys.argv[1]).acquire()
     except LockHeldError:
@@ -257,7 +257,7 @@ def test_closes_left_to_the_background_thread_are_done_before_the_process_exits(
     path = tmp_path / "x.sqlite3"
     code = textwrap.dedent(
         f"""
-        from cleanlist_pandas._store import SQLiteFile
+        from cleanlist_pandas.store.files import SQLiteFile
         db = SQLiteFile({str(path)!r}, schema="CREATE TABLE t (v INTEGER);")
         with db.lock, db.transaction() as conn:
             conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(2000)])

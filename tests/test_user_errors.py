@@ -113,19 +113,19 @@ CASES: list[tuple[str, Callable[[Path], Any], type[Exception], str]] = [
 
 
 def _plan(enrichment_type: str) -> None:
-    from cleanlist_pandas.enrich import map_contacts, plan
+    from cleanlist_pandas.frame import map_contacts, plan
 
     plan(map_contacts(LEADS), enrichment_type)
 
 
 def _map_contacts(obj: Any) -> None:
-    from cleanlist_pandas.enrich import map_contacts
+    from cleanlist_pandas.frame import map_contacts
 
     map_contacts(obj)
 
 
 def _value_column(field: str) -> None:
-    from cleanlist_pandas.enrich.mapping import value_column
+    from cleanlist_pandas.frame.mapping import value_column
 
     value_column(LEADS, field)
 
@@ -169,12 +169,12 @@ def test_a_key_error_reads_as_text() -> None:
 #: fire, so they keep their traceback). (file, enclosing function)
 INTERNAL_INVARIANTS = {
     ("polars.py", "with_output_columns"),  # the run's frame and the caller's differ in rows
-    ("enrich/plan.py", "plan"),  # "the selection has N rows, the mapping M" only
-    ("enrich/merge.py", "_flatten"),
-    ("enrich/merge.py", "add"),
-    ("enrich/merge.py", "_gather"),
-    ("enrich/merge.py", "assemble"),
-    ("enrich/merge.py", "build_output"),
+    ("frame/plan.py", "plan"),  # "the selection has N rows, the mapping M" only
+    ("frame/merge.py", "_flatten"),
+    ("frame/merge.py", "add"),
+    ("frame/merge.py", "_gather"),
+    ("frame/merge.py", "assemble"),
+    ("frame/merge.py", "build_output"),
 }
 BUILTINS = ("ValueError", "TypeError", "KeyError")
 
@@ -221,7 +221,7 @@ def test_no_argument_check_raises_a_bare_builtin() -> None:
         "raise UserValueError / UserTypeError (cleanlist_pandas.errors) for a user's "
         f"mistake, so a notebook shows it short: {unexpected}"
     )
-    plan_raises = [b for b in bare if b[:2] == ("enrich/plan.py", "plan")]
+    plan_raises = [b for b in bare if b[:2] == ("frame/plan.py", "plan")]
     assert len(plan_raises) == 1 and "the selection has" in plan_raises[0][3], plan_raises
 
 

@@ -207,7 +207,7 @@ def test_any_keyboard_interrupt_subclass_exits_130(
     """Python maps only an uncaught plain KeyboardInterrupt to 130; EnrichmentInterrupted is
     a subclass (a plain script would exit 1), so the command exits 130 itself."""
     from cleanlist_pandas import cli as cli_module
-    from cleanlist_pandas.enrich.job import EnrichmentInterrupted
+    from cleanlist_pandas.errors import EnrichmentInterrupted
 
     def interrupted(args: object) -> int:
         raise EnrichmentInterrupted("x", partial_result=pd.DataFrame(), job_id="job_x")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cleanlist_pandas  # noqa: F401  (registers df.cleanlist)
-from cleanlist_pandas.enrich.mapping import MappingError
+from cleanlist_pandas.errors import MappingError
 
 
 # -- 11. columns= the wrong way round; the tooltip -----------------------------------------

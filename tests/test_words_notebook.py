@@ -11,8 +11,7 @@ from words_helpers import FAST, client_for, leads
 
 import cleanlist_pandas as clp
 from cleanlist_pandas import errors as E
-from cleanlist_pandas.enrich.mapping import MappingError
-from cleanlist_pandas.enrich.merge import OutputColumnCollision
+from cleanlist_pandas.errors import MappingError, OutputColumnCollision
 from cleanlist_pandas.sandbox import Sandbox
 
 
@@ -86,7 +85,7 @@ def test_notebook_shows_user_errors_short_and_bugs_in_full(
         f"df.cleanlist.enrich('full', errors='raise', progress=False, api_key={key!r}, "
         f"base_url={url!r})",
         # an internal bug (a non-user CleanlistError, and a KeyError) deep in the package
-        "import cleanlist_pandas.enrich.mapping as m\n"
+        "import cleanlist_pandas.frame.mapping as m\n"
         "def broken(*a, **k):\n"
         "    raise clp.errors.LoopThreadError('internal: a bug')\n"
         "m._resolve_columns = broken\n"

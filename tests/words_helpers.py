@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)

@@ -10,7 +10,7 @@ import pytest
 import cleanlist_pandas.config as cfg
 from cleanlist_pandas.client import AsyncClient, Client, validate_contacts
 from cleanlist_pandas.errors import ConfigurationError, InputValidationError
-from cleanlist_pandas.models import Balance, DeliveryLog, TaskResult, Workflow
+from cleanlist_pandas.types import Balance, DeliveryLog, TaskResult, Workflow
 
 KEY = "clapi_live_abcdefghijklmnop1a2b"
 

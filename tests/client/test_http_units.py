@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cleanlist_pandas._http import (
+from cleanlist_pandas.client import AsyncClient
+from cleanlist_pandas.client.http import (
     Decision,
     Pacer,
     backoff_delay,
@@ -25,7 +26,6 @@ from cleanlist_pandas._http import (
     parse_retry_after,
     retry_decision,
 )
-from cleanlist_pandas.client import AsyncClient
 from cleanlist_pandas.errors import (
     AmbiguousSubmissionError,
     APIConnectionError,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cleanlist_pandas import runner
+from cleanlist_pandas.client import runner
 from cleanlist_pandas.errors import LoopThreadError
 
 
@@ -150,7 +150,7 @@ def test_nest_asyncio_strategy_is_opt_in() -> None:
     code = (
         "import asyncio, sys, cleanlist_pandas, cleanlist_pandas.client\n"
         "assert 'nest_asyncio' not in sys.modules and 'nest_asyncio2' not in sys.modules\n"
-        "from cleanlist_pandas import runner\n"
+        "from cleanlist_pandas.client import runner\n"
         "async def add(): return 3\n"
         "async def cell(): return runner.run_sync(add, strategy='nest_asyncio')\n"
         "assert asyncio.run(cell()) == 3\n"

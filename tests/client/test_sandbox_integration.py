@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("cleanlist_pandas.sandbox")
 
 from cleanlist_pandas.client import AsyncClient, Client
+from cleanlist_pandas.client.runner import run_sync
 from cleanlist_pandas.errors import (
     AmbiguousSubmissionError,
     APIConnectionError,
@@ -32,7 +33,6 @@ from cleanlist_pandas.errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from cleanlist_pandas.runner import run_sync
 from cleanlist_pandas.sandbox.config import BALANCE_SHAPES, DELIVERIES_SHAPES
 
 CONTACTS = [
@@ -415,7 +415,7 @@ def test_nest_asyncio_strategy_with_the_sync_client(sb: Any) -> None:
         "import asyncio, sys\n"
         "import cleanlist_pandas.config as cfg\n"
         "from cleanlist_pandas.client import Client\n"
-        "from cleanlist_pandas import runner\n"
+        "from cleanlist_pandas.client import runner\n"
         f"cfg.configure(api_key={sb.api_key!r}, base_url={sb.base_url!r},"
         " loop_strategy='nest_asyncio')\n"
         "async def cell():\n"

@@ -20,7 +20,7 @@ import pytest
 
 from cleanlist_pandas.client import AsyncClient
 from cleanlist_pandas.errors import UnexpectedResponseError
-from cleanlist_pandas.models import StatusSnapshot, Workflow, _ResultsOfBody
+from cleanlist_pandas.types import StatusSnapshot, Workflow, _ResultsOfBody
 
 KEY = "clapi_live_abcdefghijklmnop1a2b"
 STATUSES = [

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.provenance import Scope
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.provenance import Scope
 
 
 def client_for(sb: Sandbox) -> clp.Client:

@@ -42,10 +42,10 @@ def main(argv: list[str]) -> None:
     rate, per = (int(argv[6]), float(argv[7])) if len(argv) > 7 else (60, 0.6)
     os.environ["CLEANLIST_CACHE_DIR"] = cache_dir
     import cleanlist_pandas as clp
-    from cleanlist_pandas.enrich import job as job_module
-    from cleanlist_pandas.enrich import report as report_module
-    from cleanlist_pandas.enrich.engine import PollPolicy
     from cleanlist_pandas.events import ChunkSubmitted, JobPlanned, WorkflowProgress
+    from cleanlist_pandas.run import job as job_module
+    from cleanlist_pandas.run import report as report_module
+    from cleanlist_pandas.run.engine import PollPolicy
 
     def hook(event: Any) -> None:
         if (

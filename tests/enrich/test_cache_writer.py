@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from enrich_helpers import SCOPE
 
-import cleanlist_pandas.cache as cache_mod
-from cleanlist_pandas.cache import ResultCache, encode_results
+import cleanlist_pandas.store.cache as cache_mod
+from cleanlist_pandas.store.cache import ResultCache, encode_results
 
 #: How the cache encoded each result before the one-pass encoder (kept verbatim).
 OLD_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -190,7 +190,7 @@ def test_a_failed_write_is_logged_and_the_writer_goes_on(
             return put_many(entries, t)
 
         c.put_many = flaky  # type: ignore[method-assign]
-        with caplog.at_level(logging.ERROR, logger="cleanlist_pandas.cache"):
+        with caplog.at_level(logging.ERROR, logger="cleanlist_pandas.store.cache"):
             c.put_many_later([("lost", {"status": "completed"}, "w", None)], "partial")
             assert c.flush(timeout=30)
         assert "could not write 1 results" in caplog.text

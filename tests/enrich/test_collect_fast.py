@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from cleanlist_pandas.enrich.engine import (
+from cleanlist_pandas.run.engine import (
     Engine,
     _ambiguous_message,
     _awaiting_message,
     _echo_mismatch,
     is_credit_failure,
 )
-from cleanlist_pandas.enrich.journal import AWAITING_CREDITS, Journal
-from cleanlist_pandas.models import StatusSnapshot, is_found
+from cleanlist_pandas.store.journal import AWAITING_CREDITS, Journal
+from cleanlist_pandas.types import StatusSnapshot, is_found
 
 TYPES = ["partial", "phone_only", "full", "prospecting_only", "none"]
 

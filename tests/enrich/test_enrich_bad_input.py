@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.errors import InputValidationError
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)

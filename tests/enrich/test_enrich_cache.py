@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from enrich_helpers import SCOPE
 
-from cleanlist_pandas.cache import CACHE_FILENAME, ResultCache, default_cache_dir
+from cleanlist_pandas._constants import CACHE_FILENAME
+from cleanlist_pandas.store.cache import ResultCache
+from cleanlist_pandas.store.files import default_cache_dir
 
 DONE = {"status": "completed", "primary_email": "a@x.io", "prospect": {"full_name": "Ä 😀"}}
 

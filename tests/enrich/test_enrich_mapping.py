@@ -10,15 +10,10 @@ import pandas as pd
 import pytest
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
-from cleanlist_pandas.enrich import mapping as mp
-from cleanlist_pandas.enrich.mapping import (
-    MappingError,
-    canonical_linkedin_urls,
-    map_contacts,
-    normalize_domains,
-)
-from cleanlist_pandas.enrich.plan import plan
-from cleanlist_pandas.errors import CleanlistError
+from cleanlist_pandas.errors import CleanlistError, MappingError
+from cleanlist_pandas.frame import mapping as mp
+from cleanlist_pandas.frame.mapping import canonical_linkedin_urls, map_contacts, normalize_domains
+from cleanlist_pandas.frame.plan import plan
 
 
 def _base(**cols: list[object]) -> pd.DataFrame:

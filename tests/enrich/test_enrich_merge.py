@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.merge import (
-    OutputColumnCollision,
+from cleanlist_pandas.errors import OutputColumnCollision
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.merge import (
     assemble,
     build_output,
     discovered_contacts_frame,
     flatten_results,
     output_columns,
 )
-from cleanlist_pandas.enrich.plan import plan
+from cleanlist_pandas.frame.plan import plan
 
 SPEC_EXAMPLE = {
     "task_id": "t-1",
@@ -276,9 +276,9 @@ def test_matches_json_normalize_baseline() -> None:
 
 
 def test_build_output_with_results_flattened_on_arrival() -> None:
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.merge import FlattenedResults
-    from cleanlist_pandas.enrich.plan import plan
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.merge import FlattenedResults
+    from cleanlist_pandas.frame.plan import plan
 
     df = pd.DataFrame(
         {"LinkedIn": [f"linkedin.com/in/p{i % 7}" for i in range(20)] + ["nope"]},
@@ -321,7 +321,7 @@ def test_results_flattened_by_another_thread_while_added_give_the_same_output() 
     lost or flattened twice, and the output equals flattening everything at once."""
     import threading
 
-    from cleanlist_pandas.enrich.merge import FlattenedResults, flatten_results
+    from cleanlist_pandas.frame.merge import FlattenedResults, flatten_results
 
     n = 4000
     results: list[dict[str, object] | None] = [

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from enrich_helpers import SCOPE
 
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.plan import fingerprint, plan
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.plan import fingerprint, plan
 
 FRAME = {
     "First Name": ["Ada", "ada ", "Ada", "Bob", None, "Ada"],
@@ -49,7 +49,7 @@ def test_fingerprint_of_mapped_equals_fingerprint_of_frame() -> None:
 
 def test_fingerprint_is_stable_across_processes() -> None:
     code = (
-        "import pandas as pd;from cleanlist_pandas.enrich.plan import fingerprint;"
+        "import pandas as pd;from cleanlist_pandas.frame.plan import fingerprint;"
         "print(fingerprint(pd.DataFrame({'first_name':['Ada'],'last_name':['L'],"
         "'company_domain':['acme.com']},dtype='string'))[0])"
     )
@@ -79,7 +79,7 @@ PINNED = "b1de1d6fc6799666e716daf0115c4dc0"
 
 def test_bumping_the_fingerprint_version_changes_every_fingerprint() -> None:
     # (the package's ``plan`` attribute is the function: fetch the module itself)
-    plan_module = importlib.import_module("cleanlist_pandas.enrich.plan")
+    plan_module = importlib.import_module("cleanlist_pandas.frame.plan")
 
     assert plan_module.FINGERPRINT_VERSION == 1
     assert plan_module._sip_keys(1) == (plan_module._KEY1, plan_module._KEY2)
@@ -162,8 +162,8 @@ def test_plan_all_invalid() -> None:
 
 
 def test_initial_results_from_a_result_cache(tmp_path: Path) -> None:
-    from cleanlist_pandas.cache import ResultCache
-    from cleanlist_pandas.enrich.merge import build_output
+    from cleanlist_pandas.frame.merge import build_output
+    from cleanlist_pandas.store.cache import ResultCache
 
     df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/p{i}" for i in range(5)] * 2})
     m = map_contacts(df)
@@ -188,7 +188,7 @@ def test_initial_results_from_a_result_cache(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 3, 1000])
 def test_to_hex_is_big_endian_hex_of_both_halves(n: int) -> None:
-    from cleanlist_pandas.enrich.plan import _to_hex
+    from cleanlist_pandas.frame.plan import _to_hex
 
     rng = np.random.default_rng(n)
     h1 = rng.integers(0, 2**64, n, dtype=np.uint64)
@@ -206,7 +206,7 @@ def test_to_hex_is_big_endian_hex_of_both_halves(n: int) -> None:
 )
 def test_field_hashes_are_siphash_of_the_utf8_text(values: list[object]) -> None:
     """Per-row hashes equal pd.util.hash_array of the values (str or mixed), both keys."""
-    from cleanlist_pandas.enrich.plan import _KEY1, _KEY2, _MISSING, _field_hashes
+    from cleanlist_pandas.frame.plan import _KEY1, _KEY2, _MISSING, _field_hashes
 
     vals = np.array([*values, None], dtype=object)
     codes = np.array([*range(len(vals)), -1], dtype=np.int64)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.merge import ROW_STATUSES, build_output
-from cleanlist_pandas.enrich.plan import fingerprint, plan
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.merge import ROW_STATUSES, build_output
+from cleanlist_pandas.frame.plan import fingerprint, plan
 
 NAMES = st.one_of(
     st.none(),
@@ -167,10 +167,10 @@ def test_plan_and_merge_invariants(df: pd.DataFrame, etype: str, data: st.DataOb
 @pytest.mark.parametrize(
     "module",
     [
-        "cleanlist_pandas.enrich.mapping",
-        "cleanlist_pandas.enrich.plan",
-        "cleanlist_pandas.enrich.merge",
-        "cleanlist_pandas.cache",
+        "cleanlist_pandas.frame.mapping",
+        "cleanlist_pandas.frame.plan",
+        "cleanlist_pandas.frame.merge",
+        "cleanlist_pandas.store.cache",
     ],
 )
 def test_doctests(module: str) -> None:
@@ -222,7 +222,7 @@ def test_flattened_results_equal_flatten_results(
     results: list[dict[str, object] | None], etype: str | None, data: st.DataObject
 ) -> None:
     """Adding results in batches (any order, any batch size) gives flatten_results' frame."""
-    from cleanlist_pandas.enrich.merge import FlattenedResults, flatten_results
+    from cleanlist_pandas.frame.merge import FlattenedResults, flatten_results
 
     n = len(results)
     order = data.draw(st.permutations(range(n)))

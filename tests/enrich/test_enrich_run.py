@@ -23,8 +23,7 @@ import pytest
 from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted, Options, enrich
+from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted
 from cleanlist_pandas.events import (
     ChunkSubmitted,
     ContactsDone,
@@ -32,6 +31,9 @@ from cleanlist_pandas.events import (
     JobPlanned,
     WorkflowProgress,
 )
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.job import enrich
+from cleanlist_pandas.run.options import Options
 from cleanlist_pandas.sandbox import Sandbox
 from cleanlist_pandas.sandbox.config import BALANCE_SHAPES
 
@@ -495,7 +497,7 @@ def test_resume_by_job_id(make_sandbox: Any) -> None:
 
 def test_progress_bar_notes_the_rate_limit_wait(sandbox: Sandbox) -> None:
     from cleanlist_pandas.events import PacerWait
-    from cleanlist_pandas.progress import ProgressBar
+    from cleanlist_pandas.views.progress import ProgressBar
 
     # a pacer of 5 requests per 2 s: the run must wait on it, and the bar says so
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, rate=5, per=2.0, burst=1)
@@ -518,8 +520,8 @@ def test_progress_bar_notes_the_rate_limit_wait(sandbox: Sandbox) -> None:
 
 
 def test_estimate_leaves_no_job_and_reports_resumable(make_sandbox: Any, _cache_dir: Path) -> None:
-    from cleanlist_pandas._store import journal_path
-    from cleanlist_pandas.enrich.journal import Journal
+    from cleanlist_pandas.store.files import journal_path
+    from cleanlist_pandas.store.journal import Journal
 
     sb = make_sandbox(time_scale=0.05)
     client = client_for(sb)
@@ -701,7 +703,7 @@ def test_a_displayed_job_updates_in_place_then_shows_the_final_numbers(
 ) -> None:
     import IPython.display
 
-    import cleanlist_pandas.enrich.job as job_module
+    import cleanlist_pandas.run.job as job_module
 
     handle = _FakeHandle()
 

@@ -18,13 +18,14 @@ import pytest
 from test_enrich_run import leads
 
 import cleanlist_pandas as clp
-from cleanlist_pandas._store import journal_path
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import CleanlistWarning, Options, enrich
-from cleanlist_pandas.enrich.journal import Journal
-from cleanlist_pandas.enrich.merge import OutputColumnCollision
+from cleanlist_pandas.errors import CleanlistWarning, OutputColumnCollision
 from cleanlist_pandas.events import Event, Waiting
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.job import enrich
+from cleanlist_pandas.run.options import Options
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.files import journal_path
+from cleanlist_pandas.store.journal import Journal
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -272,7 +273,7 @@ def test_a_failed_cache_write_keeps_the_job_open_and_the_rerun_pays_nothing(
     """Results go to the cache on a writer thread (issue 10). If that write fails, the job
     must not be marked finished: a finished job is not resumed, so the re-run would send
     (and pay for) every contact again. Open, the re-run reads the workflows again, free."""
-    from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.store.cache import ResultCache
 
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
     df = leads(600)
@@ -308,7 +309,7 @@ def test_the_frame_comes_back_before_the_last_cache_write_and_the_next_call_sees
     wait, finishing the journal job and closing the files happen on the finisher thread.
     Whatever opens the cache or the journal next in the process waits for it, so a re-run
     is served from the cache and the job reads finished."""
-    from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.store.cache import ResultCache
 
     c = clp.Client(api_key=sandbox.api_key, base_url=sandbox.base_url, per=0.12)
     df = leads(600)

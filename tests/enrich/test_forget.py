@@ -21,12 +21,12 @@ from test_enrich_run import bulk_requests, client_for, interrupt_after_first_chu
 
 import cleanlist_pandas as clp
 from cleanlist_pandas import cli
-from cleanlist_pandas._store import wait_for_deferred
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.journal import SUBMITTED, Journal
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.plan import plan
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.plan import plan
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.files import wait_for_deferred
+from cleanlist_pandas.store.journal import SUBMITTED, Journal
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -306,8 +306,8 @@ def _open_in_a_new_process(d: Path, max_age_days: float | None = None) -> None:
         f"""
         from datetime import timedelta
         import cleanlist_pandas as clp
-        from cleanlist_pandas.cache import ResultCache
-        from cleanlist_pandas.enrich.journal import Journal
+        from cleanlist_pandas.store.cache import ResultCache
+        from cleanlist_pandas.store.journal import Journal
         {configure}
         ResultCache({str(d)!r}).close()
         Journal({str(d / "journal.sqlite3")!r}).close()
@@ -343,7 +343,7 @@ def test_retention_purges_at_start_up_and_a_purged_contact_is_paid_again(
 
 
 def test_retention_runs_once_per_process_and_file(tmp_path: Path) -> None:
-    from cleanlist_pandas.cache import ResultCache
+    from cleanlist_pandas.store.cache import ResultCache
 
     old = (datetime.now(UTC) - timedelta(days=60)).timestamp()
     # the first open in this process: purged (nothing)
@@ -383,8 +383,8 @@ def test_configure_max_age_is_checked(tmp_path: Path) -> None:
         clp.configure(max_age="30 days")
     clp.configure(max_age=timedelta(days=1))
     try:
-        from cleanlist_pandas.cache import ResultCache
         from cleanlist_pandas.config import retention_seconds
+        from cleanlist_pandas.store.cache import ResultCache
 
         assert retention_seconds() == 86400
         assert clp.get_config().max_age == timedelta(days=1)

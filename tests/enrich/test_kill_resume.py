@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cleanlist_pandas._store import journal_path
-from cleanlist_pandas.enrich.journal import DONE, SUBMITTED, Journal
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.files import journal_path
+from cleanlist_pandas.store.journal import DONE, SUBMITTED, Journal
 
 CHILD = str(Path(__file__).with_name("kill_child.py"))
 N = 1000  # 4 chunks

@@ -24,8 +24,8 @@ import pytest
 from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
 from cleanlist_pandas.errors import EnrichmentInterrupted
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
@@ -140,8 +140,9 @@ def test_an_interrupted_run_bar_ends_on_interrupted(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     """The bar above the message must not read "1 workflow running, ~1s left" forever."""
-    from cleanlist_pandas.enrich.job import Options, enrich
-    from cleanlist_pandas.progress import ProgressBar
+    from cleanlist_pandas.run.job import enrich
+    from cleanlist_pandas.run.options import Options
+    from cleanlist_pandas.views.progress import ProgressBar
 
     sb = make_sandbox(time_scale=0.05)
     client = client_for(sb)

@@ -15,10 +15,10 @@ import pytest
 
 import cleanlist_pandas as clp
 from cleanlist_pandas.cli import main
-from cleanlist_pandas.enrich import mapping as mp
-from cleanlist_pandas.enrich.mapping import MappingError, map_contacts, value_column
-from cleanlist_pandas.enrich.select import select
-from cleanlist_pandas.errors import CleanlistWarning
+from cleanlist_pandas.errors import CleanlistWarning, MappingError
+from cleanlist_pandas.frame import mapping as mp
+from cleanlist_pandas.frame.mapping import map_contacts, value_column
+from cleanlist_pandas.frame.select import select
 
 CONTACT = ("first_name", "last_name", "company_name", "company_domain", "linkedin_url")
 

@@ -15,10 +15,10 @@ from test_enrich_run import client_for, interrupt_after_first_chunk, leads, run
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import MAX_UNIT_COST
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.state import RunState
-from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.events import ContactsDone, JobPlanned, WorkflowProgress
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.state import RunState
+from cleanlist_pandas.run.summary import RunSummary
 from cleanlist_pandas.sandbox import Sandbox
 
 

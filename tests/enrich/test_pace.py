@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 import cleanlist_pandas as clp
-from cleanlist_pandas._http import reset_shared_pacers
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import Options, enrich
+from cleanlist_pandas.client.http import reset_shared_pacers
 from cleanlist_pandas.events import Event, RequestSent, WorkflowProgress
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.job import enrich
+from cleanlist_pandas.run.options import Options
 from cleanlist_pandas.sandbox import Sandbox
 
 

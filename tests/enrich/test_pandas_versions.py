@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3

@@ -19,12 +19,13 @@ from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import CACHE_FILENAME
-from cleanlist_pandas._store import wait_for_deferred
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.options import Options
-from cleanlist_pandas.enrich.pilot import PilotRates, pilot, sample_ids, wilson
 from cleanlist_pandas.events import Event, JobFinished, JobPlanned
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.options import Options
+from cleanlist_pandas.run.pilot import pilot
+from cleanlist_pandas.run.rates import PilotRates, sample_ids, wilson
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.files import wait_for_deferred
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -94,8 +95,8 @@ def test_expected_credits_per_type() -> None:
 
 
 def test_sample_is_reproducible_order_free_and_nested() -> None:
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.plan import plan
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.plan import plan
 
     fps = plan(map_contacts(leads(500)), "full").fingerprints
     a = sample_ids(fps, 50, seed=7)

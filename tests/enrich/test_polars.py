@@ -25,9 +25,9 @@ pl = pytest.importorskip("polars")
 pytest.importorskip("pyarrow")
 
 import cleanlist_pandas as clp  # noqa: E402
-from cleanlist_pandas.enrich.engine import PollPolicy  # noqa: E402
-from cleanlist_pandas.enrich.job import CleanlistWarning, EnrichmentInterrupted  # noqa: E402
+from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted  # noqa: E402
 from cleanlist_pandas.polars import PolarsEnrichmentJob  # noqa: E402
+from cleanlist_pandas.run.engine import PollPolicy  # noqa: E402
 from cleanlist_pandas.sandbox import Sandbox  # noqa: E402
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)

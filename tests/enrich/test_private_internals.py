@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cleanlist_pandas.enrich import merge
+from cleanlist_pandas.frame import merge
 
-mapping = importlib.import_module("cleanlist_pandas.enrich.mapping")
+mapping = importlib.import_module("cleanlist_pandas.frame.mapping")
 
 RESULTS: list[dict[str, Any] | None] = [
     {

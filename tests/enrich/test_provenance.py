@@ -15,12 +15,12 @@ import pytest
 from test_enrich_run import bulk_requests, leads, ledger_total
 
 import cleanlist_pandas as clp
-from cleanlist_pandas._store import wait_for_deferred
-from cleanlist_pandas.cache import UNATTRIBUTED, ResultCache
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.journal import Journal
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
+from cleanlist_pandas.store.cache import UNATTRIBUTED, ResultCache
+from cleanlist_pandas.store.files import wait_for_deferred
+from cleanlist_pandas.store.journal import Journal
+from cleanlist_pandas.store.provenance import Scope
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -136,8 +136,8 @@ def test_a_version_01_cache_is_quarantined_never_served(
     served, and remain erasable."""
     df = leads(10)
     _cache_dir.mkdir(parents=True, exist_ok=True)
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.plan import plan
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.plan import plan
 
     fps = [str(f) for f in plan(map_contacts(df), "partial").fingerprints]
     with sqlite3.connect(_cache_dir / "results.sqlite3") as conn:

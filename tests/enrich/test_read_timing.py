@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from cleanlist_pandas._http import Pacer, SendHooks
 from cleanlist_pandas._perf import freeze_heap, thaw_heap
-from cleanlist_pandas.enrich.engine import Engine, PollPolicy
-from cleanlist_pandas.enrich.journal import Journal
-from cleanlist_pandas.models import StatusSnapshot, Submission
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.client.http import Pacer, SendHooks
+from cleanlist_pandas.run.engine import Engine, PollPolicy
+from cleanlist_pandas.store.journal import Journal
+from cleanlist_pandas.store.provenance import Scope
+from cleanlist_pandas.types import StatusSnapshot, Submission
 
 CHUNK = 20  # contacts per workflow: enough for "nearly done" (99 %, out of 20 or more)
 
@@ -230,8 +230,9 @@ def test_a_run_keeps_the_heap_frozen_and_thaws_it(tmp_path: Path) -> None:
 def test_enrich_freezes_the_heap_only_while_the_caller_waits(client: Any) -> None:
     import pandas as pd
 
-    from cleanlist_pandas.enrich.job import Options, enrich
     from cleanlist_pandas.events import WorkflowProgress
+    from cleanlist_pandas.run.job import enrich
+    from cleanlist_pandas.run.options import Options
 
     df = pd.DataFrame({"LinkedIn": [f"linkedin.com/in/gc-{i}" for i in range(300)]})
     during: list[int] = []

@@ -17,14 +17,15 @@ import pytest
 from enrich_helpers import client_for
 
 import cleanlist_pandas as clp
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import CleanlistWarning, enrich
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.options import Options, call_text, job_key
-from cleanlist_pandas.enrich.plan import plan
-from cleanlist_pandas.enrich.prepare import Prepared
-from cleanlist_pandas.enrich.select import select, where_mask
+from cleanlist_pandas.errors import CleanlistWarning
 from cleanlist_pandas.events import Event, JobPlanned
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.plan import plan
+from cleanlist_pandas.frame.select import select, where_mask
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.job import enrich
+from cleanlist_pandas.run.options import Options, call_text, job_key
+from cleanlist_pandas.run.prepare import Prepared
 from cleanlist_pandas.sandbox import Sandbox
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)

@@ -18,11 +18,11 @@ from test_enrich_run import interrupt_after_first_chunk, leads
 
 import cleanlist_pandas as clp
 from cleanlist_pandas._constants import MAX_UNIT_COST
-from cleanlist_pandas._store import wait_for_deferred
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.job import CleanlistWarning
+from cleanlist_pandas.errors import CleanlistWarning
+from cleanlist_pandas.run.engine import PollPolicy
 from cleanlist_pandas.sandbox import Sandbox
-from cleanlist_pandas.spend_ledger import SpendLedger, spend_text
+from cleanlist_pandas.store.files import wait_for_deferred
+from cleanlist_pandas.store.ledger import SpendLedger, spend_text
 
 FAST = PollPolicy(first=0.02, min_interval=0.005, max_interval=0.1)
 
@@ -198,7 +198,8 @@ def test_wait_false_job_is_recorded_when_it_ends(
 def test_pilot_reuse_is_the_cache_hits_a_pilot_run_paid_for(
     sandbox: Sandbox, client: Any, _cache_dir: Path
 ) -> None:
-    from cleanlist_pandas.enrich.job import Options, enrich
+    from cleanlist_pandas.run.job import enrich
+    from cleanlist_pandas.run.options import Options
 
     sandbox.config.task_failure_rate = 0.0  # every pilot look-up is cached
     sample, full = leads(50), leads(200)
@@ -356,7 +357,7 @@ def test_the_ledger_file_is_private(sandbox: Sandbox, client: Any, _cache_dir: P
 def test_a_ledger_that_cannot_be_written_never_loses_the_results(
     sandbox: Sandbox, client: Any, _cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cleanlist_pandas import spend_ledger
+    from cleanlist_pandas.store import ledger as spend_ledger
 
     def broken(self: Any, record: Any) -> int:
         raise sqlite3.OperationalError("disk I/O error")

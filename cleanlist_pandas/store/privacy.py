@@ -7,15 +7,15 @@ in every enrichment type, scope and job, matched by what a person knows of thems
 e-mail address, a LinkedIn URL, or their name and company (domain or name) — whatever other
 fields the run had for them. The spend ledger is not touched: it holds ids and credits
 only. Retention (``clp.configure(max_age=...)``) is the other half: see
-:mod:`cleanlist_pandas.cache` and :mod:`cleanlist_pandas.enrich.journal`.
+:mod:`cleanlist_pandas.store.cache` and :mod:`cleanlist_pandas.store.journal`.
 
 Deleted records are overwritten, not only unlinked, and the write-ahead log is truncated
-afterwards (:meth:`~cleanlist_pandas._store.SQLiteFile.erasing`), so the data does not
+afterwards (:meth:`~cleanlist_pandas.store.files.SQLiteFile.erasing`), so the data does not
 linger in free pages of the files.
 
 >>> import tempfile
->>> from cleanlist_pandas.cache import ResultCache
->>> from cleanlist_pandas.provenance import Scope
+>>> from cleanlist_pandas.store.cache import ResultCache
+>>> from cleanlist_pandas.store.provenance import Scope
 >>> d = tempfile.mkdtemp()
 >>> with ResultCache(d, scope=Scope("https://api.cleanlist.ai", "org_1")) as c:
 ...     _ = c.put_many([("fp1", {"status": "completed", "primary_email": "Ada@Acme.io"},
@@ -37,8 +37,8 @@ from typing import Any
 import pandas as pd
 
 from cleanlist_pandas._constants import CONTACT_FIELDS
-from cleanlist_pandas._store import journal_path
 from cleanlist_pandas.errors import UserTypeError, UserValueError
+from cleanlist_pandas.store.files import journal_path
 
 __all__ = ["Forgotten", "forget", "person_fingerprints"]
 
@@ -100,12 +100,12 @@ def _check(name: str, value: Any) -> str | None:
 def person_fingerprints(fields: Mapping[str, str]) -> list[str]:
     """The fingerprints a run gives this person's contact, for every valid combination of
     the given fields (a run may have had only some of these columns), normalized and
-    hashed by the same code as a run (:func:`~cleanlist_pandas.enrich.mapping.map_contacts`,
-    :func:`~cleanlist_pandas.enrich.plan.fingerprint`). ``email`` takes part only as a
+    hashed by the same code as a run (:func:`~cleanlist_pandas.frame.mapping.map_contacts`,
+    :func:`~cleanlist_pandas.frame.plan.fingerprint`). ``email`` takes part only as a
     run's e-mail column does: as the source of the company domain when there is none.
 
-    >>> from cleanlist_pandas.enrich.mapping import map_contacts
-    >>> from cleanlist_pandas.enrich.plan import plan
+    >>> from cleanlist_pandas.frame.mapping import map_contacts
+    >>> from cleanlist_pandas.frame.plan import plan
     >>> df = pd.DataFrame({"First Name": ["ADA"], "Last Name": ["Lovelace"],
     ...                    "Email": ["ada@acme.io"]})
     >>> run_fp = plan(map_contacts(df), "partial").fingerprints[0]
@@ -113,8 +113,8 @@ def person_fingerprints(fields: Mapping[str, str]) -> list[str]:
     ...                                "email": "ada@acme.io"})
     True
     """
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.plan import fingerprint
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.plan import fingerprint
 
     present = [f for f in CONTACT_FIELDS if fields.get(f)]
     email = fields.get("email")
@@ -135,7 +135,7 @@ def person_fingerprints(fields: Mapping[str, str]) -> list[str]:
 
 def person_digests(fields: Mapping[str, str]) -> list[str]:
     """The identity digests of what the person gave (see
-    :func:`~cleanlist_pandas.enrich.plan.identity_digests`): their LinkedIn profile, their
+    :func:`~cleanlist_pandas.frame.plan.identity_digests`): their LinkedIn profile, their
     name at their company's domain (given, or taken from their e-mail address as a run's
     e-mail column gives it), their name at their company's name.
 
@@ -147,8 +147,8 @@ def person_digests(fields: Mapping[str, str]) -> list[str]:
     >>> len(person_digests({"linkedin_url": "linkedin.com/in/ada"}))
     1
     """
-    from cleanlist_pandas.enrich.mapping import map_contacts
-    from cleanlist_pandas.enrich.plan import identity_digests
+    from cleanlist_pandas.frame.mapping import map_contacts
+    from cleanlist_pandas.frame.plan import identity_digests
 
     row = {f: fields.get(f) for f in _ARGS}
     frame = pd.DataFrame([row], columns=list(_ARGS), dtype=object)
@@ -208,7 +208,7 @@ def forget(
 
     A person asking to be erased gives what they know of themselves; any one of these finds
     them, whatever other fields a run had for them (a run indexes each contact it sends by
-    these identities: :func:`~cleanlist_pandas.enrich.plan.identity_digests`):
+    these identities: :func:`~cleanlist_pandas.frame.plan.identity_digests`):
 
     * ``email`` — cached results whose found e-mail (``primary_email``, ``other_emails``,
       or a discovered contact's) is this address, case-insensitive; with a name, also the
@@ -236,9 +236,9 @@ def forget(
     ...                  company_domain="acme.io"))                      # doctest: +SKIP
     removed 2 cached result(s) and 1 journal reference(s) of 1 contact(s) matching ...
     """
-    from cleanlist_pandas.cache import ResultCache
-    from cleanlist_pandas.enrich.journal import Journal
-    from cleanlist_pandas.enrich.mapping import canonical_linkedin_urls
+    from cleanlist_pandas.frame.mapping import canonical_linkedin_urls
+    from cleanlist_pandas.store.cache import ResultCache
+    from cleanlist_pandas.store.journal import Journal
 
     given = {
         name: v

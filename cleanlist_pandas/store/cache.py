@@ -2,11 +2,11 @@
 
 One SQLite file, ``results.sqlite3`` in ``$CLEANLIST_CACHE_DIR`` or
 ``platformdirs.user_cache_dir("cleanlist-pandas")``, opened by
-:class:`~cleanlist_pandas._store.SQLiteFile` like the job journal: mode 0600 from the start
+:class:`~cleanlist_pandas.store.files.SQLiteFile` like the job journal: mode 0600 from the start
 (it holds personal data; the directory is created 0700), WAL. The key is
 ``(fingerprint, enrichment_type, origin, organization_id)`` (``fingerprint`` from
-:func:`cleanlist_pandas.enrich.plan.fingerprint`; the origin and organization are the
-:class:`~cleanlist_pandas.provenance.Scope` of the run that paid for it); the value is the
+:func:`cleanlist_pandas.frame.plan.fingerprint`; the origin and organization are the
+:class:`~cleanlist_pandas.store.provenance.Scope` of the run that paid for it); the value is the
 result object as JSON, the ``workflow_id`` and ``task_id`` it came from, and ``stored_at``.
 
 **Every result knows where it came from.** A :class:`ResultCache` opened with a ``scope``
@@ -30,7 +30,7 @@ does not outlive the retention on a machine that keeps enriching.
 
 Next to the results, table ``identities`` maps the digests of what a person knows of
 themselves — their LinkedIn profile, their name at their company's domain or name
-(:func:`cleanlist_pandas.enrich.plan.identity_digests`: keyed hashes, no personal data in
+(:func:`cleanlist_pandas.frame.plan.identity_digests`: keyed hashes, no personal data in
 clear) — to the fingerprints of the contacts a run sent or collected for them, whatever
 other fields those had, so ``clp.forget()`` finds every one of them. It is written by the
 background writer with the results (:meth:`ResultCache.put_identities_later`), and follows
@@ -67,7 +67,6 @@ first. Several processes may use the same file (SQLite locking, 5 s busy timeout
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -75,7 +74,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -86,19 +84,14 @@ from cleanlist_pandas._constants import (
     CACHE_WRITE_DELAY_S,
     SQLITE_IN_BATCH,
 )
-from cleanlist_pandas._constants import DEFAULT_CACHE_MAX_AGE as DEFAULT_MAX_AGE
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas._store import SQLiteFile, default_cache_dir, first_open_in_process
 from cleanlist_pandas.errors import UserValueError
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.store.files import SQLiteFile, default_cache_dir, first_open_in_process
+from cleanlist_pandas.store.provenance import Scope
+from cleanlist_pandas.types import CachedResult
 
 __all__ = [
-    "CACHE_FILENAME",
-    "DEFAULT_MAX_AGE",
-    "CachedResult",
     "ResultCache",
-    "decode_many",
-    "default_cache_dir",
     "encode_results",
 ]
 
@@ -149,43 +142,6 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=st
 #: one text per result (see :func:`encode_results`).
 _CUT = "\x00cleanlist-pandas:cut\x00"
 _CUT_TEXT = "," + _ENCODE(_CUT) + ","
-
-
-@dataclass(frozen=True)
-class CachedResult:
-    """One cache entry. ``result`` is decoded from ``raw`` JSON on first access.
-
-    Look-ups stay cheap (no JSON work); use :func:`decode_many` to decode many at once.
-    """
-
-    raw: str
-    workflow_id: str | None
-    task_id: str | None
-    stored_at: float  # Unix time
-
-    @functools.cached_property
-    def result(self) -> dict[str, Any]:
-        """The result object (spec §6)."""
-        value: dict[str, Any] = json.loads(self.raw)
-        return value
-
-
-def decode_many(entries: Iterable[CachedResult]) -> list[dict[str, Any]]:
-    """The ``result`` of many entries, decoded in one JSON parse (much faster than one each).
-
-    >>> decode_many([CachedResult('{"status": "completed"}', None, None, 0.0)])
-    [{'status': 'completed'}]
-    """
-    items = list(entries)
-    if not items:
-        return []
-    with gc_paused():
-        decoded: list[dict[str, Any]] = json.loads("[" + ",".join(e.raw for e in items) + "]")
-    for e, d in zip(items, decoded, strict=True):
-        e.__dict__.setdefault("result", d)
-    return [e.result for e in items]
-
-
 
 
 #: results per JSON encoder call when the cache writes (see ``ResultCache._encode``)
@@ -265,7 +221,7 @@ def _migrate(file: SQLiteFile) -> None:
 
 class ResultCache:
     """SQLite-backed cache of result objects, keyed by fingerprint, enrichment type and
-    :class:`~cleanlist_pandas.provenance.Scope` (origin and organization).
+    :class:`~cleanlist_pandas.store.provenance.Scope` (origin and organization).
 
     Args:
         cache_dir: directory of the file (default :func:`default_cache_dir`).
@@ -685,7 +641,7 @@ class ResultCache:
     ) -> int:
         """Forget some fingerprints (for one type, or all types); return rows deleted.
         ``erase``: overwrite the deleted records too (personal data; see
-        :meth:`~cleanlist_pandas._store.SQLiteFile.erasing`)."""
+        :meth:`~cleanlist_pandas.store.files.SQLiteFile.erasing`)."""
         n = 0
         with self._lock, (self._file.erasing() if erase else contextlib.nullcontext()):
             conn = self.conn
@@ -723,7 +679,7 @@ class ResultCache:
 
     def purge_expired(self) -> int:
         """Delete entries older than ``max_age`` (overwritten, not just unlinked: see
-        :meth:`~cleanlist_pandas._store.SQLiteFile.erasing`); return how many."""
+        :meth:`~cleanlist_pandas.store.files.SQLiteFile.erasing`); return how many."""
         with self._lock:
             cutoff = self._cutoff()
             tables = [

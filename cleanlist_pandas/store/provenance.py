@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Protocol
 
 from cleanlist_pandas._sandbox_info import origin_of
-from cleanlist_pandas._store import SQLiteFile, spend_path
 from cleanlist_pandas.errors import RateLimitError
+from cleanlist_pandas.store.files import SQLiteFile, spend_path
 
 __all__ = ["Scope", "ascope_of", "remembered_scope", "scope_of", "sole_scope"]
 

@@ -10,7 +10,7 @@ order with a fixed mixing function. Names and the company name are case-folded f
 once per distinct value of each field, then rows are combined with numpy arithmetic.
 
 >>> import pandas as pd
->>> from cleanlist_pandas.enrich.mapping import map_contacts
+>>> from cleanlist_pandas.frame.mapping import map_contacts
 >>> df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/a", "https://www.linkedin.com/in/A/", None]})
 >>> p = plan(map_contacts(df), "partial")
 >>> (p.n_rows, p.n_valid, p.n_unique, p.n_duplicates, p.n_to_send, p.worst_case_credits)
@@ -38,9 +38,10 @@ from cleanlist_pandas._constants import (
     MAX_UNIT_COST,
 )
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.enrich.mapping import FieldColumn, MappedContacts
-from cleanlist_pandas.enrich.select import EXCLUSION_KINDS, Selection
 from cleanlist_pandas.errors import UserValueError, did_you_mean
+from cleanlist_pandas.frame.mapping import FieldColumn, MappedContacts
+from cleanlist_pandas.frame.select import EXCLUSION_KINDS, Selection
+from cleanlist_pandas.types import decode_many
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -266,7 +267,7 @@ class Plan:
             chunks of ``chunk_size``; ``n_chunks`` counts the requests).
         reason_counts: invalid rows per reason (rows left out by the selection not counted).
         selection: the rows ``where=``/``only_missing=`` left out
-            (:class:`~cleanlist_pandas.enrich.select.Selection`), or None.
+            (:class:`~cleanlist_pandas.frame.select.Selection`), or None.
         excluded_by: rows left out, by reason: ``{"where": n, "only_missing": n}`` (``where=``
             is applied first; both keys always there). Their row code is -1: they are never
             fingerprinted into ``fingerprints`` (so not into the job key) and never sent.
@@ -384,8 +385,8 @@ class Plan:
 
         ``results[u]`` is the cached result object (a dict) for cache hits, else None; the
         engine fills in fresh results by unique id and passes the lists to
-        :func:`~cleanlist_pandas.enrich.merge.build_output`. Cached values may be plain
-        dicts or :class:`~cleanlist_pandas.cache.CachedResult` (decoded here in one go).
+        :func:`~cleanlist_pandas.frame.merge.build_output`. Cached values may be plain
+        dicts or :class:`~cleanlist_pandas.types.CachedResult` (decoded here in one go).
         ``statuses`` starts as all None (→ ``not_submitted`` if nothing else is set).
         """
         n = self.n_unique
@@ -395,8 +396,6 @@ class Plan:
             hit_ids = np.setdiff1d(np.arange(n), self.send_ids, assume_unique=True)
             values = [self.cached[self.fingerprints[u]] for u in hit_ids]
             if values and all(hasattr(v, "raw") for v in values):
-                from cleanlist_pandas.cache import decode_many
-
                 decoded = decode_many(values)
                 for u, v, d in zip(hit_ids.tolist(), values, decoded, strict=True):
                     results[u] = d
@@ -457,19 +456,19 @@ def plan(
     """Dedupe the valid contacts and consult the cache: the rest is what a run sends.
 
     Args:
-        mapped: from :func:`~cleanlist_pandas.enrich.mapping.map_contacts`.
+        mapped: from :func:`~cleanlist_pandas.frame.mapping.map_contacts`.
         enrichment_type: one of ``ENRICHMENT_TYPES``.
         cache_lookup: called once with the list of unique fingerprints; returns a mapping
             fingerprint → cached result for the ones it has (e.g.
             ``lambda fps: cache.get_many(fps, enrichment_type)``). Those are not sent.
         chunk_size: contacts per request, 1..250 (for ``n_chunks``).
         selection: rows to leave out (``where=``/``only_missing=``, from
-            :func:`~cleanlist_pandas.enrich.select.select`): they get row code -1 before
+            :func:`~cleanlist_pandas.frame.select.select`): they get row code -1 before
             the dedupe, so a selected duplicate of a left-out row is still sent (once), and
             they are not in ``fingerprints`` (nor the job key).
 
     >>> import pandas as pd
-    >>> from cleanlist_pandas.enrich.mapping import map_contacts
+    >>> from cleanlist_pandas.frame.mapping import map_contacts
     >>> m = map_contacts(pd.DataFrame({"LinkedIn": ["linkedin.com/in/a", "linkedin.com/in/b"]}))
     >>> fp = fingerprint(m)
     >>> p = plan(m, "full", cache_lookup=lambda fps: {fp[0]: {"status": "completed"}})

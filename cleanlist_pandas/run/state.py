@@ -39,7 +39,7 @@ from cleanlist_pandas.events import (
     Waiting,
     WorkflowProgress,
 )
-from cleanlist_pandas.models import found_so_far
+from cleanlist_pandas.types import found_so_far
 
 __all__ = ["INTERRUPTED", "RunSnapshot", "RunState"]
 
@@ -56,7 +56,7 @@ class RunSnapshot:
     tasks the status summaries report finished in workflows still running, so a view can
     move before whole workflows end; ``found`` and ``credits`` likewise add what those
     summaries say was found so far, and what it is charged
-    (:func:`~cleanlist_pandas.models.found_so_far`), replaced by the exact figures when the
+    (:func:`~cleanlist_pandas.types.found_so_far`), replaced by the exact figures when the
     workflow's results are read. ``note`` is the latest wait or warning in words.
     """
 

@@ -46,7 +46,6 @@ __all__ = [
     "LANGUAGE_HEADERS",
     "VALUE_FIELDS",
     "MappedContacts",
-    "MappingError",
     "MappingHint",
     "canonical_linkedin_urls",
     "map_contacts",

@@ -3,7 +3,7 @@ and the credits that saves, valid, duplicates, cached, to send, the worst case, 
 credits when a pilot of the same type and mapping was run, the balance — computed without a
 bulk request and without leaving anything behind. When over a third of the rows would be
 skipped for a missing field, it names the unused columns that look like that field and the
-``columns=`` call that maps them (:meth:`~cleanlist_pandas.enrich.mapping.MappedContacts.hint`).
+``columns=`` call that maps them (:meth:`~cleanlist_pandas.frame.mapping.MappedContacts.hint`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST
 from cleanlist_pandas._display import html_table, text_table
 from cleanlist_pandas._sandbox_info import origin_of
 from cleanlist_pandas.config import session_base_url
-from cleanlist_pandas.enrich.mapping import MappingHint
-from cleanlist_pandas.enrich.merge import check_output_names
-from cleanlist_pandas.enrich.options import Options
-from cleanlist_pandas.enrich.pilot import PilotRates, latest_rates
-from cleanlist_pandas.enrich.prepare import Prepared, for_server, sync_client_for
 from cleanlist_pandas.errors import CleanlistError, ConfigurationError, OutputColumnCollision
-from cleanlist_pandas.provenance import scope_of, sole_scope
+from cleanlist_pandas.frame.mapping import MappingHint
+from cleanlist_pandas.frame.merge import check_output_names
+from cleanlist_pandas.run.options import Options
+from cleanlist_pandas.run.prepare import Prepared, for_server, sync_client_for
+from cleanlist_pandas.run.rates import PilotRates, latest_rates
+from cleanlist_pandas.store.provenance import scope_of, sole_scope
 
 __all__ = ["Estimate", "estimate"]
 

@@ -3,10 +3,10 @@
 In Jupyter it is a widget, in a terminal a text bar (``tqdm.auto`` decides). It shows the
 contacts done of the total, emails found, credits spent, workflows in flight and the ETA,
 and says so while the run waits on the rate limit, so a notebook never looks stuck. It keeps
-no counters: it draws :class:`~cleanlist_pandas.enrich.state.RunState` snapshots, when an
+no counters: it draws :class:`~cleanlist_pandas.run.state.RunState` snapshots, when an
 event arrives (``draw_on_event``) or when the waiting thread calls :meth:`refresh`.
 
->>> from cleanlist_pandas.enrich.state import RunState
+>>> from cleanlist_pandas.run.state import RunState
 >>> from cleanlist_pandas.events import ChunkSubmitted, ContactsDone, JobPlanned
 >>> state = RunState()
 >>> bar = ProgressBar(state, disable=True)
@@ -25,11 +25,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from cleanlist_pandas._bars import close_bar, open_bar
-from cleanlist_pandas.enrich.job import EnrichmentJob
-from cleanlist_pandas.enrich.state import RunSnapshot, RunState
-from cleanlist_pandas.enrich.summary import RunSummary
 from cleanlist_pandas.events import Event, JobFinished
+from cleanlist_pandas.run.job import EnrichmentJob
+from cleanlist_pandas.run.state import RunSnapshot, RunState
+from cleanlist_pandas.run.summary import RunSummary
+from cleanlist_pandas.views.bars import close_bar, open_bar
 
 __all__ = ["ProgressBar", "progress_view", "show_job"]
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from cleanlist_pandas._constants import ENRICHMENT_TYPES
 from cleanlist_pandas.config import validate_webhook_url
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.select import OnlyMissing, check_selection
 from cleanlist_pandas.errors import UserValueError, did_you_mean
+from cleanlist_pandas.frame.select import OnlyMissing, check_selection
+from cleanlist_pandas.run.engine import PollPolicy
 
 Errors = Literal["warn", "raise", "ignore"]
 ERRORS_MODES = ("warn", "raise", "ignore")

@@ -4,7 +4,7 @@ Decided from the frame before any request ("check before paying"): a ``where=`` 
 is not boolean, not aligned with the rows or has missing values raises
 :class:`~cleanlist_pandas.errors.SelectionError`; an ``only_missing=``/``fill=`` column that
 cannot be found (or is ambiguous) raises :class:`~cleanlist_pandas.errors.MappingError`,
-found the way the contact columns are (:func:`~cleanlist_pandas.enrich.mapping.value_column`).
+found the way the contact columns are (:func:`~cleanlist_pandas.frame.mapping.value_column`).
 The :class:`Selection` is by row position like everything else: the plan leaves the excluded
 rows out *before* it dedupes (a duplicate of an excluded row that is itself selected is still
 sent, once) and never fingerprints them into the job key.
@@ -39,14 +39,14 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import FOUND_COSTS
-from cleanlist_pandas.enrich.mapping import (
+from cleanlist_pandas.errors import MappingError, SelectionError, UserValueError, did_you_mean
+from cleanlist_pandas.frame.mapping import (
     VALUE_FIELD_EXAMPLES,
     VALUE_FIELDS,
     _detected_position,
     _factorize,
     value_column,
 )
-from cleanlist_pandas.errors import MappingError, SelectionError, UserValueError, did_you_mean
 
 __all__ = [
     "EXCLUSION_KINDS",
@@ -75,7 +75,7 @@ EXCLUSION_KINDS: tuple[str, ...] = ("where", "only_missing")
 #: ``cl_error`` of a row ``where=`` left out.
 WHERE_REASON = "excluded by where="
 
-#: Of :data:`~cleanlist_pandas.enrich.mapping.VALUE_FIELDS`, what each type finds.
+#: Of :data:`~cleanlist_pandas.frame.mapping.VALUE_FIELDS`, what each type finds.
 FOUND_VALUES: dict[str, tuple[str, ...]] = {
     t: tuple(f for f in VALUE_FIELDS if f in costs) for t, costs in FOUND_COSTS.items()
 }

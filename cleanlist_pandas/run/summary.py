@@ -3,7 +3,7 @@ the job id — as a DataFrame, as text and as HTML with a picture (styled boxes,
 
 It is what a run leaves behind in a notebook: static ``text/html`` and ``text/plain`` that
 read right with no kernel (reopened files, ``nbconvert --to html``, GitHub), unlike a widget.
-It is built from the run's final :class:`~cleanlist_pandas.enrich.state.RunSnapshot`; no I/O.
+It is built from the run's final :class:`~cleanlist_pandas.run.state.RunSnapshot`; no I/O.
 
 >>> s = RunSummary(job_id="job_1", enrichment_type="partial", rows=10,
 ...                counts={"enriched": 6, "not_found": 3, "skipped": 1},
@@ -30,7 +30,7 @@ from datetime import datetime
 import pandas as pd
 
 from cleanlist_pandas._display import html_box
-from cleanlist_pandas.enrich.state import RunSnapshot
+from cleanlist_pandas.run.state import RunSnapshot
 
 __all__ = ["STATUS_COLORS", "RunSummary"]
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from cleanlist_pandas._display import html_table, text_table
-from cleanlist_pandas.enrich.job import running_jobs, runs_ended
+from cleanlist_pandas.run.job import running_jobs, runs_ended
 
 
 class Panel:

@@ -16,7 +16,9 @@ import html
 import re
 from typing import Any
 
-__all__ = ["close_bar", "open_bar"]
+from cleanlist_pandas.events import set_wait_view
+
+__all__ = ["WaitBar", "close_bar", "open_bar"]
 
 #: A terminal colour code: tqdm writes them into a coloured bar's text (a stopped run's red).
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -56,3 +58,48 @@ def close_bar(bar: Any, handle: Any, failed: bool = False) -> None:
             raw=True,
         )
         bar.container.close()
+
+
+class WaitBar:
+    """The tqdm bar of a ``wait(progress=True)``, created at the first status (when the
+    total is known): the :class:`~cleanlist_pandas.events.WaitView` the client drives.
+
+    >>> WaitBar("public_bulk_1").close()
+    """
+
+    def __init__(self, workflow_id: str) -> None:
+        self._desc = workflow_id[:24]
+        self._bar: Any = None
+        self._handle: Any = None
+        self._note = ""
+        self._last: Any = None
+
+    def update(self, wf: Any) -> None:
+        self._last = wf
+        done, total = wf.progress
+        if self._bar is None:
+            self._bar, self._handle = open_bar(
+                total=total or None, desc=self._desc, unit="contact", leave=True
+            )
+        if total and self._bar.total != total:
+            self._bar.total = total
+        self._bar.n = done
+        status = wf.status if not self._note else f"{wf.status}, {self._note}"
+        self._bar.set_postfix_str(status, refresh=False)
+        self._bar.refresh()
+
+    def note(self, text: str) -> None:
+        """Show ``text`` next to the status (e.g. "waiting 2.0s on the rate limit")."""
+        changed = text != self._note
+        self._note = text
+        if changed and text and self._last is not None:
+            self.update(self._last)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            close_bar(self._bar, self._handle)
+            self._bar = self._handle = None
+
+
+# how the client's wait(progress=True) is shown (the client only calls events.wait_view)
+set_wait_view(WaitBar)

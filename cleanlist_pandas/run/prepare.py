@@ -18,12 +18,25 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
-from cleanlist_pandas._constants import JOURNAL_FILENAME, MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
+from cleanlist_pandas._constants import MAX_CONTACTS_PER_REQUEST, MAX_UNIT_COST
 from cleanlist_pandas._sandbox_info import SandboxInfo
-from cleanlist_pandas._store import JobLock, cache_dir_for, defer, journal_path
-from cleanlist_pandas.cache import ResultCache, default_cache_dir
-from cleanlist_pandas.enrich.engine import PollPolicy
-from cleanlist_pandas.enrich.journal import (
+from cleanlist_pandas.errors import JobBusyError, UserKeyError, UserValueError
+from cleanlist_pandas.events import JobPlanned
+from cleanlist_pandas.frame.mapping import map_contacts
+from cleanlist_pandas.frame.merge import FlattenedResults
+from cleanlist_pandas.frame.plan import Plan, identity_digests, plan
+from cleanlist_pandas.frame.select import Selection, select
+from cleanlist_pandas.run.engine import PollPolicy
+from cleanlist_pandas.run.options import Options, check_options, job_key
+from cleanlist_pandas.store.cache import ResultCache
+from cleanlist_pandas.store.files import (
+    JobLock,
+    cache_dir_for,
+    default_cache_dir,
+    defer,
+    journal_path,
+)
+from cleanlist_pandas.store.journal import (
     AMBIGUOUS,
     AWAITING_CREDITS,
     DONE,
@@ -32,17 +45,9 @@ from cleanlist_pandas.enrich.journal import (
     ChunkRecord,
     Journal,
 )
-from cleanlist_pandas.enrich.mapping import map_contacts
-from cleanlist_pandas.enrich.merge import FlattenedResults
-from cleanlist_pandas.enrich.options import Options, check_options, job_key
-from cleanlist_pandas.enrich.plan import Plan, identity_digests, plan
-from cleanlist_pandas.enrich.select import Selection, select
-from cleanlist_pandas.errors import JobBusyError, UserKeyError, UserValueError
-from cleanlist_pandas.events import JobPlanned
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.store.provenance import Scope
 
 __all__ = [
-    "JOURNAL_FILENAME",
     "LATER",
     "Prepared",
     "ToSend",
@@ -111,7 +116,7 @@ class Prepared:
     """Everything decided before the first request, in two steps.
 
     ``Prepared(df, options, scope=...)`` maps, selects, learns the run's
-    :class:`~cleanlist_pandas.provenance.Scope` (``scope`` is called with the cache directory
+    :class:`~cleanlist_pandas.store.provenance.Scope` (``scope`` is called with the cache directory
     once every local check has passed: it may ask the API, free, whose organization the key
     is) and plans against that scope's cached results: nothing is written, no lock is taken,
     so the caller can look at ``key`` first (e.g. attach to the same run going on in this
@@ -122,7 +127,7 @@ class Prepared:
     releases everything, on every exit path.
 
     >>> import pandas as pd, tempfile, pathlib
-    >>> from cleanlist_pandas.provenance import Scope
+    >>> from cleanlist_pandas.store.provenance import Scope
     >>> df = pd.DataFrame({"LinkedIn": ["linkedin.com/in/ada-l"]})
     >>> p = Prepared(df, Options(cache_dir=pathlib.Path(tempfile.mkdtemp())),
     ...              scope=lambda _dir: Scope("https://api.cleanlist.ai", "org_1"))
@@ -361,7 +366,7 @@ class Prepared:
 
     def identity_rows(self, fingerprints: Sequence[str]) -> list[tuple[str, str]]:
         """``(identity digest, fingerprint)`` of these contacts of the plan (see
-        :func:`~cleanlist_pandas.enrich.plan.identity_digests`)."""
+        :func:`~cleanlist_pandas.frame.plan.identity_digests`)."""
         index = self.fp_index
         fps = [fp for fp in fingerprints if fp in index]
         if not fps:
@@ -431,7 +436,7 @@ class Prepared:
     def close(self) -> None:
         """Release the job lock, the cache and the journal (idempotent). While the cache
         writer still has results to write, that wait, finishing the job and closing the
-        files happen on the finisher thread (:func:`~cleanlist_pandas._store.defer`): the
+        files happen on the finisher thread (:func:`~cleanlist_pandas.store.files.defer`): the
         caller has its frame at once, and the next run in this process waits for them."""
         if self._closed:
             return
@@ -536,7 +541,7 @@ def journaled_type(
             "machine's cache directory"
         )
     if client is not None:
-        from cleanlist_pandas.provenance import scope_of
+        from cleanlist_pandas.store.provenance import scope_of
 
         here = scope_of(client, cache_dir or default_cache_dir(client.base_url))
         if job.scope != here:
@@ -564,7 +569,7 @@ def for_server(options: Options, sandbox: SandboxInfo | None) -> tuple[Options, 
     sandbox (``sandbox``, from :meth:`~cleanlist_pandas.client.Client.sandbox_info`), the
     workflows are read at the sandbox's speed (``PollPolicy().scaled(time_scale)``, unless
     ``poll=`` was given) and the cache, journal and ledger are its scratch directory's,
-    unless a directory was chosen (:func:`~cleanlist_pandas._store.cache_dir_for`).
+    unless a directory was chosen (:func:`~cleanlist_pandas.store.files.cache_dir_for`).
 
     >>> from cleanlist_pandas._sandbox_info import SandboxInfo
     >>> o, d = for_server(Options(cache_dir=Path("/tmp/x")), SandboxInfo(time_scale=0.1))

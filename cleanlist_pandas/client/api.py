@@ -11,9 +11,9 @@ live in ``_http.py``.
 ...     wf = client.wait(job.workflow_id, progress=True)
 ...     print(wf.status, client.deliveries(job.workflow_id).to_dataframe())
 
-Every request goes through one :class:`~cleanlist_pandas._http.RequestLoop`: the shared
+Every request goes through one :class:`~cleanlist_pandas.client.http.RequestLoop`: the shared
 pacer, the retry table, typed errors. The sync client runs the async core on the one
-dedicated loop thread of :mod:`cleanlist_pandas.runner`, so it also works inside a running
+dedicated loop thread of :mod:`cleanlist_pandas.client.runner`, so it also works inside a running
 event loop (a Jupyter cell).
 """
 
@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from cleanlist_pandas._bars import close_bar, open_bar
 from cleanlist_pandas._constants import (
     CONTACT_FIELDS,
     DEFAULT_ENRICHMENT_TYPE,
@@ -40,7 +39,9 @@ from cleanlist_pandas._constants import (
     WAIT_POLL_INTERVAL_S,
     is_loopback_url,
 )
-from cleanlist_pandas._http import (
+from cleanlist_pandas._sandbox_info import SandboxInfo
+from cleanlist_pandas._sandbox_info import probe as probe_sandbox
+from cleanlist_pandas.client.http import (
     Pacer,
     PacerStats,
     RequestLoop,
@@ -49,8 +50,7 @@ from cleanlist_pandas._http import (
     SubmissionInfo,
     shared_pacer,
 )
-from cleanlist_pandas._sandbox_info import SandboxInfo
-from cleanlist_pandas._sandbox_info import probe as probe_sandbox
+from cleanlist_pandas.client.runner import run_sync
 from cleanlist_pandas.config import (
     LoopStrategy,
     Settings,
@@ -67,8 +67,8 @@ from cleanlist_pandas.errors import (
     UserValueError,
     WaitTimeoutError,
 )
-from cleanlist_pandas.events import Event, Listener, PacerWait, RetryScheduled
-from cleanlist_pandas.models import (
+from cleanlist_pandas.events import Event, Listener, PacerWait, RetryScheduled, wait_view
+from cleanlist_pandas.types import (
     Balance,
     DeliveryLog,
     KeyInfo,
@@ -77,7 +77,6 @@ from cleanlist_pandas.models import (
     TaskResult,
     Workflow,
 )
-from cleanlist_pandas.runner import run_sync
 
 __all__ = ["AsyncClient", "Client", "validate_contacts"]
 
@@ -163,45 +162,17 @@ def validate_contacts(
     return cleaned
 
 
-class _WaitBar:
-    """A tqdm bar for ``wait()``, created at the first status (when the total is known);
-    every method is a no-op when disabled."""
+def _wait_note(event: Event) -> str:
+    """What a ``wait()``'s view says of a client event: a wait for the window, a retry.
 
-    def __init__(self, enabled: bool, workflow_id: str) -> None:
-        self._enabled = enabled
-        self._desc = workflow_id[:24]
-        self._bar: Any = None
-        self._handle: Any = None
-        self._note = ""
-        self._last: Workflow | None = None
-
-    def update(self, wf: Workflow) -> None:
-        if not self._enabled:
-            return
-        self._last = wf
-        done, total = wf.progress
-        if self._bar is None:
-            self._bar, self._handle = open_bar(
-                total=total or None, desc=self._desc, unit="contact", leave=True
-            )
-        if total and self._bar.total != total:
-            self._bar.total = total
-        self._bar.n = done
-        status = wf.status if not self._note else f"{wf.status}, {self._note}"
-        self._bar.set_postfix_str(status, refresh=False)
-        self._bar.refresh()
-
-    def note(self, text: str) -> None:
-        """Show ``text`` next to the status (e.g. "waiting 2.0s on the rate limit")."""
-        changed = text != self._note
-        self._note = text
-        if changed and text and self._last is not None:
-            self.update(self._last)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            close_bar(self._bar, self._handle)
-            self._bar = self._handle = None
+    >>> _wait_note(PacerWait("GET", "/enrich/status", 2.0))
+    'waiting 2.0s on the rate limit'
+    """
+    if isinstance(event, PacerWait) and event.delay >= 0.5:
+        return f"waiting {event.delay:.1f}s on the rate limit"
+    if isinstance(event, RetryScheduled):
+        return f"retry in {event.delay:.1f}s ({event.reason})"
+    return ""
 
 
 class AsyncClient:
@@ -425,7 +396,7 @@ class AsyncClient:
         provably never reached the server (refused connection, DNS failure, 429, 503); a
         time-out or dropped connection after sending raises
         :class:`AmbiguousSubmissionError` with the contacts concerned. ``send_hooks``
-        (:class:`~cleanlist_pandas._http.SendHooks`) lets a journal record the moment each
+        (:class:`~cleanlist_pandas.client.http.SendHooks`) lets a journal record the moment each
         attempt can leave the machine, and veto it.
 
         >>> job = await client.submit([{"linkedin_url": "https://linkedin.com/in/x"}],
@@ -553,18 +524,23 @@ class AsyncClient:
         >>> wf = await client.wait(job.workflow_id, timeout=600, progress=True)  # doctest: +SKIP
         """
         show = self._settings.progress if progress is None else progress
-        bar = _WaitBar(show, workflow_id)
+        bar = wait_view(workflow_id, show)
 
         def _listen(event: Event) -> None:
-            if isinstance(event, PacerWait) and event.delay >= 0.5:
-                bar.note(f"waiting {event.delay:.1f}s on the rate limit")
-            elif isinstance(event, RetryScheduled):
-                bar.note(f"retry in {event.delay:.1f}s ({event.reason})")
+            note = _wait_note(event)
+            if note:
+                bar.note(note)
+
+        def _update(wf: Workflow) -> None:  # the one wiring of a wait's view: on_update
+            bar.note("")
+            bar.update(wf)
+            if on_update is not None:
+                on_update(wf)
 
         self._requests.add_listener(_listen)
         try:
             return await self._wait(
-                workflow_id, timeout, poll_interval, max_poll_interval, bar, on_update
+                workflow_id, timeout, poll_interval, max_poll_interval, _update
             )
         finally:
             self._requests.remove_listener(_listen)
@@ -576,8 +552,7 @@ class AsyncClient:
         timeout: float | None,
         poll_interval: float | None,
         max_poll_interval: float,
-        bar: _WaitBar,
-        on_update: Callable[[Workflow], None] | None,
+        on_update: Callable[[Workflow], None],
     ) -> Workflow:
         interval = WAIT_POLL_INTERVAL_S if poll_interval is None else poll_interval
         if interval < 0 or (timeout is not None and timeout < 0):
@@ -587,10 +562,7 @@ class AsyncClient:
         last: Workflow | None = None
         while True:
             last = await self.status(workflow_id)
-            bar.note("")
-            bar.update(last)
-            if on_update is not None:
-                on_update(last)
+            on_update(last)
             if last.is_terminal:
                 return last
             remaining = deadline - self._clock()
@@ -601,9 +573,7 @@ class AsyncClient:
             if self._clock() >= deadline:
                 # one last look, so a workflow that finished at the deadline is not an error
                 last = await self.status(workflow_id)
-                bar.update(last)
-                if on_update is not None:
-                    on_update(last)
+                on_update(last)
                 if last.is_terminal:
                     return last
                 break
@@ -620,7 +590,7 @@ class AsyncClient:
 
 def _close_on_loop(inner: AsyncClient, strategy: str) -> None:
     """Finalizer of a sync Client that was not closed: close its pool on the loop thread."""
-    from cleanlist_pandas import runner
+    from cleanlist_pandas.client import runner
 
     lt = runner._loop_thread
     if lt is None or not lt.is_alive() or inner._requests.closed:
@@ -822,7 +792,7 @@ class Client:
         >>> wf = client.wait(job.workflow_id, progress=True, timeout=600)  # doctest: +SKIP
         """
         show = self._async.settings.progress if progress is None else progress
-        bar = _WaitBar(show, workflow_id)
+        bar = wait_view(workflow_id, show)
         latest: list[Workflow] = []
         notes: list[str] = []
 
@@ -831,10 +801,9 @@ class Client:
             del latest[:-1]
 
         def _listen(event: Event) -> None:  # on the loop thread
-            if isinstance(event, PacerWait) and event.delay >= 0.5:
-                notes.append(f"waiting {event.delay:.1f}s on the rate limit")
-            elif isinstance(event, RetryScheduled):
-                notes.append(f"retry in {event.delay:.1f}s ({event.reason})")
+            note = _wait_note(event)
+            if note:
+                notes.append(note)
 
         shown: list[Workflow | None] = [None]
 

@@ -12,7 +12,7 @@ Three steps, each usable alone:
 2. :func:`assemble` — fan the unique rows out to every input row with the plan's
    ``row_codes`` (``ExtensionArray.take``, by position), fill bookkeeping for rows that got no
    result, and glue the ``cl_*`` block to the untouched input with one ``pd.concat``.
-3. :func:`build_output` — both, driven by a :class:`~cleanlist_pandas.enrich.plan.Plan`.
+3. :func:`build_output` — both, driven by a :class:`~cleanlist_pandas.frame.plan.Plan`.
 
 :func:`discovered_contacts_frame` turns ``prospecting_only``'s ``discovered_contacts`` into
 a separate long frame linked to the input rows.
@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._perf import gc_paused
-from cleanlist_pandas.enrich.select import empty_cells
 from cleanlist_pandas.errors import OutputColumnCollision
-from cleanlist_pandas.models import FOUND_FIELDS, RESULT_FIELDS
+from cleanlist_pandas.frame.select import empty_cells
+from cleanlist_pandas.types import FOUND_FIELDS, RESULT_FIELDS
 
 # Two private pandas helpers, each with a public fall-back; a pandas release that drops or
 # changes one fails loudly in tests/enrich/test_private_internals.py (the run itself falls
@@ -66,14 +66,13 @@ from cleanlist_pandas.models import FOUND_FIELDS, RESULT_FIELDS
 _dicts_to_array: Any = getattr(importlib.import_module("pandas._libs.lib"), "dicts_to_array", None)
 
 if TYPE_CHECKING:
-    from cleanlist_pandas.enrich.plan import Plan
+    from cleanlist_pandas.frame.plan import Plan
 
 __all__ = [
     "BOOKKEEPING_COLUMNS",
     "DATA_COLUMNS",
     "ROW_STATUSES",
     "FlattenedResults",
-    "OutputColumnCollision",
     "assemble",
     "build_output",
     "check_output_names",

@@ -1,7 +1,7 @@
 """The job journal: what was sent, as which workflow, so no paid result is ever lost.
 
-A SQLite file (:func:`~cleanlist_pandas._store.journal_path`, next to the result cache,
-opened by :class:`~cleanlist_pandas._store.SQLiteFile` like the cache: mode 0600, WAL)
+A SQLite file (:func:`~cleanlist_pandas.store.files.journal_path`, next to the result cache,
+opened by :class:`~cleanlist_pandas.store.files.SQLiteFile` like the cache: mode 0600, WAL)
 records every chunk of a job *before* it is sent and its ``workflow_id``/``task_ids`` right
 after. After Ctrl-C, a kernel restart
 or a killed process, running the same ``enrich()`` call again finds the unfinished job by
@@ -10,13 +10,13 @@ instead of submitting them again. Polling is free, so a resumed job costs nothin
 
 A chunk is marked ``sending`` only at the instant its bytes can leave the machine: after the
 pacer granted its slot and after the run's stop conditions were checked, with no ``await``
-in between (:class:`~cleanlist_pandas._http.SendHooks`). A chunk still waiting for the pacer
+in between (:class:`~cleanlist_pandas.client.http.SendHooks`). A chunk still waiting for the pacer
 is not in the journal at all, so a re-run sends it. A chunk that was being sent when the
 process died, or whose request timed out after the body left, is *ambiguous* (spec §7):
 it may or may not exist on the server. It is never resent on its own; its rows come back
 ``cl_status="unknown"`` until the user says to resend.
 
-Every job is attributed to the :class:`~cleanlist_pandas.provenance.Scope` it was started
+Every job is attributed to the :class:`~cleanlist_pandas.store.provenance.Scope` it was started
 in (the API's origin and the organization): a run resumes only a job of its own scope, so
 workflows submitted to a sandbox are never polled at the real API, nor one organization's
 by another. Jobs written before attribution (version 0.1) have no scope: they are listed
@@ -30,7 +30,7 @@ jobs are kept, they hold paid results still to collect), and :meth:`Journal.forg
 person's fingerprints out of every chunk (``clp.forget``).
 
 >>> import tempfile, pathlib
->>> from cleanlist_pandas.provenance import Scope
+>>> from cleanlist_pandas.store.provenance import Scope
 >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "journal.sqlite")
 >>> job = j.open_job("key1", "partial", rows=3, scope=Scope("https://a.io", "org_1"))
 >>> j.record_sending(job.job_id, 0, ["fp1", "fp2"])
@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cleanlist_pandas._store import SQLiteFile, first_open_in_process
-from cleanlist_pandas.provenance import Scope
+from cleanlist_pandas.store.files import SQLiteFile, first_open_in_process
+from cleanlist_pandas.store.provenance import Scope
 
 # Chunk states.
 SENDING = "sending"  # recorded before the request; still SENDING after a crash = ambiguous

@@ -3,16 +3,16 @@
 :func:`enrich` is what ``df.cleanlist.enrich()`` calls. It checks everything local before
 paying (options, output names, configuration), maps and plans (:mod:`.prepare`), attaches to
 the same run if it is already going on in this process, opens or resumes the journal's job,
-runs the async :class:`~cleanlist_pandas.enrich.engine.Engine` on the client's loop thread,
+runs the async :class:`~cleanlist_pandas.run.engine.Engine` on the client's loop thread,
 then merges and reports (:mod:`.report`). :class:`EnrichmentJob` is the handle of a run
 started with ``wait=False``.
 
-The run's state lives in a :class:`~cleanlist_pandas.enrich.state.RunState` fed by the
+The run's state lives in a :class:`~cleanlist_pandas.run.state.RunState` fed by the
 engine's and the client's events; views (a progress bar, given by the caller as a factory)
 and the job handle only read it. This module imports no UI.
 
 The values of ``cl_status`` (and ``cl_email_status``), what each means and what to do: the
-table in README.md, "Status columns" (:data:`~cleanlist_pandas.enrich.merge.ROW_STATUSES`
+table in README.md, "Status columns" (:data:`~cleanlist_pandas.frame.merge.ROW_STATUSES`
 is the list; a test keeps the two in step).
 
 :func:`last_result` is the frame of the run that ended last in this process: finished,
@@ -38,27 +38,24 @@ from typing import Any
 
 import pandas as pd
 
+from cleanlist_pandas._constants import DEFAULT_RATE_LIMIT_PATIENCE
 from cleanlist_pandas._perf import freeze_heap, thaw_heap
-from cleanlist_pandas._store import defer
-from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
-from cleanlist_pandas.enrich.engine import Engine, EngineOutcome, PollPolicy
-from cleanlist_pandas.enrich.estimate import Estimate, estimate
-from cleanlist_pandas.enrich.merge import check_output_names
-from cleanlist_pandas.enrich.options import (
-    Errors,
+from cleanlist_pandas.errors import EnrichmentInterrupted
+from cleanlist_pandas.events import Event, JobFinished, Listener, RunStopped, View, emit
+from cleanlist_pandas.frame.merge import check_output_names
+from cleanlist_pandas.run.engine import Engine, EngineOutcome
+from cleanlist_pandas.run.options import (
     Options,
     call_text,
     check_options,
-    job_key,
 )
-from cleanlist_pandas.enrich.prepare import (
-    JOURNAL_FILENAME,
+from cleanlist_pandas.run.prepare import (
     LATER,
     Prepared,
     for_server,
     sync_client_for,
 )
-from cleanlist_pandas.enrich.report import (
+from cleanlist_pandas.run.report import (
     abalance_or_none,
     balance_or_none,
     check_balance,
@@ -66,12 +63,11 @@ from cleanlist_pandas.enrich.report import (
     finalize,
     report,
 )
-from cleanlist_pandas.enrich.state import INTERRUPTED, RunSnapshot, RunState
-from cleanlist_pandas.enrich.summary import RunSummary
-from cleanlist_pandas.errors import CleanlistWarning, EnrichmentInterrupted, JobBusyError
-from cleanlist_pandas.events import Event, JobFinished, Listener, RunStopped, View, emit
-from cleanlist_pandas.provenance import ascope_of, scope_of
-from cleanlist_pandas.spend_ledger import SpendMeter, record_run
+from cleanlist_pandas.run.spend import SpendMeter, record_run
+from cleanlist_pandas.run.state import INTERRUPTED, RunSnapshot, RunState
+from cleanlist_pandas.run.summary import RunSummary
+from cleanlist_pandas.store.files import defer
+from cleanlist_pandas.store.provenance import ascope_of, scope_of
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +326,7 @@ class _Run:
 class EnrichmentJob:
     """The handle of a run started with ``wait=False``; the work goes on in the background.
 
-    ``progress`` (a :class:`~cleanlist_pandas.enrich.state.RunSnapshot` as a dict),
+    ``progress`` (a :class:`~cleanlist_pandas.run.state.RunSnapshot` as a dict),
     ``state()`` (the snapshot itself), ``done()``, ``result(timeout=None)`` (blocks, returns
     the frame), ``cancel()`` (stop submitting; what is in flight is still collected and paid
     results are kept), ``prospects`` (``prospecting_only``: the long frame of discovered
@@ -547,13 +543,13 @@ def enrich(
 
     See :meth:`cleanlist_pandas.accessor.CleanlistAccessor.enrich` for the parameters.
     ``listeners`` receive every event of the run; ``view`` makes the run's view (e.g.
-    :func:`cleanlist_pandas.progress.progress_view`) when ``options.progress``; ``job_view``
-    shows a ``wait=False`` job in a notebook (:func:`cleanlist_pandas.progress.show_job`);
+    :func:`cleanlist_pandas.views.progress.progress_view`) when ``options.progress``; ``job_view``
+    shows a ``wait=False`` job in a notebook (:func:`cleanlist_pandas.views.progress.show_job`);
     ``prospects_out``, if given, receives the long frame of discovered contacts.
 
     >>> out = enrich(df, Options("partial"), client=client)   # doctest: +SKIP
     """
-    from cleanlist_pandas.runner import get_loop_thread, run_sync
+    from cleanlist_pandas.client.runner import get_loop_thread, run_sync
 
     # Check before paying: options, output names and configuration (key, base URL) fail
     # here, before any journal row or job lock exists.
@@ -745,22 +741,13 @@ async def aenrich(
 
 
 __all__ = [
-    "JOURNAL_FILENAME",
-    "CleanlistWarning",
-    "EnrichmentInterrupted",
     "EnrichmentJob",
-    "Errors",
-    "Estimate",
-    "JobBusyError",
-    "Options",
-    "PollPolicy",
     "ViewFactory",
     "aenrich",
     "enrich",
-    "estimate",
-    "job_key",
     "last_result",
     "remember_result",
     "replace_last_result",
     "running_jobs",
+    "runs_ended",
 ]

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cleanlist_pandas._constants import (
+    DEFAULT_RATE_LIMIT_PATIENCE,
     MAX_POLL_FAILURES,
     MAX_UNIT_COST,
     RUN_POLL_EAGER_S,
@@ -71,16 +72,7 @@ from cleanlist_pandas._constants import (
     SUBMIT_GRACE_S,
     TERMINAL_WORKFLOW_STATUSES,
 )
-from cleanlist_pandas._http import Pacer, SendHooks
-from cleanlist_pandas.config import DEFAULT_RATE_LIMIT_PATIENCE
-from cleanlist_pandas.enrich.journal import (
-    AMBIGUOUS,
-    AWAITING_CREDITS,
-    DONE,
-    SENDING,
-    SUBMITTED,
-    Journal,
-)
+from cleanlist_pandas.client.http import Pacer, SendHooks
 from cleanlist_pandas.errors import (
     AmbiguousSubmissionError,
     AuthenticationError,
@@ -102,7 +94,15 @@ from cleanlist_pandas.events import (
     WorkflowProgress,
     emit,
 )
-from cleanlist_pandas.models import FOUND_FIELDS, StatusSnapshot, Submission
+from cleanlist_pandas.store.journal import (
+    AMBIGUOUS,
+    AWAITING_CREDITS,
+    DONE,
+    SENDING,
+    SUBMITTED,
+    Journal,
+)
+from cleanlist_pandas.types import FOUND_FIELDS, StatusSnapshot, Submission
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class Engine:
     """Runs one job's submissions and polls. Create one per run; ``await run(...)``.
 
     >>> import tempfile, pathlib
-    >>> from cleanlist_pandas.enrich.journal import Journal
+    >>> from cleanlist_pandas.store.journal import Journal
     >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite")
     >>> e = Engine(client=None, journal=j, job_id="job_x", enrichment_type="partial")
     >>> e.unit_cost
@@ -382,7 +382,7 @@ class Engine:
     ) -> EngineOutcome:
         """Submit ``to_send`` (fingerprint, contact) pairs and poll journaled ``resume_chunks``.
 
-        ``resume_chunks`` are :class:`~cleanlist_pandas.enrich.journal.ChunkRecord` of an
+        ``resume_chunks`` are :class:`~cleanlist_pandas.store.journal.ChunkRecord` of an
         unfinished job: submitted ones are polled, ambiguous ones reported ``unknown``.
         """
         self._changed = asyncio.Condition()

@@ -1,4 +1,6 @@
-"""Typed, immutable results of the API, parsed by the spec's tolerant reader.
+"""The package's types (``clp.types``): the typed, immutable results of the API, parsed by
+the spec's tolerant reader, and the ``Literal`` types of the public arguments
+(``EnrichmentType``, ``ErrorsMode``).
 
 Why one module of this size: one model per API object, and the known fields of each in one
 place (``RESULT_FIELDS``, ``FOUND_FIELDS``) so the merge and the engine read them from here.
@@ -10,19 +12,24 @@ the fields this code does not know in ``extra`` — a new API field is never dro
 ...                          "primary_email": "a@b.co", "new_field": 7})
 >>> r.primary_email, r.extra["new_field"]
 ('a@b.co', 7)
+>>> from typing import get_args
+>>> get_args(EnrichmentType), get_args(ErrorsMode)
+(('none', 'partial', 'phone_only', 'full', 'prospecting_only'), ('warn', 'raise', 'ignore'))
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cleanlist_pandas._constants import FOUND_COSTS, TERMINAL_WORKFLOW_STATUSES
+from cleanlist_pandas._perf import gc_paused
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +38,12 @@ __all__ = [
     "FOUND_FIELDS",
     "RESULT_FIELDS",
     "Balance",
+    "CachedResult",
     "Company",
     "Delivery",
     "DeliveryLog",
+    "EnrichmentType",
+    "ErrorsMode",
     "KeyInfo",
     "Prospect",
     "StatusSnapshot",
@@ -41,9 +51,20 @@ __all__ = [
     "TaskResult",
     "Workflow",
     "WorkflowSummary",
+    "decode_many",
     "found_so_far",
     "is_found",
 ]
+
+
+# -- the closed sets of values of the public arguments ---------------------------------------
+#: ``enrichment_type=``: what to look up (spec §5), as a ``Literal`` so that a signature (a
+#: notebook tooltip, an IDE) shows what is allowed; the same values as
+#: ``_constants.ENRICHMENT_TYPES``.
+EnrichmentType = Literal["none", "partial", "phone_only", "full", "prospecting_only"]
+
+#: ``errors=``: what a run that stops early (or leaves rows over) does.
+ErrorsMode = Literal["warn", "raise", "ignore"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -778,3 +799,40 @@ class DeliveryLog(Sequence[Delivery]):
         return frame
 
     to_pandas = to_dataframe
+
+
+# -- what a cache look-up returns ----------------------------------------------------------
+@dataclass(frozen=True)
+class CachedResult:
+    """One stored result (what a cache look-up returns). ``result`` is decoded from ``raw``
+    JSON on first access.
+
+    Look-ups stay cheap (no JSON work); use :func:`decode_many` to decode many at once.
+    """
+
+    raw: str
+    workflow_id: str | None
+    task_id: str | None
+    stored_at: float  # Unix time
+
+    @functools.cached_property
+    def result(self) -> dict[str, Any]:
+        """The result object (spec §6)."""
+        value: dict[str, Any] = json.loads(self.raw)
+        return value
+
+
+def decode_many(entries: Iterable[CachedResult]) -> list[dict[str, Any]]:
+    """The ``result`` of many entries, decoded in one JSON parse (much faster than one each).
+
+    >>> decode_many([CachedResult('{"status": "completed"}', None, None, 0.0)])
+    [{'status': 'completed'}]
+    """
+    items = list(entries)
+    if not items:
+        return []
+    with gc_paused():
+        decoded: list[dict[str, Any]] = json.loads("[" + ",".join(e.raw for e in items) + "]")
+    for e, d in zip(items, decoded, strict=True):
+        e.__dict__.setdefault("result", d)
+    return [e.result for e in items]

@@ -16,11 +16,6 @@ import numpy as np
 import pandas as pd
 
 from cleanlist_pandas._constants import MAX_UNIT_COST
-from cleanlist_pandas.enrich.engine import EngineOutcome
-from cleanlist_pandas.enrich.journal import AWAITING_CREDITS
-from cleanlist_pandas.enrich.merge import build_output, discovered_contacts_frame, fill_found
-from cleanlist_pandas.enrich.options import call_text
-from cleanlist_pandas.enrich.prepare import Prepared
 from cleanlist_pandas.errors import (
     AuthenticationError,
     CleanlistError,
@@ -28,6 +23,11 @@ from cleanlist_pandas.errors import (
     PermissionDeniedError,
     warn_user,
 )
+from cleanlist_pandas.frame.merge import build_output, discovered_contacts_frame, fill_found
+from cleanlist_pandas.run.engine import EngineOutcome
+from cleanlist_pandas.run.options import call_text
+from cleanlist_pandas.run.prepare import Prepared
+from cleanlist_pandas.store.journal import AWAITING_CREDITS
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def report(
     """Warn or raise (per ``errors=``) when rows are left over; finish the journal job.
 
     When over a third of the rows were skipped for a missing field that unused columns look
-    like (:meth:`~cleanlist_pandas.enrich.mapping.MappedContacts.hint`), the message names
+    like (:meth:`~cleanlist_pandas.frame.mapping.MappedContacts.hint`), the message names
     them and the ``columns=`` call that maps them; that alone is a warning, also with
     ``errors="raise"`` (skipped rows are the input's, not a failure of the run)."""
     left = left_over(counts)
